@@ -1,0 +1,260 @@
+"""MNIST and Fashion-MNIST as whole normalised tensors in memory.
+
+The images are read once through ``torchvision.datasets`` and kept as one float
+tensor per split, so training batches are slices of a tensor: no per-sample PIL
+transform, no DataLoader workers.
+
+Where the data comes from, in order:
+1. ``data_dir`` already holds the raw files torchvision expects;
+2. a local archive folder holding the four original ``.gz`` IDX files (argument
+   ``archive``, else the environment variable named in :data:`ARCHIVE_ENV`, else,
+   for Fashion-MNIST, Debian's ``dataset-fashion-mnist`` folder when installed);
+3. torchvision's own download.
+With none of them available, :func:`load_dataset` raises an error that says what
+is missing and how to provide it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torchvision import datasets
+from torchvision.datasets.utils import extract_archive
+
+DATASETS: dict[str, type[datasets.MNIST]] = {
+    "mnist": datasets.MNIST,
+    "fashion_mnist": datasets.FashionMNIST,
+}
+"""Dataset name -> torchvision class (both share MNIST's file layout)."""
+
+NORMALISATION: dict[str, tuple[float, float]] = {
+    "mnist": (0.1307, 0.3081),
+    "fashion_mnist": (0.2860, 0.3530),
+}
+"""Mean and standard deviation of the training pixels scaled to [0, 1], per dataset."""
+
+ARCHIVE_ENV: dict[str, str] = {
+    "mnist": "MNIST_ARCHIVE",
+    "fashion_mnist": "FASHION_MNIST_ARCHIVE",
+}
+"""Environment variable that may name a local folder of the four ``.gz`` IDX files."""
+
+DEFAULT_ARCHIVES: dict[str, Path] = {
+    "fashion_mnist": Path("/usr/share/datasets/fashion-mnist"),
+}
+"""System folders that hold an offline copy when a distribution package installed one."""
+
+RAW_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+"""The four IDX files of both datasets, uncompressed names."""
+
+CLASSES: dict[str, tuple[str, ...]] = {
+    name: tuple(cls.classes) for name, cls in DATASETS.items()
+}
+
+
+class DataUnavailableError(RuntimeError):
+    """The dataset is neither on disk, nor in a local archive, nor downloadable."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split held in memory.
+
+    ``images`` is float32 of shape (N, 784), normalised; ``labels`` is int64 of shape (N,).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.images.shape[0] != self.labels.shape[0]:
+            raise ValueError(
+                f"images and labels differ in length: {self.images.shape[0]} != {self.labels.shape[0]}"
+            )
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def head(self, n: int | None) -> Split:
+        """The first ``n`` examples (all of them when ``n`` is None)."""
+        if n is None:
+            return self
+        if not 1 <= n <= len(self):
+            raise ValueError(f"subset size must be in [1, {len(self)}], got {n}")
+        return Split(self.images[:n], self.labels[:n])
+
+    def to(self, device: torch.device | str) -> Split:
+        return Split(self.images.to(device), self.labels.to(device))
+
+
+def _check_name(name: str) -> None:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; accepted: {sorted(DATASETS)}")
+
+
+def archive_folder(name: str, archive: str | os.PathLike | None = None) -> Path | None:
+    """The local archive folder to use for ``name``: the argument, else its environment
+    variable, else a system folder that exists, else None."""
+    _check_name(name)
+    if archive is not None and str(archive) != "":
+        return Path(archive)
+    from_env = os.environ.get(ARCHIVE_ENV[name], "")
+    if from_env:
+        return Path(from_env)
+    default = DEFAULT_ARCHIVES.get(name)
+    if default is not None and default.is_dir():
+        return default
+    return None
+
+
+def raw_folder(name: str, data_dir: str | os.PathLike) -> Path:
+    """Where torchvision looks for the uncompressed IDX files of ``name`` under ``data_dir``."""
+    _check_name(name)
+    return Path(data_dir) / DATASETS[name].__name__ / "raw"
+
+
+def extract_from_archive(name: str, data_dir: str | os.PathLike, archive: str | os.PathLike) -> Path:
+    """Decompress the four ``<file>.gz`` of ``archive`` into torchvision's raw folder.
+
+    Each file is decompressed to a temporary folder and moved into place only when all
+    four are complete, so an interrupted extraction leaves nothing torchvision would read.
+    Returns the raw folder.
+    """
+    archive = Path(archive)
+    missing = [f"{f}.gz" for f in RAW_FILES if not (archive / f"{f}.gz").is_file()]
+    if missing:
+        raise DataUnavailableError(
+            f"local archive {archive} for {name} lacks {', '.join(missing)}; it must hold "
+            f"the four original gzipped IDX files {', '.join(f + '.gz' for f in RAW_FILES)}"
+        )
+    target = raw_folder(name, data_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target) as tmp:
+        for f in RAW_FILES:
+            extract_archive(str(archive / f"{f}.gz"), tmp)
+        for f in RAW_FILES:
+            shutil.move(os.path.join(tmp, f), target / f)
+    return target
+
+
+def _fetch(name: str, data_dir: Path, archive: Path | None) -> None:
+    """Make the raw files of ``name`` present under ``data_dir`` (archive, else download)."""
+    if archive is not None:
+        extract_from_archive(name, data_dir, archive)
+        return
+    cls = DATASETS[name]
+    try:
+        cls(str(data_dir), train=True, download=True)
+    except Exception as err:  # torchvision raises RuntimeError or URLError, depending on the failure
+        raise DataUnavailableError(
+            f"{name} is not in {raw_folder(name, data_dir)} and could not be downloaded ({err}). "
+            f"Provide it in one of these ways: run on a machine with internet access; or set "
+            f"{ARCHIVE_ENV[name]} (or pass archive=...) to a folder holding "
+            f"{', '.join(f + '.gz' for f in RAW_FILES)}; or put the uncompressed files in "
+            f"{raw_folder(name, data_dir)}."
+        ) from err
+
+
+def load_raw(
+    name: str = "mnist",
+    data_dir: str | os.PathLike = "data",
+    archive: str | os.PathLike | None = None,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Raw images (uint8, N x 28 x 28) and labels (int64, N) of both splits.
+
+    Returns ``{"train": (images, labels), "test": (images, labels)}``.
+    """
+    _check_name(name)
+    data_dir = Path(data_dir)
+    cls = DATASETS[name]
+    if not all((raw_folder(name, data_dir) / f).is_file() for f in RAW_FILES):
+        _fetch(name, data_dir, archive_folder(name, archive))
+    splits = {}
+    for split, train in (("train", True), ("test", False)):
+        ds = cls(str(data_dir), train=train, download=False)
+        splits[split] = (ds.data, ds.targets.long())
+    return splits
+
+
+def normalise(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """Flatten uint8 images (N x 28 x 28) to float32 (N x 784) scaled to [0, 1], then standardised."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 images, got {images.dtype}")
+    return ((images.reshape(images.shape[0], -1).float() / 255.0) - mean) / std
+
+
+def pixel_statistics(images: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard deviation over all pixels of uint8 ``images`` scaled to [0, 1]."""
+    x = images.double() / 255.0
+    return float(x.mean()), float(x.std())
+
+
+def load_dataset(
+    name: str = "mnist",
+    data_dir: str | os.PathLike = "data",
+    archive: str | os.PathLike | None = None,
+    *,
+    train_size: int | None = None,
+    test_size: int | None = None,
+) -> dict[str, Split]:
+    """Both splits of ``name`` as normalised in-memory tensors.
+
+    ``train_size`` and ``test_size`` keep only the first examples (for smoke runs).
+    Returns ``{"train": Split, "test": Split}``.
+    """
+    _check_name(name)
+    mean, std = NORMALISATION[name]
+    raw = load_raw(name, data_dir, archive)
+    sizes = {"train": train_size, "test": test_size}
+    return {
+        split: Split(normalise(images, mean, std), labels).head(sizes[split])
+        for split, (images, labels) in raw.items()
+    }
+
+
+def validation_split(train: Split, size: int, seed: int = 0) -> tuple[Split, Split]:
+    """Hold out ``size`` random training examples for model selection.
+
+    Returns ``(remaining_train, validation)``; the permutation depends only on ``seed``.
+    """
+    if not 1 <= size < len(train):
+        raise ValueError(f"validation size must be in [1, {len(train) - 1}], got {size}")
+    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    val, rest = perm[:size], perm[size:]
+    return Split(train.images[rest], train.labels[rest]), Split(train.images[val], train.labels[val])
+
+
+def check_normalisation(name: str, mean: float, std: float, places: int = 4) -> bool:
+    """Whether ``mean`` and ``std`` computed from the training pixels round to the
+    normalisation constants used for ``name`` (to ``places`` decimals)."""
+    _check_name(name)
+    used_mean, used_std = NORMALISATION[name]
+    return round(mean, places) == used_mean and round(std, places) == used_std
+
+
+def summary(raw: dict[str, tuple[torch.Tensor, torch.Tensor]], classes: tuple[str, ...]) -> dict:
+    """Sizes, class counts and pixel statistics of the splits returned by :func:`load_raw`."""
+    out: dict = {"splits": {}, "class_counts": {}, "pixels": {}}
+    for split, (images, labels) in raw.items():
+        out["splits"][split] = {
+            "images": int(images.shape[0]),
+            "height": int(images.shape[1]),
+            "width": int(images.shape[2]),
+            "dtype": str(images.dtype).removeprefix("torch."),
+            "classes": int(labels.unique().numel()),
+        }
+        counts = torch.bincount(labels, minlength=len(classes))
+        out["class_counts"][split] = {c: int(n) for c, n in zip(classes, counts)}
+        mean, std = pixel_statistics(images)
+        out["pixels"][split] = {"mean": mean, "std": std}
+    return out

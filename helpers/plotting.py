@@ -1,0 +1,140 @@
+"""Seaborn figures for the report; each function returns a matplotlib Figure."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+import torch
+
+from . import io
+
+METHOD_COLOURS = {"weight": "tab:blue", "unit": "tab:orange"}
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def save(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Write ``fig`` as PNG at ``path`` atomically (a notebook still shows the figure itself)."""
+    io.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
+
+
+def sample_grid(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], per_class: int = 8) -> plt.Figure:
+    """The first ``per_class`` images of every class (uint8 images, N x 28 x 28), one row a class."""
+    n_classes = len(classes)
+    fig, axes = plt.subplots(n_classes, per_class, figsize=(per_class * 0.9, n_classes * 0.95))
+    for c in range(n_classes):
+        idx = torch.nonzero(labels == c).flatten()[:per_class]
+        for j in range(per_class):
+            ax = axes[c, j]
+            ax.axis("off")
+            if j < len(idx):
+                ax.imshow(images[idx[j]].numpy(), cmap="gray_r")
+        axes[c, 0].set_title(str(classes[c]), fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def class_balance(labels: Mapping[str, torch.Tensor], classes: Sequence[str]) -> plt.Figure:
+    """Share of each class per split (``labels`` maps split name -> label tensor)."""
+    frame = pd.concat(
+        pd.DataFrame({"class": [classes[i] for i in y.tolist()], "split": split}) for split, y in labels.items()
+    )
+    shares = frame.groupby("split")["class"].value_counts(normalize=True).rename("share").reset_index()
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    sns.barplot(shares, x="class", y="share", hue="split", order=list(classes), ax=ax)
+    ax.axhline(1 / len(classes), color="grey", ls="--", lw=1, label="uniform")
+    ax.set(ylabel="share of split", xlabel="")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def pixel_histogram(images: torch.Tensor, mean: float, std: float) -> plt.Figure:
+    """Histogram of pixel values in [0, 1] with the mean and one standard deviation marked."""
+    x = (images.flatten().float() / 255).numpy()
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.hist(x, bins=64, log=True, color="tab:grey")
+    ax.axvline(mean, color="tab:red", label=f"mean {mean:.4f}")
+    ax.axvspan(max(0.0, mean - std), mean + std, color="tab:red", alpha=0.1, label=f"± std {std:.4f}")
+    ax.set(xlabel="pixel value", ylabel="count (log)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(history: pd.DataFrame) -> plt.Figure:
+    """Loss and accuracy per epoch, train and test (one line per seed when a ``seed`` column exists)."""
+    long = history.melt(
+        id_vars=[c for c in ("epoch", "seed") if c in history],
+        value_vars=[c for c in history if c.endswith(("_loss", "_accuracy"))],
+    )
+    long[["split", "metric"]] = long["variable"].str.rsplit("_", n=1, expand=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        sns.lineplot(long[long.metric == metric], x="epoch", y="value", hue="split", marker="o", ax=ax,
+                     errorbar=("sd", 1) if "seed" in long and long["seed"].nunique() > 1 else None)
+        ax.set(ylabel=metric, title=f"{metric} per epoch")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_k(results: pd.DataFrame, dense_accuracy: float | None = None, title: str = "") -> plt.Figure:
+    """Test accuracy against sparsity level k, one line per method (mean ± std over seeds)."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    sns.lineplot(results, x="k", y="accuracy", hue="method", palette=METHOD_COLOURS, marker="o",
+                 errorbar=("sd", 1), ax=ax)
+    if dense_accuracy is not None:
+        ax.axhline(dense_accuracy, color="grey", ls="--", lw=1, label=f"dense {dense_accuracy:.2%}")
+        ax.axhline(dense_accuracy - 0.01, color="grey", ls=":", lw=1, label="dense − 1 point")
+    ax.set(xlabel="k (% pruned per layer)", ylabel="test accuracy", ylim=(0, 1.02), title=title)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def _score_panels(scores: Mapping[str, torch.Tensor], cutoffs: Mapping[float, Mapping[str, float]],
+                  xlabel: str, log: bool) -> plt.Figure:
+    names = list(scores)
+    cols = min(len(names), 4)
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
+    palette = sns.color_palette("rocket_r", len(cutoffs))
+    for ax, name in zip(axes.flat, names):
+        values = scores[name].flatten().cpu().numpy()
+        ax.hist(values, bins=80, color="tab:grey", log=log)
+        for colour, (k, cut) in zip(palette, cutoffs.items()):
+            if not math.isnan(cut[name]):
+                ax.axvline(cut[name], color=colour, lw=1.2, label=f"k = {k:g} %")
+        ax.set(title=name, xlabel=xlabel)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def magnitude_distribution(weights: Mapping[str, torch.Tensor], cutoffs: Mapping[float, Mapping[str, float]]) -> plt.Figure:
+    """Histogram of |w| per layer, with the cut-off of each level k marked (weights below are pruned)."""
+    return _score_panels({n: w.abs() for n, w in weights.items()}, cutoffs, "|w|", log=True)
+
+
+def norm_distribution(norms: Mapping[str, torch.Tensor], cutoffs: Mapping[float, Mapping[str, float]]) -> plt.Figure:
+    """Histogram of neuron (weight-row) L2 norms per layer, with the cut-off of each level k marked."""
+    return _score_panels(norms, cutoffs, "L2 norm of a neuron's weights", log=False)
+
+
+def layer_sparsity_plot(results: pd.DataFrame, method: str) -> plt.Figure:
+    """Measured fraction of zero weights per layer at each k, for one method."""
+    cols = [c for c in results if c.startswith("sparsity_")]
+    long = results[results.method == method].melt(id_vars="k", value_vars=cols, var_name="layer", value_name="zeros")
+    long["layer"] = long["layer"].str.removeprefix("sparsity_")
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    sns.lineplot(long, x="k", y="zeros", hue="layer", marker="o", ax=ax, errorbar=None)
+    ax.set(xlabel="k (%)", ylabel="measured fraction of zero weights", title=f"{method} pruning: per-layer sparsity")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,192 @@
+"""One-shot magnitude pruning of ``nn.Linear`` layers: single weights or whole neurons.
+
+Both methods rank within each prunable layer separately and remove
+``round(k / 100 * n)`` of its n weights (or n output neurons), the count
+``torch.nn.utils.prune`` uses. They return a pruned deep copy and never change the
+model they are given. Pruned weights are stored as exact zeros in the copy's
+weight tensors; the mask of a pruned model is therefore ``weight != 0``.
+
+"Prunable" layers are every ``nn.Linear`` in module order except the last one
+(the logits layer), unless ``prune_last=True``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+
+import torch
+from torch import nn
+
+from .model import linear_layers
+
+Masks = dict[str, torch.Tensor]
+"""Layer name -> boolean tensor of the weight's shape, True where the weight is kept."""
+
+
+def check_k(k: float) -> float:
+    """Validate a sparsity level given in percent; accepted range 0 <= k < 100."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Real):
+        raise TypeError(f"k must be a number of percent in [0, 100), got {k!r}")
+    k = float(k)
+    if not math.isfinite(k) or not 0.0 <= k < 100.0:
+        raise ValueError(f"k must be a percentage in [0, 100), got {k!r}")
+    return k
+
+
+def n_to_prune(k: float, n: int) -> int:
+    """How many of ``n`` elements a level of ``k`` percent removes: ``round(k / 100 * n)``."""
+    return round(check_k(k) / 100.0 * n)
+
+
+def prunable_layers(model: nn.Module, prune_last: bool = False) -> list[tuple[str, nn.Linear]]:
+    """The ``nn.Linear`` layers pruning acts on: all but the last one unless ``prune_last``."""
+    layers = linear_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear layer to prune")
+    return layers if prune_last else layers[:-1]
+
+
+def weight_mask(weight: torch.Tensor, k: float) -> torch.Tensor:
+    """Boolean mask keeping all but the ``round(k / 100 * n)`` smallest-|w| entries of ``weight``.
+
+    Ties are broken as ``torch.nn.utils.prune.l1_unstructured`` breaks them (``torch.topk``).
+    """
+    n_prune = n_to_prune(k, weight.numel())
+    mask = torch.ones_like(weight, dtype=torch.bool)
+    if n_prune:
+        smallest = torch.topk(weight.detach().abs().reshape(-1), n_prune, largest=False).indices
+        mask.view(-1)[smallest] = False
+    return mask
+
+
+def unit_mask(weight: torch.Tensor, k: float) -> torch.Tensor:
+    """Boolean mask zeroing the ``round(k / 100 * out)`` output neurons of smallest L2 norm.
+
+    A neuron of a PyTorch ``nn.Linear`` is a *row* of its (out, in) weight (dimension 0),
+    as in ``torch.nn.utils.prune.ln_structured(module, "weight", amount, n=2, dim=0)``.
+    The mask has the weight's shape, with whole rows True or False.
+    """
+    if weight.dim() != 2:
+        raise ValueError(f"unit pruning needs a 2-D (out, in) weight, got shape {tuple(weight.shape)}")
+    n_prune = n_to_prune(k, weight.shape[0])
+    keep_rows = torch.ones(weight.shape[0], dtype=torch.bool, device=weight.device)
+    if n_prune:
+        norms = torch.linalg.vector_norm(weight.detach(), ord=2, dim=1)
+        keep_rows[torch.topk(norms, n_prune, largest=False).indices] = False
+    return keep_rows[:, None].expand_as(weight).clone()
+
+
+def apply_masks(model: nn.Module, masks: Masks) -> nn.Module:
+    """Zero, in place, the weights of ``model`` where ``masks`` is False; returns ``model``."""
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for name, mask in masks.items():
+            modules[name].weight.mul_(mask.to(modules[name].weight.dtype))
+    return model
+
+
+def _prune(model: nn.Module, k: float, prune_last: bool, mask_fn) -> nn.Module:
+    check_k(k)
+    pruned = copy.deepcopy(model)
+    masks = {name: mask_fn(layer.weight, k) for name, layer in prunable_layers(pruned, prune_last)}
+    return apply_masks(pruned, masks)
+
+
+def weight_prune(model: nn.Module, k: float, *, prune_last: bool = False) -> nn.Module:
+    """Weight (unstructured) pruning: in each prunable layer, zero the ``round(k / 100 * n)``
+    weights of smallest magnitude |w|, n being the layer's number of weights.
+
+    Args:
+        model: any module whose layers to prune are ``nn.Linear``; it is not modified.
+        k: percentage of each layer's weights to remove, 0 <= k < 100.
+        prune_last: also prune the last ``nn.Linear`` (the logits layer).
+
+    Returns:
+        A deep copy of ``model`` with the pruned weights set to zero.
+    """
+    return _prune(model, k, prune_last, weight_mask)
+
+
+def unit_prune(model: nn.Module, k: float, *, prune_last: bool = False) -> nn.Module:
+    """Unit (structured) pruning: in each prunable layer, zero the ``round(k / 100 * out)``
+    output neurons whose weight rows (dimension 0 of the (out, in) weight) have the
+    smallest L2 norm.
+
+    Args:
+        model: any module whose layers to prune are ``nn.Linear``; it is not modified.
+        k: percentage of each layer's output neurons to remove, 0 <= k < 100.
+        prune_last: also prune the last ``nn.Linear`` (its outputs are the logits).
+
+    Returns:
+        A deep copy of ``model`` with the pruned neurons' weight rows set to zero.
+    """
+    return _prune(model, k, prune_last, unit_mask)
+
+
+def global_weight_prune(model: nn.Module, k: float, *, prune_last: bool = False) -> nn.Module:
+    """Weight pruning with one ranking over all prunable layers together: zero the
+    ``round(k / 100 * N)`` weights of smallest |w|, N being the prunable layers' total
+    number of weights, wherever they are (as ``torch.nn.utils.prune.global_unstructured``
+    with ``L1Unstructured``). Layers then end up with different sparsities.
+
+    Returns a pruned deep copy; ``model`` is not modified.
+    """
+    check_k(k)
+    pruned = copy.deepcopy(model)
+    layers = prunable_layers(pruned, prune_last)
+    flat = torch.cat([layer.weight.detach().reshape(-1) for _, layer in layers])
+    keep = weight_mask(flat, k)
+    masks, start = {}, 0
+    for name, layer in layers:
+        n = layer.weight.numel()
+        masks[name] = keep[start : start + n].reshape(layer.weight.shape)
+        start += n
+    return apply_masks(pruned, masks)
+
+
+def masks_of(model: nn.Module, prune_last: bool = False) -> Masks:
+    """The current masks (``weight != 0``) of the prunable layers of ``model``."""
+    return {name: layer.weight.detach() != 0 for name, layer in prunable_layers(model, prune_last)}
+
+
+def layer_sparsity(model: nn.Module) -> dict[str, float]:
+    """Fraction of zero weights in every ``nn.Linear`` of ``model``, by layer name."""
+    return {
+        name: 1.0 - int(torch.count_nonzero(layer.weight)) / layer.weight.numel()
+        for name, layer in linear_layers(model)
+    }
+
+
+def sparsity(model: nn.Module, prune_last: bool = False) -> float:
+    """Fraction of zero weights over the prunable layers of ``model`` taken together."""
+    layers = prunable_layers(model, prune_last)
+    zeros = sum(layer.weight.numel() - int(torch.count_nonzero(layer.weight)) for _, layer in layers)
+    return zeros / sum(layer.weight.numel() for _, layer in layers)
+
+
+def unit_norms(model: nn.Module, prune_last: bool = False) -> dict[str, torch.Tensor]:
+    """L2 norm of every output neuron's weight row, per prunable layer."""
+    return {
+        name: torch.linalg.vector_norm(layer.weight.detach(), ord=2, dim=1)
+        for name, layer in prunable_layers(model, prune_last)
+    }
+
+
+def thresholds(model: nn.Module, k: float, method: str, prune_last: bool = False) -> dict[str, float]:
+    """Per prunable layer, the largest |w| (``method="weight"``) or row norm (``"unit"``)
+    that a level of ``k`` percent removes; NaN where nothing is removed."""
+    if method not in PRUNERS:
+        raise ValueError(f"unknown method {method!r}; accepted: {sorted(PRUNERS)}")
+    out = {}
+    for name, layer in prunable_layers(model, prune_last):
+        w = layer.weight.detach()
+        scores = w.abs().reshape(-1) if method == "weight" else torch.linalg.vector_norm(w, dim=1)
+        n_prune = n_to_prune(k, scores.numel())
+        out[name] = float(torch.sort(scores).values[n_prune - 1]) if n_prune else math.nan
+    return out
+
+
+PRUNERS = {"weight": weight_prune, "unit": unit_prune}
+"""Method name -> pruning function, for sweeps over methods."""

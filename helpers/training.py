@@ -1,0 +1,216 @@
+"""Training and evaluation on in-memory tensors, with optional fixed pruning masks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from . import io
+from .data import Split
+from .model import MLP, STUDY_HIDDEN
+from .pruning import Masks, apply_masks
+
+
+def select_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA when available, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU generator seeded with ``seed`` for shuffling."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, batch_size: int = 10_000) -> dict[str, float]:
+    """Mean cross-entropy ``loss`` and ``accuracy`` (fraction correct) of ``model`` on ``split``."""
+    model.eval()
+    device = next(model.parameters()).device
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(split), batch_size):
+        x = split.images[start : start + batch_size].to(device)
+        y = split.labels[start : start + batch_size].to(device)
+        logits = model(x)
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(dim=1) == y).sum())
+    return {"loss": loss_sum / len(split), "accuracy": correct / len(split)}
+
+
+def train(
+    model: nn.Module,
+    train_split: Split,
+    eval_splits: Mapping[str, Split],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    masks: Masks | None = None,
+    progress: bool = True,
+    description: str = "training",
+) -> pd.DataFrame:
+    """Train ``model`` in place with Adam and a cosine-decaying learning rate.
+
+    Each epoch visits ``train_split`` once in a seeded random order, in batches sliced from
+    the in-memory tensors. With ``masks`` (layer name -> bool, True = kept), pruned weights
+    stay exactly zero: their gradients are zeroed before every step (so Adam's moments for
+    them stay zero too) and the weights are re-masked after it.
+
+    Returns one row per epoch: ``epoch``, ``train_loss`` and ``train_accuracy`` (running means
+    over the epoch's batches), ``<name>_loss`` and ``<name>_accuracy`` for every split in
+    ``eval_splits`` after the epoch, and ``seconds`` (training time of the epoch alone).
+    """
+    for arg, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{arg} must be a positive integer, got {value!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    generator = seed_everything(seed)
+    device = next(model.parameters()).device
+    x_all, y_all = train_split.images.to(device), train_split.labels.to(device)
+    modules = dict(model.named_modules())
+    masked = [(modules[name].weight, mask.to(device)) for name, mask in (masks or {}).items()]
+    if masks:
+        apply_masks(model, masks)
+
+    steps_per_epoch = -(-len(train_split) // batch_size)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * steps_per_epoch)
+    rows = []
+    bar = tqdm(range(1, epochs + 1), desc=description, disable=not progress, unit="epoch")
+    for epoch in bar:
+        model.train()
+        start = time.perf_counter()
+        order = torch.randperm(len(train_split), generator=generator).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        for batch in order.split(batch_size):
+            x, y = x_all[batch], y_all[batch]
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            for weight, mask in masked:
+                weight.grad.mul_(mask)
+            optimiser.step()
+            schedule.step()
+            if masked:
+                with torch.no_grad():
+                    for weight, mask in masked:
+                        weight.mul_(mask)
+            # Accumulate on the device: no host synchronisation inside the loop.
+            loss_sum += loss.detach() * len(batch)
+            correct += (logits.argmax(dim=1) == y).sum()
+        seconds = time.perf_counter() - start
+        row = {
+            "epoch": epoch,
+            "train_loss": float(loss_sum) / len(train_split),
+            "train_accuracy": int(correct) / len(train_split),
+        }
+        for name, split in eval_splits.items():
+            for metric, value in evaluate(model, split).items():
+                row[f"{name}_{metric}"] = value
+        row["seconds"] = seconds
+        rows.append(row)
+        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k.endswith("accuracy")})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a trained dense model; its hash names the cached checkpoint."""
+
+    dataset: str = "mnist"
+    hidden: tuple[int, ...] = STUDY_HIDDEN
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    train_size: int | None = None
+
+    def key(self) -> str:
+        """Short stable hash of the configuration."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def checkpoint_path(self, cache_dir: str | os.PathLike) -> Path:
+        return Path(cache_dir) / f"{self.dataset}-dense-seed{self.seed}-{self.key()}.pt"
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str | None = None) -> tuple[MLP, dict]:
+    """Rebuild the model saved at ``path``; returns ``(model, checkpoint_dict)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}: run the training notebook first")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = MLP(hidden=ckpt["widths"][1:-1], in_features=ckpt["widths"][0], n_classes=ckpt["widths"][-1])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(select_device(device)), ckpt
+
+
+def save_checkpoint(model: MLP, path: str | os.PathLike, **extra) -> Path:
+    """Save ``model``'s weights and widths (and ``extra`` entries) atomically at ``path``."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return io.save_torch({"state_dict": state, "widths": model.widths, **extra}, path)
+
+
+def train_dense(
+    config: TrainConfig,
+    data: Mapping[str, Split],
+    cache_dir: str | os.PathLike,
+    *,
+    progress: bool = True,
+    device: str | torch.device | None = None,
+) -> tuple[MLP, pd.DataFrame]:
+    """The dense model of ``config`` trained on ``data["train"]`` and evaluated each epoch on
+    ``data["test"]``, loaded from ``cache_dir`` when this configuration was trained before.
+
+    Returns ``(model, history)``; see :func:`train` for the history's columns.
+    """
+    expected = config.train_size or len(data["train"])
+    if len(data["train"]) != expected:
+        raise ValueError(f"config asks for {expected} training images, data has {len(data['train'])}")
+    path = config.checkpoint_path(cache_dir)
+    if path.is_file():
+        model, ckpt = load_checkpoint(path, device)
+        return model, pd.DataFrame(ckpt["history"])
+    torch.manual_seed(config.seed)
+    model = MLP(hidden=config.hidden).to(select_device(device))
+    history = train(
+        model,
+        data["train"],
+        {"test": data["test"]},
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        seed=config.seed,
+        progress=progress,
+        description=f"{config.dataset} seed {config.seed}",
+    )
+    save_checkpoint(model, path, history=history.to_dict("records"), config=asdict(config))
+    return model, history
+
+
+def dense_checkpoint(checkpoint_dir: str | os.PathLike, seed: int) -> Path:
+    """Where the training notebook leaves the dense model of ``seed`` for later notebooks."""
+    return Path(checkpoint_dir) / f"dense-seed{seed}.pt"

@@ -1,0 +1,29 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers.data import load_dataset
+from helpers.model import MLP
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT / "data"))
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real MNIST, both splits (from DATA_DIR, $MNIST_ARCHIVE or a download)."""
+    return load_dataset("mnist", DATA_DIR)
+
+
+@pytest.fixture
+def small_model():
+    torch.manual_seed(0)
+    return MLP(hidden=(40, 30, 20), in_features=50, n_classes=10)
+
+
+@pytest.fixture
+def study_model():
+    torch.manual_seed(0)
+    return MLP()

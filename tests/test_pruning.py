@@ -1,0 +1,179 @@
+import copy
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import prune as torch_prune
+
+from helpers.model import MLP, count_nonzero_weights
+from helpers.pruning import (
+    global_weight_prune,
+    layer_sparsity,
+    n_to_prune,
+    sparsity,
+    thresholds,
+    unit_prune,
+    weight_prune,
+)
+from helpers.sweep import STUDY_KS
+
+HIDDEN = ("fc1", "fc2", "fc3")
+
+
+def zero_rows(weight):
+    return int((weight == 0).all(dim=1).sum())
+
+
+@pytest.mark.parametrize("k", STUDY_KS)
+def test_weight_prune_removes_round_k_percent_of_each_hidden_layer(small_model, k):
+    pruned = weight_prune(small_model, k)
+    for name in HIDDEN:
+        w = getattr(pruned, name).weight
+        assert int((w == 0).sum()) == round(k / 100 * w.numel())
+    assert torch.count_nonzero(pruned.fc4.weight) == pruned.fc4.weight.numel()
+
+
+@pytest.mark.parametrize("k", STUDY_KS)
+def test_unit_prune_zeroes_whole_rows(small_model, k):
+    pruned = unit_prune(small_model, k)
+    for name in HIDDEN:
+        w = getattr(pruned, name).weight
+        n_rows = round(k / 100 * w.shape[0])
+        assert zero_rows(w) == n_rows
+        # only whole rows: every zero lies in an all-zero row
+        assert int((w == 0).sum()) == n_rows * w.shape[1]
+    assert torch.equal(pruned.fc4.weight, small_model.fc4.weight)
+
+
+@pytest.mark.parametrize("prune", [weight_prune, unit_prune, global_weight_prune])
+def test_pruning_returns_a_copy_and_leaves_the_model_unchanged(small_model, prune):
+    before = copy.deepcopy(small_model.state_dict())
+    pruned = prune(small_model, 90)
+    assert pruned is not small_model
+    for name, tensor in small_model.state_dict().items():
+        assert torch.equal(tensor, before[name])
+        assert pruned.state_dict()[name].data_ptr() != tensor.data_ptr()
+
+
+@pytest.mark.parametrize("prune", [weight_prune, unit_prune])
+def test_prune_last_also_prunes_the_logits_layer(small_model, prune):
+    assert torch.count_nonzero(prune(small_model, 50).fc4.weight) == small_model.fc4.weight.numel()
+    assert torch.count_nonzero(prune(small_model, 50, prune_last=True).fc4.weight) == small_model.fc4.weight.numel() // 2
+
+
+def test_unit_prune_keeps_the_rows_of_largest_norm(small_model):
+    pruned = unit_prune(small_model, 50)
+    norms = small_model.fc1.weight.norm(dim=1)
+    kept = (pruned.fc1.weight != 0).any(dim=1)
+    assert norms[kept].min() >= norms[~kept].max()
+
+
+def test_weight_prune_keeps_the_largest_magnitudes(small_model):
+    pruned = weight_prune(small_model, 75)
+    w = small_model.fc2.weight.abs()
+    kept = pruned.fc2.weight != 0
+    assert w[kept].min() >= w[~kept].max()
+
+
+@pytest.mark.parametrize("k", STUDY_KS)
+def test_weight_prune_matches_torch_l1_unstructured(study_model, k):
+    ours = weight_prune(study_model, k)
+    ref = copy.deepcopy(study_model)
+    for name in ("fc1", "fc2", "fc3", "fc4"):
+        layer = getattr(ref, name)
+        torch_prune.l1_unstructured(layer, "weight", amount=k / 100)
+        ref_mask, our_mask = layer.weight_mask.bool(), getattr(ours, name).weight != 0
+        assert int((~ref_mask).sum()) == int((~our_mask).sum())
+        # same kept set up to ties: where the masks differ, the magnitudes are equal
+        differ = ref_mask != our_mask
+        if differ.any():
+            mags = study_model.state_dict()[f"{name}.weight"].abs()[differ]
+            assert torch.allclose(mags, mags[0].expand_as(mags))
+        torch.testing.assert_close(getattr(ours, name).weight, layer.weight)
+
+
+@pytest.mark.parametrize("k", STUDY_KS)
+def test_unit_prune_matches_torch_ln_structured_on_rows(study_model, k):
+    ours = unit_prune(study_model, k)
+    ref = copy.deepcopy(study_model)
+    for name in ("fc1", "fc2", "fc3", "fc4"):
+        layer = getattr(ref, name)
+        torch_prune.ln_structured(layer, "weight", amount=k / 100, n=2, dim=0)
+        assert torch.equal(layer.weight_mask.bool(), getattr(ours, name).weight != 0)
+        torch.testing.assert_close(getattr(ours, name).weight, layer.weight)
+
+
+@pytest.mark.parametrize("k", [0, 50, 90, 99])
+def test_global_weight_prune_matches_torch_global_unstructured(study_model, k):
+    ours = global_weight_prune(study_model, k)
+    ref = copy.deepcopy(study_model)
+    params = [(getattr(ref, n), "weight") for n in ("fc1", "fc2", "fc3", "fc4")]
+    torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=k / 100)
+    total = sum(m.weight.numel() for m, _ in params)
+    removed = sum(int((getattr(ours, n).weight == 0).sum()) for n in ("fc1", "fc2", "fc3", "fc4"))
+    assert removed == round(k / 100 * total)
+    for module, _ in params:
+        name = [n for n, m in ref.named_modules() if m is module][0]
+        assert torch.equal(module.weight_mask.bool(), getattr(ours, name).weight != 0)
+    assert torch.equal(ours.fc5.weight, study_model.fc5.weight)
+
+
+def test_global_ranking_gives_layers_different_sparsities(study_model):
+    per_layer = layer_sparsity(global_weight_prune(study_model, 90))
+    assert per_layer["fc5"] == 0
+    assert max(per_layer[n] for n in ("fc1", "fc2", "fc3", "fc4")) - min(
+        per_layer[n] for n in ("fc1", "fc2", "fc3", "fc4")) > 0.01
+
+
+@pytest.mark.parametrize("k", [-1, 100, 150, math.nan, math.inf])
+@pytest.mark.parametrize("prune", [weight_prune, unit_prune, global_weight_prune])
+def test_out_of_range_k_is_rejected_with_the_range(small_model, prune, k):
+    with pytest.raises(ValueError, match=r"\[0, 100\)"):
+        prune(small_model, k)
+
+
+@pytest.mark.parametrize("k", ["50", None, True])
+def test_non_numeric_k_is_rejected(small_model, k):
+    with pytest.raises(TypeError, match=r"\[0, 100\)"):
+        weight_prune(small_model, k)
+
+
+def test_works_on_any_module_made_of_linear_layers():
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    pruned = unit_prune(net, 50)
+    assert zero_rows(pruned[0].weight) == 3 and zero_rows(pruned[2].weight) == 2
+    assert zero_rows(pruned[4].weight) == 0
+    assert torch.equal(pruned[0].bias, net[0].bias)  # biases are not pruned
+
+
+def test_module_without_linear_layers_is_rejected():
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        weight_prune(nn.Sequential(nn.ReLU()), 50)
+
+
+def test_sparsity_is_measured_over_the_pruned_layers(study_model):
+    pruned = weight_prune(study_model, 90)
+    assert sparsity(pruned) == pytest.approx(0.9, abs=1e-6)
+    expected = 2_386_000 - round(0.9 * 784_000) - round(0.9 * 1_000_000) - round(0.9 * 500_000) - round(0.9 * 100_000)
+    assert count_nonzero_weights(pruned) == expected
+
+
+def test_count_rounds_like_torch():
+    assert n_to_prune(92.5, 200) == 185
+    assert n_to_prune(25, 10) == round(0.25 * 10) == 2  # round half to even, as torch does
+    assert n_to_prune(0, 1000) == 0
+
+
+@pytest.mark.parametrize("method", ["weight", "unit"])
+def test_thresholds_separate_pruned_from_kept(study_model, method):
+    cut = thresholds(study_model, 90, method)
+    pruned = (weight_prune if method == "weight" else unit_prune)(study_model, 90)
+    for name in ("fc1", "fc2"):
+        w = getattr(study_model, name).weight.detach()
+        score = w.abs() if method == "weight" else w.norm(dim=1, keepdim=True).expand_as(w)
+        removed = getattr(pruned, name).weight == 0
+        assert score[removed].max() == pytest.approx(cut[name])
+        assert score[~removed].min() >= cut[name]
+    assert math.isnan(thresholds(study_model, 0, method)["fc1"])

@@ -15,6 +15,17 @@ ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {
 
 ORIGINAL_DENSE_ACCURACY = 0.9861
 
+STRATEGY_ORDER = ("oneshot", "finetune", "gradual")
+STRATEGY_NAMES = {"oneshot": "one-shot", "finetune": "one-shot + fine-tuning", "gradual": "gradual"}
+
+TARGETS: tuple[tuple[str, float, float], ...] = (
+    ("dense", 0.0, 0.985),
+    ("weight", 97.5, 0.980),
+    ("weight", 99.0, 0.975),
+    ("unit", 90.0, 0.975),
+)
+"""(method, k, test accuracy to reach, mean over seeds) that recovery after pruning aims at on MNIST."""
+
 
 def mean_curve(results: pd.DataFrame, method: str) -> pd.Series:
     """Accuracy by k for ``method``, averaged over any other rows (seeds) at the same k."""
@@ -22,6 +33,23 @@ def mean_curve(results: pd.DataFrame, method: str) -> pd.Series:
     if rows.empty:
         raise ValueError(f"no results for method {method!r}; present: {sorted(results['method'].unique())}")
     return rows.groupby("k")["accuracy"].mean().sort_index()
+
+
+def sweep_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the level sweep: one-shot rows, and for each retraining strategy the rows of
+    its smallest budget (``epochs``), leaving out longer runs made at a few levels only."""
+    if "epochs" not in results or "strategy" not in results:
+        return results
+    retrained = results[results["strategy"] != "oneshot"]
+    budget = retrained.groupby("strategy")["epochs"].transform("min")
+    return pd.concat([results[results["strategy"] == "oneshot"], retrained[retrained["epochs"] == budget]])
+
+
+def _with_dense(results: pd.DataFrame, strategy: str) -> pd.DataFrame:
+    """Rows of ``strategy``, plus the one-shot k = 0 rows (the dense model every strategy starts from)."""
+    dense = results[(results["strategy"] == "oneshot") & (results["k"] == 0)]
+    rows = results[(results["strategy"] == strategy) & (results["k"] > 0)]
+    return pd.concat([dense, rows], ignore_index=True)
 
 
 def flat_to(curve: pd.Series, dense: float, tolerance: float = 0.01) -> float:
@@ -42,32 +70,45 @@ def first_below(curve: pd.Series, level: float) -> float:
 
 
 def findings(results: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
-    """Per method: dense accuracy (k = 0), the largest k within ``tolerance`` of it (``flat_to``),
-    the first level that drops more (``degrades_at``), the first level at which accuracy is
-    below half the dense accuracy (``halves_at``), accuracy at the highest tested k, and the
-    original study's figures beside them."""
+    """Per method (and per strategy, when ``results`` has a ``strategy`` column; per-layer
+    ranking only, when it has a ``ranking`` column): dense accuracy (k = 0), the largest k
+    within ``tolerance`` of it (``flat_to``), the first level that drops more
+    (``degrades_at``), the first level at which accuracy is below half the dense accuracy
+    (``halves_at``), accuracy at the highest tested k, and the original study's figures
+    beside the one-shot rows. Accuracies are means over seeds."""
+    if "ranking" in results:
+        results = results[results["ranking"] == "layer"]
+    if "strategy" not in results:
+        results = results.assign(strategy="oneshot")
+    results = sweep_rows(results)
+    order = {m: i for i, m in enumerate(ORIGINAL_FINDINGS)}
     rows = []
-    for method in sorted(results["method"].unique(), key=lambda m: list(ORIGINAL_FINDINGS).index(m)
-                         if m in ORIGINAL_FINDINGS else len(ORIGINAL_FINDINGS)):
-        curve = mean_curve(results, method)
-        if curve.index[0] != 0:
-            raise ValueError(f"{method} results lack the dense level k = 0, needed as the baseline")
-        dense = float(curve.iloc[0])
-        flat = flat_to(curve, dense, tolerance)
-        later = curve[curve.index > flat]
-        original = ORIGINAL_FINDINGS.get(method, {})
-        rows.append({
-            "method": method,
-            "dense_accuracy": dense,
-            "flat_to": flat,
-            "degrades_at": float(later.index[0]) if len(later) else math.nan,
-            "halves_at": first_below(curve, dense / 2),
-            "max_k": float(curve.index[-1]),
-            "accuracy_at_max_k": float(curve.iloc[-1]),
-            "original_flat_to": original.get("flat_to", math.nan),
-            "original_degrades_near": original.get("degrades_near", math.nan),
-            "tolerance": tolerance,
-        })
+    for method in sorted(results["method"].unique(), key=lambda m: order.get(m, len(order))):
+        of_method = results[results["method"] == method]
+        for strategy in [s for s in STRATEGY_ORDER if s in set(of_method["strategy"])]:
+            curve = mean_curve(_with_dense(of_method, strategy), method)
+            if curve.index[0] != 0:
+                raise ValueError(f"{method} results lack the dense level k = 0, needed as the baseline")
+            dense = float(curve.iloc[0])
+            flat = flat_to(curve, dense, tolerance)
+            later = curve[curve.index > flat]
+            original = ORIGINAL_FINDINGS.get(method, {}) if strategy == "oneshot" else {}
+            budget = results.loc[(results["method"] == method) & (results["strategy"] == strategy), "epochs"] \
+                if "epochs" in results else pd.Series([0])
+            rows.append({
+                "method": method,
+                "strategy": strategy,
+                "epochs": int(budget.max()) if len(budget) else 0,
+                "dense_accuracy": dense,
+                "flat_to": flat,
+                "degrades_at": float(later.index[0]) if len(later) else math.nan,
+                "halves_at": first_below(curve, dense / 2),
+                "max_k": float(curve.index[-1]),
+                "accuracy_at_max_k": float(curve.iloc[-1]),
+                "original_flat_to": original.get("flat_to", math.nan),
+                "original_degrades_near": original.get("degrades_near", math.nan),
+                "tolerance": tolerance,
+            })
     return pd.DataFrame(rows)
 
 
@@ -77,15 +118,19 @@ def _pct(x: float) -> str:
 
 def conclusions_markdown(table: pd.DataFrame) -> str:
     """Sentences stating what :func:`findings` computed; every number comes from ``table``."""
+    if "strategy" not in table:
+        table = table.assign(strategy="oneshot")
     lines = []
-    by = table.set_index("method")
-    for method, r in by.iterrows():
+    for _, r in table.iterrows():
+        epochs = int(r.get("epochs", 0) or 0)
+        budget = f" ({epochs} epoch{'s' if epochs > 1 else ''})" if epochs else ""
+        who = f"**{r.method.capitalize()} pruning, {STRATEGY_NAMES.get(r.strategy, r.strategy)}{budget}**,"
         if r.flat_to > 0:
-            text = (f"- **{method.capitalize()} pruning** stays within {r.tolerance * 100:g} point of the "
-                    f"dense accuracy ({r.dense_accuracy:.2%}) up to k = {_pct(r.flat_to)}")
+            text = (f"- {who} stays within {r.tolerance * 100:g} point of the dense accuracy "
+                    f"({r.dense_accuracy:.2%}) up to k = {_pct(r.flat_to)}")
         else:
-            text = (f"- **{method.capitalize()} pruning** loses more than {r.tolerance * 100:g} point of the "
-                    f"dense accuracy ({r.dense_accuracy:.2%}) at the first tested level")
+            text = (f"- {who} loses more than {r.tolerance * 100:g} point of the dense accuracy "
+                    f"({r.dense_accuracy:.2%}) at the first tested level")
         text += (f"; the first level that drops further is k = {_pct(r.degrades_at)}"
                  if not math.isnan(r.degrades_at) else "; no tested level drops further")
         text += (f"; accuracy falls below half the dense accuracy at k = {_pct(r.halves_at)}"
@@ -97,15 +142,59 @@ def conclusions_markdown(table: pd.DataFrame) -> str:
             text += (f" The original study saw it flat to {_pct(r.original_flat_to)} and degrading near "
                      f"{_pct(r.original_degrades_near)}: here the flat region ends {verdict} that.")
         lines.append(text)
-    if {"weight", "unit"} <= set(by.index):
-        w, u = by.loc["weight"], by.loc["unit"]
+    oneshot = table[table.strategy == "oneshot"].set_index("method")
+    if {"weight", "unit"} <= set(oneshot.index):
+        w, u = oneshot.loc["weight"], oneshot.loc["unit"]
         if u.flat_to < w.flat_to:
-            lines.append(f"- Unit pruning loses accuracy sooner than weight pruning (flat to "
+            lines.append(f"- One-shot unit pruning loses accuracy sooner than weight pruning (flat to "
                          f"{_pct(u.flat_to)} against {_pct(w.flat_to)}), as the original study found.")
         elif u.flat_to > w.flat_to:
-            lines.append(f"- Unlike the original study, unit pruning stays flat longer than weight "
+            lines.append(f"- Unlike the original study, one-shot unit pruning stays flat longer than weight "
                          f"pruning here ({_pct(u.flat_to)} against {_pct(w.flat_to)}).")
         else:
-            lines.append(f"- Both methods stay flat to the same level ({_pct(w.flat_to)}), unlike the "
-                         f"original study, where unit pruning degraded sooner.")
+            lines.append(f"- Both methods stay flat to the same level ({_pct(w.flat_to)}) one-shot, unlike "
+                         f"the original study, where unit pruning degraded sooner.")
+    return "\n".join(lines)
+
+
+def targets(results: pd.DataFrame) -> pd.DataFrame:
+    """For each of :data:`TARGETS`: the accuracy of every strategy at that (method, k), mean and
+    std over seeds, the best strategy and whether it reaches the target (per-layer ranking)."""
+    if "ranking" in results:
+        results = results[results["ranking"] == "layer"]
+    if "strategy" not in results:
+        results = results.assign(strategy="oneshot")
+    rows = []
+    for method, k, target in TARGETS:
+        at = results[results["k"] == 0] if method == "dense" else results[(results["method"] == method) & (results["k"] == k)]
+        if method == "dense":
+            at = at[at["strategy"] == "oneshot"].drop_duplicates(["seed"] if "seed" in at else None)
+        if at.empty:
+            continue
+        if "epochs" not in at:
+            at = at.assign(epochs=0)
+        stats = at.groupby(["strategy", "epochs"])["accuracy"].agg(["mean", "std", "count"])
+        strategy, epochs = stats["mean"].idxmax()
+        best = stats.loc[(strategy, epochs)]
+        row = {"method": method, "k": k, "target": target, "best_strategy": strategy, "best_epochs": int(epochs),
+               "best_accuracy": best["mean"], "best_std": best["std"], "seeds": int(best["count"]),
+               "reached": bool(best["mean"] >= target)}
+        row.update({f"accuracy_{s}_{e}ep": stats.loc[(s, e), "mean"] for s, e in stats.index if s != "oneshot"})
+        if ("oneshot", 0) in stats.index:
+            row["accuracy_oneshot"] = stats.loc[("oneshot", 0), "mean"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def targets_markdown(table: pd.DataFrame) -> str:
+    """One sentence per target row of :func:`targets`, saying whether it was reached."""
+    lines = []
+    for _, r in table.iterrows():
+        what = "the dense model" if r.method == "dense" else f"{r.method} pruning at k = {_pct(r.k)}"
+        how = "" if r.method == "dense" else f" ({STRATEGY_NAMES.get(r.best_strategy, r.best_strategy)}" + (
+            f", {r.best_epochs} epoch{'s' if r.best_epochs > 1 else ''})" if r.best_epochs else ")")
+        verdict = "reaches" if r.reached else "does **not** reach"
+        lines.append(f"- {what.capitalize() if what[0].islower() else what}{how}: {r.best_accuracy:.2%} ± "
+                     f"{0 if math.isnan(r.best_std) else r.best_std:.2%} over {r.seeds} seed(s), {verdict} the "
+                     f"target of {r.target:.1%}.")
     return "\n".join(lines)

@@ -33,19 +33,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     return path
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write ``frame`` to CSV at ``path`` atomically, without the index."""
-    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
-def write_json(data: Any, path: str | os.PathLike) -> Path:
+def write_json(data: Any, path: str | os.PathLike) -> None:
     """Write ``data`` as indented JSON at ``path`` atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
 
 
-def save_torch(obj: Any, path: str | os.PathLike) -> Path:
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` ``obj`` to ``path`` atomically."""
-    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def read_csv(path: str | os.PathLike) -> pd.DataFrame:

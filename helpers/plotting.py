@@ -12,6 +12,7 @@ import seaborn as sns
 import torch
 
 from . import io
+from .pruning import prunable_layers
 
 METHOD_COLOURS = {"weight": "tab:blue", "unit": "tab:orange"}
 
@@ -83,18 +84,51 @@ def learning_curves(history: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def accuracy_vs_k(results: pd.DataFrame, dense_accuracy: float | None = None, title: str = "") -> plt.Figure:
-    """Test accuracy against sparsity level k, one line per method (mean ± std over seeds)."""
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    sns.lineplot(results, x="k", y="accuracy", hue="method", palette=METHOD_COLOURS, marker="o",
+def accuracy_vs_k(results: pd.DataFrame, hue: str = "method", style: str | None = None, title: str = "") -> plt.Figure:
+    """Test accuracy against sparsity level k, one line per ``hue`` (and ``style``) value, mean
+    ± std over seeds; the dense accuracy (one-shot k = 0) and one point below it are marked."""
+    fig, ax = plt.subplots(figsize=(8, 4.4))
+    palette = METHOD_COLOURS if hue == "method" else None
+    sns.lineplot(results, x="k", y="accuracy", hue=hue, style=style, palette=palette, marker="o",
                  errorbar=("sd", 1), ax=ax)
-    if dense_accuracy is not None:
-        ax.axhline(dense_accuracy, color="grey", ls="--", lw=1, label=f"dense {dense_accuracy:.2%}")
-        ax.axhline(dense_accuracy - 0.01, color="grey", ls=":", lw=1, label="dense − 1 point")
+    dense = results.loc[results.k == 0, "accuracy"]
+    if len(dense):
+        ax.axhline(dense.mean(), color="grey", ls="--", lw=1, label=f"dense {dense.mean():.2%}")
+        ax.axhline(dense.mean() - 0.01, color="grey", ls=":", lw=1, label="dense − 1 point")
     ax.set(xlabel="k (% pruned per layer)", ylabel="test accuracy", ylim=(0, 1.02), title=title)
-    ax.legend(loc="lower left")
+    ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def sensitivity_plot(sensitivity: pd.DataFrame) -> plt.Figure:
+    """Accuracy against k when one layer alone is pruned, one line per layer."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    sns.lineplot(sensitivity, x="k", y="accuracy", hue="layer", marker="o", ax=ax)
+    ax.set(xlabel="k (% of the one layer pruned)", ylabel="test accuracy", ylim=(0, 1.02),
+           title=f"{sensitivity['method'].iloc[0]} pruning of one layer at a time")
+    fig.tight_layout()
+    return fig
+
+
+def distribution_shift(models: Mapping[str, torch.nn.Module], method: str, prune_last: bool = False) -> plt.Figure:
+    """Per prunable layer, the distribution of surviving scores in each model of ``models``
+    (e.g. dense, one-shot, fine-tuned): |w| of non-zero weights for ``method="weight"``,
+    L2 norms of non-zero neurons for ``"unit"``."""
+    frames = []
+    for stage, model in models.items():
+        for name, layer in prunable_layers(model, prune_last):
+            w = layer.weight.detach()
+            scores = w.abs().flatten() if method == "weight" else torch.linalg.vector_norm(w, dim=1)
+            scores = scores[scores > 0].numpy()
+            frames.append(pd.DataFrame({"layer": name, "stage": stage, "score": scores}))
+    data = pd.concat(frames, ignore_index=True)
+    grid = sns.displot(data, x="score", hue="stage", col="layer", kind="hist", element="step", fill=False,
+                       stat="density", common_norm=False, bins=60, log_scale=(method == "weight", False),
+                       facet_kws={"sharex": False, "sharey": False}, height=2.8, aspect=1.1)
+    grid.set_axis_labels("|w| of surviving weights" if method == "weight" else "L2 norm of surviving neurons",
+                         "density")
+    return grid.figure
 
 
 def _score_panels(scores: Mapping[str, torch.Tensor], cutoffs: Mapping[float, Mapping[str, float]],

@@ -94,7 +94,9 @@ def train(
         apply_masks(model, masks)
 
     steps_per_epoch = -(-len(train_split) // batch_size)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    # The fused kernel updates all parameters in one pass: several times faster than the
+    # default per-tensor loop, which dominated the step time on CPU.
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * steps_per_epoch)
     rows = []
     bar = tqdm(range(1, epochs + 1), desc=description, disable=not progress, unit="epoch")
@@ -143,8 +145,8 @@ class TrainConfig:
     dataset: str = "mnist"
     hidden: tuple[int, ...] = STUDY_HIDDEN
     epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
+    batch_size: int = 256
+    lr: float = 2e-3
     seed: int = 0
     train_size: int | None = None
 
@@ -168,10 +170,10 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str | None =
     return model.to(select_device(device)), ckpt
 
 
-def save_checkpoint(model: MLP, path: str | os.PathLike, **extra) -> Path:
+def save_checkpoint(model: MLP, path: str | os.PathLike, **extra) -> None:
     """Save ``model``'s weights and widths (and ``extra`` entries) atomically at ``path``."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return io.save_torch({"state_dict": state, "widths": model.widths, **extra}, path)
+    io.save_torch({"state_dict": state, "widths": model.widths, **extra}, path)
 
 
 def train_dense(

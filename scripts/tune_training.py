@@ -20,7 +20,6 @@ CANDIDATES = [
     {"batch_size": 128, "lr": 1e-3},
     {"batch_size": 256, "lr": 1e-3},
     {"batch_size": 256, "lr": 2e-3},
-    {"batch_size": 512, "lr": 2e-3},
 ]
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

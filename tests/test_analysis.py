@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from helpers.analysis import conclusions_markdown, findings
+from helpers.analysis import conclusions_markdown, findings, targets, targets_markdown
 
 KS = [0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99]
 
@@ -45,7 +45,7 @@ def test_no_halving_is_nan_and_said():
 def test_conclusions_state_the_computed_numbers():
     text = conclusions_markdown(findings(pd.concat([frame("weight", WEIGHT), frame("unit", UNIT)])))
     assert "up to k = 85 %" in text and "up to k = 50 %" in text
-    assert "Unit pruning loses accuracy sooner than weight pruning" in text
+    assert "One-shot unit pruning loses accuracy sooner than weight pruning" in text
     flipped = conclusions_markdown(findings(pd.concat([frame("weight", UNIT), frame("unit", WEIGHT)])))
     assert "Unlike the original study" in flipped
 
@@ -53,3 +53,28 @@ def test_conclusions_state_the_computed_numbers():
 def test_missing_dense_level_is_an_error():
     with pytest.raises(ValueError, match="k = 0"):
         findings(frame("weight", WEIGHT).iloc[1:])
+
+
+def test_findings_per_strategy_start_every_curve_at_the_dense_model():
+    oneshot = pd.concat([frame("weight", WEIGHT), frame("unit", UNIT)]).assign(strategy="oneshot", ranking="layer")
+    tuned = frame("weight", [0.98] * 12 + [0.975]).assign(strategy="finetune", ranking="layer")
+    tuned = tuned[tuned.k > 0]  # strategies other than one-shot have no k = 0 row of their own
+    glob = frame("weight", [0.1] * 13).assign(strategy="oneshot", ranking="global")
+    table = findings(pd.concat([oneshot, tuned, glob])).set_index(["method", "strategy"])
+    assert table.loc[("weight", "oneshot"), "flat_to"] == 85  # global rows are left out
+    assert table.loc[("weight", "finetune"), "flat_to"] == 99
+    assert table.loc[("weight", "finetune"), "dense_accuracy"] == 0.98
+    assert math.isnan(table.loc[("weight", "finetune"), "original_flat_to"])
+    assert ("unit", "finetune") not in table.index
+
+
+def test_targets_say_whether_each_was_reached():
+    oneshot = pd.concat([frame("weight", WEIGHT, s) for s in (0, 1)] + [frame("unit", UNIT, s) for s in (0, 1)])
+    tuned = frame("weight", [0.985] * 13).assign(strategy="finetune")
+    table = targets(pd.concat([oneshot.assign(strategy="oneshot"), tuned])).set_index(["method", "k"])
+    assert not table.loc[("dense", 0), "reached"] and table.loc[("dense", 0), "seeds"] == 2
+    assert table.loc[("weight", 99), "best_strategy"] == "finetune"
+    assert table.loc[("weight", 99), "reached"]
+    assert table.loc[("unit", 90), "best_accuracy"] == 0.40 and not table.loc[("unit", 90), "reached"]
+    text = targets_markdown(table.reset_index())
+    assert "does **not** reach the target of 98.5%" in text

@@ -32,7 +32,7 @@ def test_source_notebook_is_clean_and_thin(name):
 def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
     layout = Layout(root / "reports", root / "results", root / "figures", root / "artefacts", DATA_DIR)
-    pages = pipeline.run(layout, SMOKE)
+    pages = pipeline.run(layout, ["mnist"], SMOKE)
     return layout, pages
 
 
@@ -40,36 +40,55 @@ def test_smoke_run_writes_every_report_page(smoke_run):
     layout, pages = smoke_run
     assert [p.name for p in pages] == [f"{n}.html" for n in NOTEBOOKS]
     for name in NOTEBOOKS:
-        book = nbformat.read(layout.reports / f"{name}.ipynb", as_version=4)
+        book = nbformat.read(layout.reports / "mnist" / f"{name}.ipynb", as_version=4)
         errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
         assert not errors
-        page = (layout.reports / f"{name}.html").read_text()
+        page = (layout.reports / "mnist" / f"{name}.html").read_text()
         assert "from helpers import" not in page, "HTML is rendered without code"
     index = (layout.reports / "index.html").read_text()
-    assert all(f'href="{n}.html"' in index for n in NOTEBOOKS)
-    assert "Conclusions" in index and "Weight pruning" in index
+    assert all(f'href="mnist/{n}.html"' in index for n in NOTEBOOKS)
+    assert "Conclusions" in index and "Weight pruning, one-shot" in index
 
 
 def test_smoke_run_writes_the_results_contract(smoke_run):
     layout, _ = smoke_run
     results = pd.read_csv(layout.results / "pruning.csv")
-    assert {"method", "k", "accuracy", "loss", "sparsity", "nonzero_weights", "seed", "dataset"} <= set(results)
-    assert sorted(map(tuple, results[["method", "k"]].values.tolist())) == sorted(
-        (m, float(k)) for m in ("weight", "unit") for k in SMOKE["03_weight_pruning"]["ks"])
+    assert {"dataset", "seed", "method", "strategy", "ranking", "k", "accuracy", "loss", "sparsity",
+            "nonzero_weights"} <= set(results)
+    ks, seeds = SMOKE["03_weight_pruning"]["ks"], SMOKE["03_weight_pruning"]["seeds"]
+    expected = {("mnist", s, m, "oneshot", "layer", float(k)) for s in seeds for m in ("weight", "unit") for k in ks}
+    expected |= {("mnist", s, m, st, "layer", float(k)) for s in seeds for m in ("weight", "unit")
+                 for st in ("finetune", "gradual") for k in ks if k > 0}
+    expected |= {("mnist", s, "weight", "oneshot", "global", float(k)) for s in seeds for k in ks}
+    keys = results[results.epochs <= 1][["dataset", "seed", "method", "strategy", "ranking", "k"]].apply(tuple, axis=1)
+    assert sorted(keys) == sorted(expected)
+    long = results[results.epochs == SMOKE["03_weight_pruning"]["target_epochs"]]
+    assert sorted(long[["method", "k", "strategy", "seed"]].apply(tuple, axis=1)) == sorted(
+        (m, float(k), st, s) for m, k in (("weight", 99), ("unit", 90)) for st in ("finetune", "gradual") for s in seeds)
     assert results.accuracy.between(0, 1).all()
     dense = results[results.k == 0]
     assert dense.sparsity.eq(0).all() and dense.nonzero_weights.eq(2_386_000).all()
-    at90 = results[results.k == 90].set_index("method")
-    assert at90.loc["weight", "sparsity"] == pytest.approx(0.9, abs=1e-6)
-    assert at90.loc["unit", "sparsity"] == pytest.approx(0.9, abs=1e-6)
+    at90 = results[(results.k == 90) & (results.ranking == "layer")]
+    assert at90.sparsity.sub(0.9).abs().max() < 1e-6, "every strategy reaches the target sparsity exactly"
     assert (at90.sparsity_fc5 == 0).all()
+    globally = results[(results.k == 90) & (results.ranking == "global")]
+    assert globally.sparsity.sub(0.9).abs().max() < 1e-6
+    assert globally[[f"sparsity_fc{i}" for i in range(1, 5)]].std(axis=1).gt(0).all()
+    for method in ("weight", "unit"):
+        sens = pd.read_csv(layout.results / "mnist" / f"{method}_sensitivity.csv")
+        assert set(sens.layer) == {"fc1", "fc2", "fc3", "fc4", "fc5"} and len(sens) == 5 * len(ks)
+    assert set(pd.read_csv(layout.results / "targets.csv").method) >= {"dense", "weight", "unit"}
 
+    per_dataset = pd.read_csv(layout.results / "mnist" / "pruning.csv")
+    pd.testing.assert_frame_equal(per_dataset, results)
     history = pd.read_csv(layout.results / "training.csv")
-    assert list(history.epoch) == [1] and {"train_loss", "test_accuracy"} <= set(history)
+    assert list(history.seed) == seeds and list(history.epoch) == [1, 1]
+    assert {"train_loss", "test_accuracy"} <= set(history)
     findings = pd.read_csv(layout.results / "findings.csv")
     assert set(findings.method) == {"weight", "unit"}
-    summary = json.loads((layout.results / "data_summary.json").read_text())
+    summary = json.loads((layout.results / "mnist" / "data_summary.json").read_text())
     assert summary["splits"]["train"]["images"] == 60_000
     for figure in ("class_balance", "samples", "pixel_histogram", "learning_curves", "weight_accuracy",
-                   "unit_accuracy", "weight_magnitudes", "unit_norms", "comparison"):
-        assert (layout.figures / f"{figure}.png").stat().st_size > 1000, figure
+                   "unit_accuracy", "weight_magnitudes", "unit_norms", "comparison", "weight_sensitivity",
+                   "unit_sensitivity", "weight_shift", "unit_shift", "weight_global_vs_layer"):
+        assert (layout.figures / "mnist" / f"{figure}.png").stat().st_size > 1000, figure

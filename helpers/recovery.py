@@ -1,0 +1,363 @@
+"""Beyond one-shot pruning: fine-tuning with a fixed mask, gradual and iterative magnitude
+pruning, and the sensitivity of each layer to pruning on its own.
+
+Every training here goes through :func:`helpers.training.train` with fixed masks, so
+pruned weights stay exactly zero through every optimiser step: their gradients are zeroed
+before the step (Adam's moments for them therefore stay zero) and the weights are re-masked
+after it. No function changes the model it is given: each works on a deep copy.
+
+Re-pruning a partly pruned model keeps its pruned set: its pruned weights (or neuron rows)
+are exact zeros, hence the smallest |w| (or row norms), so a higher level removes them again
+plus the smallest survivors. Schedules with non-decreasing levels therefore grow the pruned
+set monotonically, and the last step leaves exactly ``round(k / 100 * n)`` pruned per layer,
+the count of :mod:`helpers.pruning`.
+
+Per-layer sparsities of *global* magnitude pruning need no code here:
+``layer_sparsity(global_weight_prune(model, k))`` from :mod:`helpers.pruning`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import Split
+from .model import linear_layers
+from .pruning import Masks, apply_masks, check_k, masks_of, prunable_layers, unit_mask, weight_mask
+from .training import evaluate, train
+
+MASK_FUNCTIONS = {"weight": weight_mask, "unit": unit_mask}
+"""Method name -> function ``(weight, k) -> bool mask`` (True = kept), as in :data:`helpers.pruning.PRUNERS`."""
+
+
+# --- argument checks -------------------------------------------------------------------
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer (>= 1), got {value!r}")
+    return int(value)
+
+
+def _seed(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"seed must be a non-negative integer (>= 0), got {value!r}")
+    return int(value)
+
+
+def _lr(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < value < math.inf):
+        raise ValueError(f"lr must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _method(value) -> str:
+    if not isinstance(value, str) or value not in MASK_FUNCTIONS:
+        raise ValueError(f"unknown pruning method {value!r}; accepted: {sorted(MASK_FUNCTIONS)}")
+    return value
+
+
+def _check_training(epochs, lr, batch_size, seed) -> None:
+    _positive_int("epochs", epochs)
+    _lr(lr)
+    _positive_int("batch_size", batch_size)
+    _seed(seed)
+
+
+def _prune_in_place(model: nn.Module, k: float, method: str, prune_last: bool) -> Masks:
+    """Prune every prunable layer of ``model`` in place to level ``k``; return the masks."""
+    mask_fn = MASK_FUNCTIONS[method]
+    masks = {name: mask_fn(layer.weight, k) for name, layer in prunable_layers(model, prune_last)}
+    apply_masks(model, masks)
+    return masks
+
+
+def _call_seeds(seed: int, n: int) -> list[int]:
+    """``n`` seeds for successive ``train`` calls, drawn from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    return [int(s) for s in torch.randint(0, 2**31 - 1, (n,), generator=generator)]
+
+
+# --- fine-tuning -----------------------------------------------------------------------
+
+
+def finetune(
+    pruned_model: nn.Module,
+    train_split: Split,
+    eval_splits: Mapping[str, Split],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    prune_last: bool = False,
+    progress: bool = False,
+    description: str = "fine-tuning",
+) -> tuple[nn.Module, pd.DataFrame]:
+    """Retrain a pruned network with its mask held fixed (Han et al. 2015).
+
+    The mask is ``masks_of(pruned_model, prune_last)``: the zero weights of the prunable
+    layers (all ``nn.Linear`` but the last, unless ``prune_last``) stay exactly zero; every
+    other weight, including those of a layer left out of the mask, is trained. Training is
+    :func:`helpers.training.train` (Adam, cosine decay from ``lr`` to 0 over ``epochs``).
+
+    Returns ``(model, history)``: a fine-tuned deep copy (``pruned_model`` is unchanged) and
+    the per-epoch history of :func:`helpers.training.train`.
+    """
+    _check_training(epochs, lr, batch_size, seed)
+    model = copy.deepcopy(pruned_model)
+    masks = masks_of(model, prune_last)
+    history = train(
+        model, train_split, eval_splits, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, masks=masks, progress=progress, description=description,
+    )
+    return model, history
+
+
+# --- schedules -------------------------------------------------------------------------
+
+
+def cubic_schedule(k_final: float, n_steps: int, k_initial: float = 0.0) -> list[float]:
+    """Sparsity levels (percent) of the ``n_steps`` pruning steps of Zhu & Gupta (2017).
+
+    Step ``t = 1 .. n`` prunes to ``k_t = k_f + (k_i - k_f) (1 - t / n)^3``: fast at first,
+    while many redundant weights remain, then slower; the last level is exactly ``k_final``.
+    The levels never decrease. (``t = 0``, the level ``k_initial`` the model starts from,
+    is not a step.)
+    """
+    k_final, k_initial = check_k(k_final), check_k(k_initial)
+    n_steps = _positive_int("n_steps", n_steps)
+    if k_initial > k_final:
+        raise ValueError(f"k_initial must be in [0, k_final={k_final}], got {k_initial!r}")
+    levels = [k_final + (k_initial - k_final) * (1.0 - t / n_steps) ** 3 for t in range(1, n_steps + 1)]
+    levels[-1] = k_final
+    return levels
+
+
+def geometric_schedule(k_final: float, n_steps: int) -> list[float]:
+    """Levels of iterative magnitude pruning: each step removes the same fraction of the
+    weights still present, so that after ``n_steps`` steps exactly ``k_final`` percent are
+    gone: ``k_t = 100 (1 - (1 - k_f / 100)^(t / n))`` for ``t = 1 .. n``."""
+    k_final = check_k(k_final)
+    n_steps = _positive_int("n_steps", n_steps)
+    keep = 1.0 - k_final / 100.0
+    levels = [100.0 * (1.0 - keep ** (t / n_steps)) for t in range(1, n_steps + 1)]
+    levels[-1] = k_final
+    return levels
+
+
+# --- gradual pruning -------------------------------------------------------------------
+
+
+def _history_rows(history: pd.DataFrame, **columns) -> pd.DataFrame:
+    history = history.rename(columns={"epoch": "call_epoch"})
+    for i, (name, value) in enumerate(columns.items()):
+        history.insert(i, name, value)
+    return history
+
+
+def gradual_prune(
+    model: nn.Module,
+    train_split: Split,
+    eval_splits: Mapping[str, Split],
+    *,
+    k: float,
+    method: str = "weight",
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    prune_every: int = 50,
+    ramp: float = 0.5,
+    k_initial: float = 0.0,
+    prune_last: bool = False,
+    progress: bool = False,
+) -> tuple[nn.Module, pd.DataFrame]:
+    """Gradual magnitude pruning (Zhu & Gupta 2017) of a trained model during ``epochs``
+    epochs of training.
+
+    Pruning steps fall every ``prune_every`` optimiser steps (``prune_every * batch_size``
+    training examples) from the start of training until the fraction ``ramp`` of it; step
+    ``t`` prunes each prunable layer to the ``t``-th level of :func:`cubic_schedule`, so the
+    last one reaches exactly ``k`` (``round(k / 100 * n)`` weights, or neurons, per layer).
+    Between steps the model trains with that mask fixed; after the last step, it trains at
+    the final mask for the rest of the ``epochs`` epochs. ``ramp=0`` is one-shot pruning
+    followed by fine-tuning.
+
+    Each pruning step trains through one :func:`helpers.training.train` call, which starts a
+    new Adam optimiser and its own cosine decay; that call's peak learning rate follows a
+    cosine envelope over the whole training, ``lr * (1 + cos(pi * done / total)) / 2``.
+    The data are visited in one seeded random order per epoch; the final phase is the rest
+    of the epoch in which it starts, then whole epochs.
+
+    Returns ``(model, history)``: the pruned, trained deep copy (``model`` is unchanged) and
+    one row per epoch of every ``train`` call, with the call's index ``call``, ``phase``
+    (``"ramp"`` or ``"final"``), level ``k``, peak ``lr``, ``epoch`` (training epochs done,
+    fractional) and the columns of :func:`helpers.training.train` (its ``epoch`` renamed
+    ``call_epoch``).
+    """
+    k = check_k(k)
+    method = _method(method)
+    _check_training(epochs, lr, batch_size, seed)
+    prune_every = _positive_int("prune_every", prune_every)
+    if isinstance(ramp, bool) or not isinstance(ramp, numbers.Real) or not 0.0 <= ramp < 1.0:
+        raise ValueError(f"ramp must be a fraction of training in [0, 1), got {ramp!r}")
+    k_initial = check_k(k_initial)
+    if k_initial > k:
+        raise ValueError(f"k_initial must be in [0, k={k}], got {k_initial!r}")
+
+    n = len(train_split)
+    total = epochs * n
+    segment = prune_every * batch_size
+    n_steps = int(ramp * total // segment) + 1
+    levels = cubic_schedule(k, n_steps, k_initial)
+    seeds = _call_seeds(seed, n_steps + 2)
+    order_generator = torch.Generator().manual_seed(seed)
+    stream = torch.cat([torch.randperm(n, generator=order_generator) for _ in range(epochs)])
+
+    # Calls: (start, stop, level, phase, whole_epochs); whole_epochs > 0 trains on the full split.
+    calls = [(i * segment, (i + 1) * segment, level, "ramp", 0) for i, level in enumerate(levels[:-1])]
+    start = (n_steps - 1) * segment
+    if start % n:
+        epoch_end = (start // n + 1) * n
+        calls.append((start, epoch_end, k, "final", 0))
+        start = epoch_end
+    if start < total:
+        calls.append((start, total, k, "final", (total - start) // n))
+
+    work = copy.deepcopy(model)
+    frames = []
+    current = None
+    for index, (begin, end, level, phase, whole_epochs) in enumerate(
+        tqdm(calls, desc=f"gradual {method} k={k:g}", disable=not progress, unit="call")
+    ):
+        if level != current:
+            masks = _prune_in_place(work, level, method, prune_last)
+            current = level
+        peak_lr = lr * 0.5 * (1.0 + math.cos(math.pi * begin / total))
+        if whole_epochs:
+            split, call_epochs = train_split, whole_epochs
+        else:
+            idx = stream[begin:end]
+            split, call_epochs = Split(train_split.images[idx], train_split.labels[idx]), 1
+        history = train(
+            work, split, eval_splits, epochs=call_epochs, batch_size=batch_size, lr=peak_lr,
+            seed=seeds[index], masks=masks, progress=False,
+        )
+        done = (begin + history["epoch"] * len(split)) / n
+        frames.append(_history_rows(history, call=index, phase=phase, k=level, lr=peak_lr, epoch=done))
+    return work, pd.concat(frames, ignore_index=True)
+
+
+def iterative_prune(
+    model: nn.Module,
+    train_split: Split,
+    eval_splits: Mapping[str, Split],
+    *,
+    k: float,
+    method: str = "weight",
+    rounds: int,
+    epochs_per_round: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    prune_last: bool = False,
+    progress: bool = False,
+) -> tuple[nn.Module, pd.DataFrame]:
+    """Iterative magnitude pruning: ``rounds`` times, prune the same fraction of the weights
+    (or neurons) still present (:func:`geometric_schedule`, ending exactly at ``k``), then
+    retrain ``epochs_per_round`` epochs with the mask fixed. The weights are not rewound to
+    their initial values (Han et al. 2015 style; Frankle & Carbin 2019 rewind them), since
+    only the trained model is given.
+
+    Returns ``(model, history)``: the pruned, trained deep copy (``model`` is unchanged) and
+    the per-epoch history of every round, with columns ``round``, ``k``, ``epoch`` (epochs
+    done in all) and those of :func:`helpers.training.train` (its ``epoch`` renamed
+    ``call_epoch``).
+    """
+    k = check_k(k)
+    method = _method(method)
+    rounds = _positive_int("rounds", rounds)
+    _check_training(epochs_per_round, lr, batch_size, seed)
+    levels = geometric_schedule(k, rounds)
+    seeds = _call_seeds(seed, rounds)
+    work = copy.deepcopy(model)
+    frames = []
+    for r, level in enumerate(tqdm(levels, desc=f"iterative {method} k={k:g}", disable=not progress, unit="round")):
+        masks = _prune_in_place(work, level, method, prune_last)
+        history = train(
+            work, train_split, eval_splits, epochs=epochs_per_round, batch_size=batch_size,
+            lr=lr, seed=seeds[r], masks=masks, progress=False,
+        )
+        done = r * epochs_per_round + history["epoch"]
+        frames.append(_history_rows(history, round=r + 1, k=level, epoch=done))
+    return work, pd.concat(frames, ignore_index=True)
+
+
+# --- sensitivity -----------------------------------------------------------------------
+
+
+def sensitivity(
+    model: nn.Module,
+    test_split: Split,
+    ks: Sequence[float],
+    method: str | Sequence[str] = "weight",
+    *,
+    layers: Sequence[str] | None = None,
+    batch_size: int = 10_000,
+) -> pd.DataFrame:
+    """Accuracy and loss when a single layer is pruned, the others left dense.
+
+    For every layer in ``layers`` (default: every ``nn.Linear``, the logits layer included,
+    each as its own row), every method in ``method`` (``"weight"``, ``"unit"`` or a list of
+    them) and every level in ``ks``, only that layer is pruned, by the method's mask
+    (:func:`helpers.pruning.weight_mask` or :func:`~helpers.pruning.unit_mask`), and the
+    model is evaluated on ``test_split``. ``model`` is unchanged.
+
+    Returns one row per layer x method x k with columns ``layer``, ``method``, ``k``,
+    ``n_pruned`` (weights or neurons removed), ``layer_sparsity`` (fraction of the layer's
+    weights removed), ``accuracy`` and ``loss``.
+    """
+    methods = [method] if isinstance(method, str) else list(method)
+    if not methods:
+        raise ValueError("method must name at least one of " f"{sorted(MASK_FUNCTIONS)}, got {method!r}")
+    methods = [_method(m) for m in methods]
+    ks = [check_k(k) for k in ks]
+    if not ks:
+        raise ValueError("ks must hold at least one level in [0, 100), got none")
+    names = [name for name, _ in linear_layers(model)]
+    chosen = names if layers is None else list(layers)
+    unknown = [name for name in chosen if name not in names]
+    if unknown or not chosen:
+        raise ValueError(f"unknown layer(s) {unknown or chosen!r}; accepted: {names}")
+    _positive_int("batch_size", batch_size)
+
+    work = copy.deepcopy(model)
+    modules = dict(work.named_modules())
+    rows = []
+    for name in chosen:
+        weight = modules[name].weight
+        original = weight.detach().clone()
+        for m in methods:
+            for k in ks:
+                mask = MASK_FUNCTIONS[m](original, k)
+                with torch.no_grad():
+                    weight.copy_(original)
+                apply_masks(work, {name: mask})
+                removed = int((~mask).sum())
+                n_pruned = removed if m == "weight" else removed // original.shape[1]
+                rows.append({
+                    "layer": name, "method": m, "k": k, "n_pruned": n_pruned,
+                    "layer_sparsity": removed / mask.numel(),
+                    **{metric: value for metric, value in evaluate(work, test_split, batch_size).items()},
+                })
+        with torch.no_grad():
+            weight.copy_(original)
+    return pd.DataFrame(rows, columns=["layer", "method", "k", "n_pruned", "layer_sparsity", "accuracy", "loss"])

@@ -1,0 +1,350 @@
+"""Tests of helpers.recovery on a small MLP and synthetic data (a few seconds in all)."""
+
+import copy
+
+import pandas as pd
+import pytest
+import torch
+
+from helpers import recovery
+from helpers.data import Split
+from helpers.model import MLP, linear_layers
+from helpers.pruning import masks_of, n_to_prune, unit_prune, weight_mask, weight_prune
+from helpers.recovery import (
+    cubic_schedule,
+    finetune,
+    geometric_schedule,
+    gradual_prune,
+    iterative_prune,
+    sensitivity,
+)
+from helpers.training import evaluate, train
+
+TRAIN = {"batch_size": 64, "lr": 3e-3}
+
+
+def synthetic(n: int, seed: int) -> Split:
+    """Gaussian 'images' labelled by a fixed random linear teacher: learnable in a few epochs."""
+    g = torch.Generator().manual_seed(seed)
+    teacher = torch.randn(10, 784, generator=torch.Generator().manual_seed(123))
+    x = torch.randn(n, 784, generator=g)
+    return Split(x, (x @ teacher.T).argmax(dim=1))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return {"train": synthetic(512, 0), "val": synthetic(256, 1)}
+
+
+@pytest.fixture(scope="module")
+def dense(data):
+    torch.manual_seed(0)
+    model = MLP(hidden=(32, 32))
+    train(model, data["train"], {}, epochs=3, seed=0, progress=False, **TRAIN)
+    return model
+
+
+def state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def same_state(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+class RecordingAdam(torch.optim.Adam):
+    instances: list = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        RecordingAdam.instances.append(self)
+
+
+@pytest.fixture
+def adams(monkeypatch):
+    RecordingAdam.instances = []
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    return RecordingAdam.instances
+
+
+# --- fine-tuning -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prune, prune_last", [(weight_prune, False), (unit_prune, False), (weight_prune, True)])
+def test_finetune_keeps_the_mask_fixed(data, dense, adams, prune, prune_last):
+    pruned = prune(dense, 80, prune_last=prune_last)
+    before = state(pruned)
+    masks = masks_of(pruned, prune_last)
+    tuned, history = finetune(pruned, data["train"], {"val": data["val"]}, epochs=2, seed=0,
+                              prune_last=prune_last, **TRAIN)
+    assert same_state(state(pruned), before)  # input unchanged
+    assert len(history) == 2 and "val_accuracy" in history
+    (adam,) = adams
+    layers = dict(linear_layers(tuned))
+    assert set(masks) == ({"fc1", "fc2", "fc3"} if prune_last else {"fc1", "fc2"})
+    for name, mask in masks.items():
+        w = layers[name].weight.detach()
+        assert (w[~mask] == 0).all()  # pruned weights exactly zero after every step
+        assert not torch.equal(w[mask], before[f"{name}.weight"][mask])  # kept ones trained
+        moments = adam.state[layers[name].weight]
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert (moments[key][~mask] == 0).all()
+            assert moments[key][mask].abs().sum() > 0
+    if not prune_last:  # the logits layer is outside the mask and is trained
+        assert not torch.equal(layers["fc3"].weight.detach(), before["fc3.weight"])
+
+
+def test_plain_training_would_revive_pruned_weights(data, dense):
+    """Control: without masks the zeros move, so the test above checks something."""
+    model = weight_prune(dense, 80)
+    mask = masks_of(model)["fc1"]
+    train(model, data["train"], {}, epochs=1, seed=0, progress=False, **TRAIN)
+    assert (model.fc1.weight.detach()[~mask] != 0).any()
+
+
+def test_finetune_is_seeded(data, dense):
+    pruned = weight_prune(dense, 90)
+    a, ha = finetune(pruned, data["train"], {"val": data["val"]}, epochs=1, seed=3, **TRAIN)
+    b, hb = finetune(pruned, data["train"], {"val": data["val"]}, epochs=1, seed=3, **TRAIN)
+    c, _ = finetune(pruned, data["train"], {"val": data["val"]}, epochs=1, seed=4, **TRAIN)
+    assert same_state(state(a), state(b))
+    pd.testing.assert_frame_equal(ha.drop(columns="seconds"), hb.drop(columns="seconds"))
+    assert not same_state(state(a), state(c))
+    assert masks_of(a)["fc1"].equal(masks_of(c)["fc1"])  # same mask, different weights
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"epochs": 0}, r"epochs must be a positive integer \(>= 1\), got 0"),
+        ({"epochs": 1.5}, r"epochs .* got 1.5"),
+        ({"lr": 0.0}, r"lr must be a finite number > 0, got 0.0"),
+        ({"lr": -1e-3}, r"lr .* got -0.001"),
+        ({"batch_size": 0}, r"batch_size must be a positive integer \(>= 1\), got 0"),
+        ({"seed": -1}, r"seed must be a non-negative integer \(>= 0\), got -1"),
+    ],
+)
+def test_finetune_rejects_bad_arguments(data, dense, kwargs, match):
+    args = {"epochs": 1, "lr": 1e-3, "batch_size": 64, "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        finetune(dense, data["train"], {}, **args)
+
+
+# --- schedules -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k_final, n_steps, k_initial", [(99, 10, 0), (97.5, 7, 0), (90, 3, 50), (0, 4, 0)])
+def test_cubic_schedule_is_monotone_and_ends_at_k_final(k_final, n_steps, k_initial):
+    levels = cubic_schedule(k_final, n_steps, k_initial)
+    assert len(levels) == n_steps
+    assert levels[-1] == k_final  # exactly
+    assert all(a <= b for a, b in zip(levels, levels[1:]))
+    assert all(k_initial <= k <= k_final for k in levels)
+    steps = [b - a for a, b in zip([k_initial, *levels], levels)]
+    assert all(a >= b - 1e-12 for a, b in zip(steps, steps[1:]))  # fast first, then slower
+
+
+def test_cubic_schedule_values():
+    assert cubic_schedule(80, 1) == [80.0]
+    assert cubic_schedule(80, 2) == pytest.approx([70.0, 80.0])  # 80 - 80 * (1/2)^3
+    assert cubic_schedule(80, 4, 16)[0] == pytest.approx(80 - 64 * 0.75**3)
+
+
+def test_geometric_schedule_removes_a_constant_fraction_of_the_rest():
+    levels = geometric_schedule(99, 4)
+    assert levels[-1] == 99
+    kept = [1 - k / 100 for k in [0, *levels]]
+    ratios = [b / a for a, b in zip(kept, kept[1:])]
+    assert ratios == pytest.approx([0.01**0.25] * 4)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((100, 5), r"k must be a percentage in \[0, 100\), got 100"),
+        ((-1, 5), r"\[0, 100\), got -1"),
+        ((90, 0), r"n_steps must be a positive integer \(>= 1\), got 0"),
+        ((90, 2.5), r"n_steps .* got 2.5"),
+        ((50, 5, 60), r"k_initial must be in \[0, k_final=50.0\], got 60"),
+    ],
+)
+def test_cubic_schedule_rejects_bad_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        cubic_schedule(*args)
+
+
+# --- gradual and iterative pruning -----------------------------------------------------
+
+
+@pytest.fixture
+def recorded_masks(monkeypatch):
+    """The masks of every train() call made by helpers.recovery."""
+    calls = []
+
+    def recording_train(model, *args, masks=None, **kwargs):
+        calls.append({name: m.clone() for name, m in masks.items()})
+        return train(model, *args, masks=masks, **kwargs)
+
+    monkeypatch.setattr(recovery, "train", recording_train)
+    return calls
+
+
+def assert_exact_counts(model, k, method, prune_last=False):
+    layers = linear_layers(model)
+    for i, (name, layer) in enumerate(layers):
+        w = layer.weight.detach()
+        if i == len(layers) - 1 and not prune_last:
+            assert torch.count_nonzero(w) == w.numel(), name
+        elif method == "weight":
+            assert int((w == 0).sum()) == n_to_prune(k, w.numel()), name
+        else:
+            zero_rows = (w == 0).all(dim=1)
+            assert int(zero_rows.sum()) == n_to_prune(k, w.shape[0]), name
+            assert torch.count_nonzero(w) == int((~zero_rows).sum()) * w.shape[1], name
+
+
+def assert_monotone(calls):
+    for before, after in zip(calls, calls[1:]):
+        for name in before:
+            assert not (after[name] & ~before[name]).any(), "a pruned weight came back"
+
+
+@pytest.mark.parametrize("method, k", [("weight", 97.5), ("weight", 90), ("unit", 90), ("unit", 62.5)])
+def test_gradual_prune_reaches_the_target_monotonically(data, dense, recorded_masks, method, k):
+    before = state(dense)
+    model, history = gradual_prune(dense, data["train"], {"val": data["val"]}, k=k, method=method,
+                                   epochs=2, seed=0, prune_every=2, ramp=0.5, **TRAIN)
+    assert same_state(state(dense), before)
+    assert_exact_counts(model, k, method)
+    assert_monotone(recorded_masks)
+    # 512 examples x 2 epochs, 128 per segment, ramp ends at 512: 5 pruning steps
+    levels = cubic_schedule(k, 5)
+    ramp = history[history.phase == "ramp"]
+    assert list(ramp.k) == levels[:-1]
+    assert (history[history.phase == "final"].k == k).all()
+    assert history.epoch.is_monotonic_increasing and history.epoch.iloc[-1] == pytest.approx(2.0)
+    assert history.lr.iloc[0] == TRAIN["lr"] and history.lr.is_monotonic_decreasing
+    assert [int((~m["fc1"]).sum()) for m in recorded_masks][-1] == int((model.fc1.weight == 0).sum())
+    if method == "weight":  # 25,088 weights: every step removes more (32 units may round alike)
+        assert len({int((~m["fc1"]).sum()) for m in recorded_masks}) == 5
+
+
+def test_gradual_prune_options(data, dense, recorded_masks):
+    # ramp 0: one-shot then training at the final mask; prune_last prunes the logits too
+    model, history = gradual_prune(dense, data["train"], {}, k=75, method="weight", epochs=1,
+                                   seed=0, ramp=0.0, prune_last=True, **TRAIN)
+    assert set(history.phase) == {"final"} and (history.k == 75).all()
+    assert_exact_counts(model, 75, "weight", prune_last=True)
+    # ramp ending mid-epoch: the final phase is the rest of that epoch, then whole epochs
+    _, history = gradual_prune(dense, data["train"], {}, k=75, epochs=3, seed=0,
+                               prune_every=3, ramp=0.4, **TRAIN)
+    final = history[history.phase == "final"]
+    assert list(final.epoch) == pytest.approx([2.0, 3.0])
+    assert history.epoch.iloc[-1] == pytest.approx(3.0)
+
+
+def test_gradual_prune_is_seeded(data, dense):
+    kwargs = {"k": 90, "method": "weight", "epochs": 1, "prune_every": 2, **TRAIN}
+    a, ha = gradual_prune(dense, data["train"], {"val": data["val"]}, seed=1, **kwargs)
+    b, hb = gradual_prune(dense, data["train"], {"val": data["val"]}, seed=1, **kwargs)
+    c, _ = gradual_prune(dense, data["train"], {"val": data["val"]}, seed=2, **kwargs)
+    assert same_state(state(a), state(b))
+    pd.testing.assert_frame_equal(ha.drop(columns="seconds"), hb.drop(columns="seconds"))
+    assert not same_state(state(a), state(c))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"k": 100}, r"\[0, 100\), got 100"),
+        ({"method": "neuron"}, r"unknown pruning method 'neuron'; accepted: \['unit', 'weight'\]"),
+        ({"ramp": 1.0}, r"ramp must be a fraction of training in \[0, 1\), got 1.0"),
+        ({"ramp": -0.1}, r"ramp .* got -0.1"),
+        ({"prune_every": 0}, r"prune_every must be a positive integer \(>= 1\), got 0"),
+        ({"epochs": 0}, r"epochs must be a positive integer \(>= 1\), got 0"),
+        ({"lr": 0}, r"lr must be a finite number > 0, got 0"),
+        ({"k_initial": 95}, r"k_initial must be in \[0, k=90.0\], got 95"),
+    ],
+)
+def test_gradual_prune_rejects_bad_arguments(data, dense, kwargs, match):
+    args = {"k": 90, "epochs": 1, "lr": 1e-3, "batch_size": 64, "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        gradual_prune(dense, data["train"], {}, **args)
+
+
+def test_weight_reranking_keeps_zeros_pruned(dense, data):
+    """The property gradual pruning relies on, shown directly: prune, train with the mask,
+    prune further by |w|: everything pruned before is pruned again."""
+    model = weight_prune(dense, 50)
+    first = masks_of(model)
+    train(model, data["train"], {}, epochs=1, seed=0, masks=first, progress=False, **TRAIN)
+    for name, layer in linear_layers(model)[:-1]:
+        second = weight_mask(layer.weight, 80)
+        assert not (second & ~first[name]).any()
+        assert int((~second).sum()) == n_to_prune(80, layer.weight.numel())
+
+
+@pytest.mark.parametrize("method", ["weight", "unit"])
+def test_iterative_prune(data, dense, recorded_masks, method):
+    before = state(dense)
+    model, history = iterative_prune(dense, data["train"], {"val": data["val"]}, k=95, method=method,
+                                     rounds=3, epochs_per_round=1, seed=0, **TRAIN)
+    assert same_state(state(dense), before)
+    assert_exact_counts(model, 95, method)
+    assert_monotone(recorded_masks)
+    assert list(history["round"]) == [1, 2, 3] and list(history.k) == geometric_schedule(95, 3)
+    assert list(history.epoch) == [1, 2, 3]
+    with pytest.raises(ValueError, match=r"rounds must be a positive integer \(>= 1\), got 0"):
+        iterative_prune(dense, data["train"], {}, k=95, rounds=0, epochs_per_round=1, seed=0, **TRAIN)
+
+
+# --- sensitivity -----------------------------------------------------------------------
+
+
+def test_sensitivity_prunes_only_the_named_layer(data, dense, monkeypatch):
+    before = state(dense)
+    seen = []
+
+    def recording_evaluate(model, split, batch_size):
+        seen.append({name: layer.weight.detach().clone() for name, layer in linear_layers(model)})
+        return evaluate(model, split, batch_size)
+
+    monkeypatch.setattr(recovery, "evaluate", recording_evaluate)
+    ks = [0, 50, 90]
+    table = sensitivity(dense, data["val"], ks, method=["weight", "unit"])
+    assert same_state(state(dense), before)
+    assert list(table.columns) == ["layer", "method", "k", "n_pruned", "layer_sparsity", "accuracy", "loss"]
+    assert len(table) == 3 * 2 * 3 == len(seen)
+    assert list(table.groupby(["layer", "method"]).size()) == [3] * 6
+    for row, weights in zip(table.itertuples(), seen):
+        for name, w in weights.items():
+            if name == row.layer:
+                n = w.numel() if row.method == "weight" else w.shape[0]
+                assert row.n_pruned == n_to_prune(row.k, n)
+                assert row.layer_sparsity == pytest.approx(float((w == 0).float().mean()))
+                if row.method == "unit":
+                    assert int((w == 0).all(dim=1).sum()) == row.n_pruned
+            else:
+                assert torch.equal(w, before[f"{name}.weight"]), (row, name)
+    dense_metrics = evaluate(dense, data["val"])
+    for row in table[table.k == 0].itertuples():
+        assert row.accuracy == dense_metrics["accuracy"] and row.loss == pytest.approx(dense_metrics["loss"])
+    # the rows match pruning that layer by hand
+    row = table[(table.layer == "fc2") & (table.method == "weight") & (table.k == 90)].iloc[0]
+    manual = copy.deepcopy(dense)
+    with torch.no_grad():
+        manual.fc2.weight.mul_(weight_mask(manual.fc2.weight, 90))
+    assert row.accuracy == evaluate(manual, data["val"])["accuracy"]
+
+
+def test_sensitivity_layers_and_errors(data, dense):
+    table = sensitivity(dense, data["val"], [80], layers=["fc3"])
+    assert list(table.layer) == ["fc3"] and list(table.method) == ["weight"]
+    with pytest.raises(ValueError, match=r"unknown layer\(s\) \['fc9'\]; accepted: \['fc1', 'fc2', 'fc3'\]"):
+        sensitivity(dense, data["val"], [80], layers=["fc9"])
+    with pytest.raises(ValueError, match=r"unknown pruning method 'rows'; accepted"):
+        sensitivity(dense, data["val"], [80], method="rows")
+    with pytest.raises(ValueError, match=r"ks must hold at least one level in \[0, 100\)"):
+        sensitivity(dense, data["val"], [])
+    with pytest.raises(ValueError, match=r"\[0, 100\), got 100"):
+        sensitivity(dense, data["val"], [50, 100])

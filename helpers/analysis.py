@@ -198,3 +198,29 @@ def targets_markdown(table: pd.DataFrame) -> str:
                      f"{0 if math.isnan(r.best_std) else r.best_std:.2%} over {r.seeds} seed(s), {verdict} the "
                      f"target of {r.target:.1%}.")
     return "\n".join(lines)
+
+
+def tradeoff_points(results: pd.DataFrame, efficiency: pd.DataFrame) -> pd.DataFrame:
+    """Mean accuracy of each (method, strategy, k) of the level sweep joined with the measured
+    efficiency of the compact model at that (method, k): time per image at batch 256 (µs) and
+    size on disk (kB). The compact form's size and speed depend on the level, not the strategy."""
+    acc = (sweep_rows(results[results["ranking"] == "layer"])
+           .groupby(["method", "strategy", "k"], as_index=False)["accuracy"].mean())
+    dense = acc[(acc["strategy"] == "oneshot") & (acc["k"] == 0)]
+    # every strategy starts from the dense model: give each curve its k = 0 point
+    acc = pd.concat([acc] + [dense.assign(strategy=s) for s in acc["strategy"].unique() if s != "oneshot"])
+    eff = efficiency.assign(us_per_image_b256=1e6 / efficiency["throughput_b256_compact"],
+                            disk_kb=efficiency["disk_bytes"] / 1e3)[["method", "k", "us_per_image_b256", "disk_kb"]]
+    return acc.merge(eff, on=["method", "k"]).sort_values(["method", "strategy", "k"], ignore_index=True)
+
+
+def machine_markdown(machine: dict) -> str:
+    """One paragraph on where and how the efficiency benchmark ran, from its JSON record."""
+    m, peak, train = machine["machine"], machine["matmul_peak"], machine["training"]
+    return (
+        f"Measured on {m['cpu']} ({m['logical_cores']} logical cores, {machine['threads']} torch thread(s), "
+        f"torch {m['torch_version']}, BLAS {m.get('torch_blas', 'unknown')}). Dense matrix-multiply peak "
+        f"{peak['gflops']:.1f} GFLOP/s; the training loop (batch {train['batch_size']}) reached "
+        f"{train['gflops']:.1f} GFLOP/s, **{train['fraction_of_peak']:.0%} of that peak**, "
+        f"{train['seconds_per_60000']:.1f} s per 60,000-image epoch at this thread count."
+    )

@@ -56,3 +56,13 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
             f"{path} does not exist: run the notebook that writes it first (see README)"
         )
     return pd.read_csv(path)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file written by an earlier step; the error names the step's missing output."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: run the step that writes it first (see README)"
+        )
+    return json.loads(path.read_text())

@@ -21,7 +21,7 @@ import pandas as pd
 import papermill
 from nbconvert import HTMLExporter
 
-from . import io, report
+from . import benchmark, io, report
 from .data import DATASETS
 
 NOTEBOOKS = (
@@ -80,6 +80,8 @@ class Layout:
                               "findings_path": str(results / "findings.csv"),
                               "targets_path": str(results / "targets.csv"),
                               "check_targets": dataset == "mnist",
+                              "efficiency_path": str(results / "efficiency.csv"),
+                              "machine_path": str(results / "efficiency_machine.json"),
                               "figures_dir": figures},
         }
 
@@ -91,7 +93,7 @@ def render_html(notebook: Path) -> Path:
     return io.atomic_write(notebook.with_suffix(".html"), lambda tmp: tmp.write_text(body))
 
 
-MERGED = ("pruning.csv", "training.csv", "findings.csv", "targets.csv")
+MERGED = ("pruning.csv", "training.csv", "findings.csv", "targets.csv", "efficiency.csv")
 """Per-dataset results concatenated into one file of ``Layout.results`` (each has a dataset column)."""
 
 
@@ -110,11 +112,14 @@ def run(
     datasets: Sequence[str] = ("mnist",),
     overrides: dict[str, dict[str, Any]] | None = None,
     cwd: Path | None = None,
+    quick_benchmark: bool = False,
 ) -> list[Path]:
     """Execute every notebook for every dataset into ``layout.reports/<dataset>``, render each
     to HTML, merge the results across datasets and write the index page.
 
-    ``overrides`` adds or replaces parameters per notebook name. Returns the HTML pages.
+    Before the comparison notebook, :mod:`helpers.benchmark` measures the speed and size of
+    the compact pruned forms of the seed-0 dense model (``quick_benchmark``: few levels and
+    repeats). ``overrides`` adds or replaces parameters per notebook name. Returns the HTML pages.
     A notebook that fails stops the run (papermill raises), leaving the earlier outputs.
     """
     overrides = overrides or {}
@@ -127,7 +132,12 @@ def run(
     pages = []
     for dataset in datasets:
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
-        for name, params in layout.parameters(dataset).items():
+        params_by_notebook = layout.parameters(dataset)
+        for name, params in params_by_notebook.items():
+            if name == "05_comparison":
+                checkpoint = Path(params_by_notebook["03_weight_pruning"]["checkpoint_dir"]) / "dense-seed0.pt"
+                benchmark.main(["--checkpoint", str(checkpoint), "--out", params["efficiency_path"],
+                                "--machine-out", params["machine_path"], *(["--quick"] if quick_benchmark else [])])
             executed = layout.reports / dataset / f"{name}.ipynb"
             papermill.execute_notebook(
                 SOURCE_DIR / f"{name}.ipynb",
@@ -151,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny run: data subset, one epoch, four levels")
     args = parser.parse_args(argv)
     layout = Layout(args.reports, args.results, args.figures, args.artefacts, args.data_dir)
-    for page in run(layout, args.datasets, SMOKE if args.smoke else None):
+    for page in run(layout, args.datasets, SMOKE if args.smoke else None, quick_benchmark=args.smoke):
         print(f"wrote {page}")
 
 

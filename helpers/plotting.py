@@ -172,3 +172,34 @@ def layer_sparsity_plot(results: pd.DataFrame, method: str) -> plt.Figure:
     ax.set(xlabel="k (%)", ylabel="measured fraction of zero weights", title=f"{method} pruning: per-layer sparsity")
     fig.tight_layout()
     return fig
+
+
+def speedup_plot(efficiency: pd.DataFrame) -> plt.Figure:
+    """Theoretical speed-up (dense multiply-adds / compact multiply-adds) against the speed-up
+    measured at each batch size, by k, one panel per method (log scale)."""
+    measured = [c for c in efficiency if c.startswith("measured_speedup_b")]
+    long = efficiency.melt(id_vars=["method", "k"], value_vars=["theoretical_speedup", *measured],
+                           var_name="speed-up", value_name="factor")
+    long["speed-up"] = long["speed-up"].str.replace("measured_speedup_b", "measured, batch ").str.replace(
+        "theoretical_speedup", "theoretical (multiply-adds)")
+    grid = sns.relplot(long, x="k", y="factor", hue="speed-up", col="method", kind="line", marker="o",
+                       height=3.6, aspect=1.2, facet_kws={"sharey": True})
+    for ax in grid.axes.flat:
+        ax.set_yscale("log")
+        ax.axhline(1, color="grey", lw=1, ls="--")
+    grid.set_axis_labels("k (% pruned per layer)", "speed-up over dense (×)")
+    return grid.figure
+
+
+def tradeoff_plot(points: pd.DataFrame) -> plt.Figure:
+    """Test accuracy against measured time per image at batch 256 and against the size on disk of
+    the compact model, one line per method and strategy (``points`` joins accuracy and efficiency)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, (x, label) in zip(axes, (("us_per_image_b256", "measured time per image at batch 256 (µs)"),
+                                     ("disk_kb", "compact model on disk (kB)"))):
+        sns.lineplot(points, x=x, y="accuracy", hue="method", style="strategy", palette=METHOD_COLOURS,
+                     marker="o", sort=False, estimator=None, ax=ax, legend=ax is axes[0])
+        ax.set(xscale="log", xlabel=label, ylabel="test accuracy")
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -32,7 +32,7 @@ def test_source_notebook_is_clean_and_thin(name):
 def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
     layout = Layout(root / "reports", root / "results", root / "figures", root / "artefacts", DATA_DIR)
-    pages = pipeline.run(layout, ["mnist"], SMOKE)
+    pages = pipeline.run(layout, ["mnist"], SMOKE, quick_benchmark=True)
     return layout, pages
 
 
@@ -78,6 +78,9 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
         sens = pd.read_csv(layout.results / "mnist" / f"{method}_sensitivity.csv")
         assert set(sens.layer) == {"fc1", "fc2", "fc3", "fc4", "fc5"} and len(sens) == 5 * len(ks)
     assert set(pd.read_csv(layout.results / "targets.csv").method) >= {"dense", "weight", "unit"}
+    efficiency = pd.read_csv(layout.results / "efficiency.csv")
+    assert set(efficiency.method) == {"weight", "unit"} and (efficiency.dataset == "mnist").all()
+    assert (efficiency.max_abs_diff < 1e-4).all(), "compact models predict what the masked ones do"
 
     per_dataset = pd.read_csv(layout.results / "mnist" / "pruning.csv")
     pd.testing.assert_frame_equal(per_dataset, results)
@@ -90,5 +93,6 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     assert summary["splits"]["train"]["images"] == 60_000
     for figure in ("class_balance", "samples", "pixel_histogram", "learning_curves", "weight_accuracy",
                    "unit_accuracy", "weight_magnitudes", "unit_norms", "comparison", "weight_sensitivity",
-                   "unit_sensitivity", "weight_shift", "unit_shift", "weight_global_vs_layer"):
+                   "unit_sensitivity", "weight_shift", "unit_shift", "weight_global_vs_layer", "speedup",
+                   "tradeoff"):
         assert (layout.figures / "mnist" / f"{figure}.png").stat().st_size > 1000, figure

@@ -1,0 +1,331 @@
+"""Measured speed, memory and size of pruned networks in compact form.
+
+For each pruning method (``weight``, ``unit``) and sparsity level k, the network is
+pruned, turned into its compact form (weight pruning: :func:`helpers.efficiency.to_sparse`,
+CSR layers; unit pruning: :func:`helpers.efficiency.compact_units`, a smaller dense
+network), checked to give the pruned network's logits, and measured against the pruned
+network run densely, side by side in the same run and with the same thread count.
+
+    python -m helpers.benchmark [--checkpoint PATH] [--out results/efficiency.csv]
+                                [--ks K ...] [--threads N] [--repeats R] [--quick]
+
+Writes, atomically, one CSV row per (method, k) and, beside it, ``<out stem>_machine.json``
+with the machine's facts, its dense matrix-multiply peak, and the training loop's
+multiply-add rate as a fraction of that peak. Without ``--checkpoint`` the study's network
+is freshly initialised (seed 0): sizes and speeds do not depend on training, only on the
+sparsity pattern, which for weight pruning is then uniform rather than learned.
+
+Timings are medians of repeated rounds under ``torch.inference_mode`` on random inputs;
+each round times the dense and the compact network back to back, and a measured speed-up
+is the median over rounds of their ratio in the same round. The default is one thread: on a 2-core machine shared with other jobs, two OpenMP threads make
+every parallel region wait for a descheduled thread (tens of ms), which drowns the short
+sparse kernels and makes the ratios meaningless; ``--threads 2`` is there for quiet machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import efficiency as eff
+from . import io
+from .model import MLP
+from .pruning import PRUNERS, check_k
+
+STUDY_KS: tuple[float, ...] = (0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99)
+"""The study's sparsity levels, in percent."""
+
+QUICK_KS: tuple[float, ...] = (0, 90, 99)
+"""Levels of a ``--quick`` run."""
+
+BATCHES: tuple[int, int, int] = (1, 256, 10_000)
+"""Latency batch, throughput batch, and the whole MNIST test set at once."""
+
+COLUMNS: tuple[str, ...] = (
+    "method", "k", "format", "layer_formats", "widths",
+    "dense_params", "nonzero_params", "compression_ratio",
+    "dense_macs", "macs", "executed_macs", "theoretical_speedup",
+    "dense_memory_bytes", "memory_bytes", "memory_fraction",
+    "dense_disk_bytes", "disk_bytes", "disk_fraction",
+    "max_abs_diff",
+    "latency_b1_ms_dense", "latency_b1_ms_compact", "measured_speedup_b1",
+    "throughput_b256_dense", "throughput_b256_compact", "measured_speedup_b256",
+    "throughput_b10000_dense", "throughput_b10000_compact", "measured_speedup_b10000",
+    "threads", "repeats", "cpu", "torch_version",
+)
+"""Columns of the CSV, in order (throughputs in images per second)."""
+
+
+def compact_form(method: str, pruned: MLP, *, max_density: float, chunk_size: int) -> MLP | eff.SparseMLP:
+    """The compact form of a network pruned by ``method``: CSR layers or a shrunk network."""
+    if method == "weight":
+        return eff.to_sparse(pruned, max_density=max_density, chunk_size=chunk_size)
+    if method == "unit":
+        return eff.compact_units(pruned)
+    raise ValueError(f"method must be 'weight' or 'unit', got {method!r}")
+
+
+def measure(
+    method: str,
+    k: float,
+    model: MLP,
+    *,
+    repeats: int,
+    big_repeats: int,
+    big_warmup: int,
+    warmup: int,
+    max_density: float,
+    chunk_size: int,
+    facts: dict,
+    dense_disk: int,
+) -> dict[str, object]:
+    """One CSV row: prune ``model`` by ``method`` at ``k`` %, compact it, check and measure it."""
+    pruned = PRUNERS[method](model, k).eval()
+    compact = compact_form(method, pruned, max_density=max_density, chunk_size=chunk_size)
+
+    probe = torch.randn(512, model.widths[0], generator=torch.Generator().manual_seed(1))
+    for x in (probe, probe[:1]):
+        if not eff.same_logits(pruned, compact, x):
+            raise AssertionError(
+                f"{method} k={k}: compact logits differ from the pruned network's by "
+                f"{eff.max_abs_difference(pruned, compact, x):.3g} (batch {len(x)})"
+            )
+
+    if isinstance(compact, eff.SparseMLP):
+        layer_formats = compact.formats
+        fmt = "csr" if "csr" in layer_formats else "dense"
+    else:
+        layer_formats = ("dense",) * (len(compact.widths) - 1)
+        fmt = "shrunk"
+    dense_macs = eff.macs_per_image(pruned, executed=True)
+    macs = eff.macs_per_image(compact, executed=(method == "unit"))  # unit: shrunk sum in*out
+    row: dict[str, object] = {
+        "method": method,
+        "k": k,
+        "format": fmt,
+        "layer_formats": "/".join(layer_formats),
+        "widths": "-".join(str(w) for w in compact.widths),
+        "dense_params": eff.dense_params(pruned),
+        "nonzero_params": eff.nonzero_params(compact),
+        "compression_ratio": eff.compression_ratio(pruned, compact),
+        "dense_macs": dense_macs,
+        "macs": macs,
+        "executed_macs": eff.macs_per_image(compact, executed=True),
+        "theoretical_speedup": dense_macs / macs if macs else math.inf,
+        "dense_memory_bytes": eff.memory_bytes(pruned),
+        "memory_bytes": eff.memory_bytes(compact),
+        "dense_disk_bytes": dense_disk,
+        "disk_bytes": eff.disk_bytes(compact),
+        "max_abs_diff": eff.max_abs_difference(pruned, compact, probe),
+    }
+    row["memory_fraction"] = row["memory_bytes"] / row["dense_memory_bytes"]
+    row["disk_fraction"] = row["disk_bytes"] / dense_disk
+
+    models = {"dense": pruned, "compact": compact}
+    b1, b_mid, b_big = BATCHES
+    t = eff.time_side_by_side(models, b1, repeats=2 * repeats, warmup=warmup, min_seconds=0.02)
+    row["latency_b1_ms_dense"] = 1e3 * statistics.median(t["dense"])
+    row["latency_b1_ms_compact"] = 1e3 * statistics.median(t["compact"])
+    row["measured_speedup_b1"] = eff.paired_speedup(t["dense"], t["compact"])
+    for batch, rounds, warm, min_seconds in ((b_mid, repeats, warmup, 0.02), (b_big, big_repeats, big_warmup, 0.0)):
+        t = eff.time_side_by_side(models, batch, repeats=rounds, warmup=warm, min_seconds=min_seconds)
+        row[f"throughput_b{batch}_dense"] = batch / statistics.median(t["dense"])
+        row[f"throughput_b{batch}_compact"] = batch / statistics.median(t["compact"])
+        row[f"measured_speedup_b{batch}"] = eff.paired_speedup(t["dense"], t["compact"])
+    row.update(threads=torch.get_num_threads(), repeats=repeats, cpu=facts["cpu"],
+               torch_version=facts["torch_version"])
+    return row
+
+
+def _pick(frame: pd.DataFrame, method: str, k: float, column: str) -> float | None:
+    hit = frame[(frame["method"] == method) & (frame["k"] == k)]
+    return float(hit[column].iloc[0]) if len(hit) else None
+
+
+def summary(frame: pd.DataFrame, training: dict) -> dict[str, object]:
+    """The headline ratios next to the capability's targets (None where not measured)."""
+    targets = {
+        "weight_k99_speedup_b256": ("weight", 99, "measured_speedup_b256", ">=", 10.0),
+        "weight_k99_speedup_b1": ("weight", 99, "measured_speedup_b1", ">=", 3.0),
+        "unit_k90_speedup_b256": ("unit", 90, "measured_speedup_b256", ">=", 20.0),
+        "weight_k99_disk_fraction": ("weight", 99, "disk_fraction", "<=", 0.03),
+        "unit_k90_disk_fraction": ("unit", 90, "disk_fraction", "<=", 0.05),
+    }
+    out: dict[str, object] = {}
+    for name, (method, k, column, op, target) in targets.items():
+        value = _pick(frame, method, k, column)
+        met = None if value is None else (value >= target if op == ">=" else value <= target)
+        out[name] = {"value": value, "target": f"{op} {target}", "met": met}
+    fraction = training["fraction_of_peak"]
+    out["training_fraction_of_peak"] = {"value": fraction, "target": ">= 0.7", "met": fraction >= 0.7}
+    return out
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.benchmark", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="trained checkpoint (helpers.training.save_checkpoint); "
+                             "default: the study's network freshly initialised with seed 0")
+    parser.add_argument("--out", type=Path, default=Path("results/efficiency.csv"))
+    parser.add_argument("--machine-out", type=Path, default=None,
+                        help="JSON of machine facts and training speed "
+                             "(default: <out stem>_machine.json beside --out)")
+    parser.add_argument("--ks", type=float, nargs="+", default=None,
+                        help=f"sparsity levels in percent (default: the study's {list(STUDY_KS)})")
+    parser.add_argument("--methods", nargs="+", default=["weight", "unit"], choices=["weight", "unit"])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed rounds at batch 256 (default 9; quick 2); batch 1 gets twice "
+                             "as many, the 10,000-image batch a third as many (at least 1)")
+    parser.add_argument("--train-batch-size", type=int, default=None,
+                        help="batch of the training-speed measurement (default: TrainConfig's)")
+    parser.add_argument("--train-images", type=int, default=None,
+                        help="random images in the timed training epoch (default 30000; quick 2048)")
+    parser.add_argument("--max-density", type=float, default=eff.DEFAULT_MAX_DENSITY,
+                        help="largest layer density stored as CSR")
+    parser.add_argument("--chunk-size", type=int, default=eff.DEFAULT_CHUNK_SIZE,
+                        help="images per pass through a sparse network")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run: levels {list(QUICK_KS)}, few repeats, short training")
+    args = parser.parse_args(argv)
+
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    for name in ("train_batch_size", "train_images", "chunk_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if not 0.0 <= args.max_density <= 1.0:
+        parser.error(f"--max-density must be in [0, 1], got {args.max_density}")
+    if args.ks is None:
+        args.ks = list(QUICK_KS if args.quick else STUDY_KS)
+    try:
+        args.ks = [check_k(k) for k in args.ks]
+    except (TypeError, ValueError) as error:
+        parser.error(f"--ks: {error}")
+    if args.repeats is None:
+        args.repeats = 2 if args.quick else 9
+    if args.train_images is None:
+        args.train_images = 2048 if args.quick else 30_000
+    if args.train_batch_size is None:
+        from .training import TrainConfig
+
+        args.train_batch_size = TrainConfig().batch_size
+    if args.machine_out is None:
+        args.machine_out = args.out.with_name(f"{args.out.stem}_machine.json")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    facts = eff.machine_facts()
+
+    if args.checkpoint is not None:
+        from .training import load_checkpoint
+
+        model, _ = load_checkpoint(args.checkpoint, device="cpu")
+        source = str(args.checkpoint)
+    else:
+        torch.manual_seed(0)
+        model = MLP()
+        source = "random initialisation, torch.manual_seed(0)"
+    model.eval()
+    dense_disk = eff.disk_bytes(model)
+
+    rows = []
+    for method in args.methods:
+        for k in args.ks:
+            row = measure(
+                method, k, model,
+                repeats=args.repeats,
+                big_repeats=max(1, args.repeats // 3),
+                big_warmup=0,  # one call takes ~1 s; the median of the rounds absorbs a slow first one
+                warmup=1 if args.quick else 2,
+                max_density=args.max_density,
+                chunk_size=args.chunk_size,
+                facts=facts,
+                dense_disk=dense_disk,
+            )
+            rows.append(row)
+            print(
+                f"{method:6s} k={k:5g}  {row['format']:6s} nnz={row['nonzero_params']:>9,d} "
+                f"disk={row['disk_fraction']:7.2%}  speed-up b1 {row['measured_speedup_b1']:6.2f}x  "
+                f"b256 {row['measured_speedup_b256']:6.2f}x  b10000 {row['measured_speedup_b10000']:6.2f}x  "
+                f"(theory {row['theoretical_speedup']:.1f}x)",
+                flush=True,
+            )
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+
+    # The peak is measured just before and just after the training epoch and the better one
+    # kept, so a busy spell on a shared machine cannot flatter the training's fraction of it.
+    size, peak_repeats = (1024, 3) if args.quick else (2048, 10)
+    peak_before = eff.matmul_peak(size, repeats=peak_repeats)
+    training = eff.training_throughput(
+        model.widths, n_images=args.train_images, batch_size=args.train_batch_size
+    )
+    peak_after = eff.matmul_peak(size, repeats=peak_repeats)
+    peak = max(peak_before, peak_after, key=lambda p: p["gflops"])
+    peak["gflops_before_training"] = peak_before["gflops"]
+    peak["gflops_after_training"] = peak_after["gflops"]
+    training["fraction_of_peak"] = training["gflops"] / peak["gflops"]
+    breakdown = eff.training_step_breakdown(
+        model.widths, batch_size=args.train_batch_size, steps=5 if args.quick else 30
+    )
+    breakdown["fraction_of_peak"] = breakdown["gflops"] / peak["gflops"]
+    breakdown["fraction_of_peak_fused"] = breakdown["gflops_fused"] / peak["gflops"]
+    print(
+        f"matmul peak {peak['gflops']:.1f} GFLOP/s; training {training['gflops']:.1f} GFLOP/s "
+        f"= {training['fraction_of_peak']:.0%} of peak at batch {args.train_batch_size} "
+        f"({training['seconds_per_60000']:.1f} s per 60,000-image epoch); per step "
+        f"{breakdown['step_ms']:.1f} ms of which Adam {breakdown['adam_ms']:.1f} ms "
+        f"(fused Adam {breakdown['adam_fused_ms']:.1f} ms: {breakdown['fraction_of_peak_fused']:.0%} of peak)",
+        flush=True,
+    )
+
+    facts["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    machine = {
+        "machine": facts,
+        "threads": args.threads,
+        "settings": {
+            "model": source,
+            "widths": list(model.widths),
+            "ks": args.ks,
+            "methods": args.methods,
+            "repeats": args.repeats,
+            "batches": list(BATCHES),
+            "max_density": args.max_density,
+            "chunk_size": args.chunk_size,
+            "quick": args.quick,
+            "command": " ".join(["python -m helpers.benchmark", *(argv if argv is not None else sys.argv[1:])]),
+        },
+        "matmul_peak": peak,
+        "training": training,
+        "training_step_breakdown": breakdown,
+        "summary": summary(frame, training),
+        "seconds": time.perf_counter() - started,
+    }
+    io.write_csv(frame, args.out)
+    io.write_json(machine, args.machine_out)
+    print(f"wrote {args.out} and {args.machine_out} in {machine['seconds']:.0f} s")
+    print(json.dumps(machine["summary"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

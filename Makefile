@@ -24,14 +24,14 @@ $(BIN)/.installed: pyproject.toml
 
 env: $(BIN)/.installed ## Create the virtual environment and install the package
 
-report: $(BIN)/.installed ## Run every notebook on the full data and render the report (reports/, results/, figures/)
+report: $(BIN)/.installed ## Run every notebook on MNIST and Fashion-MNIST and render the report (reports/, results/, figures/)
 	$(BIN)/python -m helpers.pipeline --data-dir $(DATA_DIR) --artefacts $(ARTEFACTS)
 
 test: $(BIN)/.installed ## Run the test suite (unit tests and a smoke run of every notebook)
 	$(BIN)/pytest
 
-benchmark: $(BIN)/.installed ## Time one training epoch; writes results/benchmark.json
-	$(BIN)/python -m helpers.benchmark --out results/benchmark.json
+benchmark: $(BIN)/.installed ## Measure speed and size of the pruned models alone; writes results/mnist/efficiency*.{csv,json}
+	$(BIN)/python -m helpers.benchmark --checkpoint $(ARTEFACTS)/mnist/dense-seed0.pt --out results/mnist/efficiency.csv
 
 clean: ## Remove the virtual environment and cached artefacts (not the committed report)
 	rm -rf $(VENV) $(ARTEFACTS) .pytest_cache

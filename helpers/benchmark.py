@@ -284,17 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     peak["gflops_before_training"] = peak_before["gflops"]
     peak["gflops_after_training"] = peak_after["gflops"]
     training["fraction_of_peak"] = training["gflops"] / peak["gflops"]
-    breakdown = eff.training_step_breakdown(
-        model.widths, batch_size=args.train_batch_size, steps=5 if args.quick else 30
-    )
-    breakdown["fraction_of_peak"] = breakdown["gflops"] / peak["gflops"]
-    breakdown["fraction_of_peak_fused"] = breakdown["gflops_fused"] / peak["gflops"]
     print(
         f"matmul peak {peak['gflops']:.1f} GFLOP/s; training {training['gflops']:.1f} GFLOP/s "
         f"= {training['fraction_of_peak']:.0%} of peak at batch {args.train_batch_size} "
-        f"({training['seconds_per_60000']:.1f} s per 60,000-image epoch); per step "
-        f"{breakdown['step_ms']:.1f} ms of which Adam {breakdown['adam_ms']:.1f} ms "
-        f"(fused Adam {breakdown['adam_fused_ms']:.1f} ms: {breakdown['fraction_of_peak_fused']:.0%} of peak)",
+        f"({training['seconds_per_60000']:.1f} s per 60,000-image epoch)",
         flush=True,
     )
 
@@ -316,7 +309,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "matmul_peak": peak,
         "training": training,
-        "training_step_breakdown": breakdown,
         "summary": summary(frame, training),
         "seconds": time.perf_counter() - started,
     }

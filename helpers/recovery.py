@@ -1,5 +1,5 @@
-"""Beyond one-shot pruning: fine-tuning with a fixed mask, gradual and iterative magnitude
-pruning, and the sensitivity of each layer to pruning on its own.
+"""Beyond one-shot pruning: fine-tuning with a fixed mask, gradual magnitude pruning, and
+the sensitivity of each layer to pruning on its own.
 
 Every training here goes through :func:`helpers.training.train` with fixed masks, so
 pruned weights stay exactly zero through every optimiser step: their gradients are zeroed
@@ -141,18 +141,6 @@ def cubic_schedule(k_final: float, n_steps: int, k_initial: float = 0.0) -> list
     return levels
 
 
-def geometric_schedule(k_final: float, n_steps: int) -> list[float]:
-    """Levels of iterative magnitude pruning: each step removes the same fraction of the
-    weights still present, so that after ``n_steps`` steps exactly ``k_final`` percent are
-    gone: ``k_t = 100 (1 - (1 - k_f / 100)^(t / n))`` for ``t = 1 .. n``."""
-    k_final = check_k(k_final)
-    n_steps = _positive_int("n_steps", n_steps)
-    keep = 1.0 - k_final / 100.0
-    levels = [100.0 * (1.0 - keep ** (t / n_steps)) for t in range(1, n_steps + 1)]
-    levels[-1] = k_final
-    return levels
-
-
 # --- gradual pruning -------------------------------------------------------------------
 
 
@@ -253,51 +241,6 @@ def gradual_prune(
         )
         done = (begin + history["epoch"] * len(split)) / n
         frames.append(_history_rows(history, call=index, phase=phase, k=level, lr=peak_lr, epoch=done))
-    return work, pd.concat(frames, ignore_index=True)
-
-
-def iterative_prune(
-    model: nn.Module,
-    train_split: Split,
-    eval_splits: Mapping[str, Split],
-    *,
-    k: float,
-    method: str = "weight",
-    rounds: int,
-    epochs_per_round: int,
-    lr: float,
-    batch_size: int,
-    seed: int,
-    prune_last: bool = False,
-    progress: bool = False,
-) -> tuple[nn.Module, pd.DataFrame]:
-    """Iterative magnitude pruning: ``rounds`` times, prune the same fraction of the weights
-    (or neurons) still present (:func:`geometric_schedule`, ending exactly at ``k``), then
-    retrain ``epochs_per_round`` epochs with the mask fixed. The weights are not rewound to
-    their initial values (Han et al. 2015 style; Frankle & Carbin 2019 rewind them), since
-    only the trained model is given.
-
-    Returns ``(model, history)``: the pruned, trained deep copy (``model`` is unchanged) and
-    the per-epoch history of every round, with columns ``round``, ``k``, ``epoch`` (epochs
-    done in all) and those of :func:`helpers.training.train` (its ``epoch`` renamed
-    ``call_epoch``).
-    """
-    k = check_k(k)
-    method = _method(method)
-    rounds = _positive_int("rounds", rounds)
-    _check_training(epochs_per_round, lr, batch_size, seed)
-    levels = geometric_schedule(k, rounds)
-    seeds = _call_seeds(seed, rounds)
-    work = copy.deepcopy(model)
-    frames = []
-    for r, level in enumerate(tqdm(levels, desc=f"iterative {method} k={k:g}", disable=not progress, unit="round")):
-        masks = _prune_in_place(work, level, method, prune_last)
-        history = train(
-            work, train_split, eval_splits, epochs=epochs_per_round, batch_size=batch_size,
-            lr=lr, seed=seeds[r], masks=masks, progress=False,
-        )
-        done = r * epochs_per_round + history["epoch"]
-        frames.append(_history_rows(history, round=r + 1, k=level, epoch=done))
     return work, pd.concat(frames, ignore_index=True)
 
 

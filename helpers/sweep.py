@@ -100,9 +100,9 @@ retrained with the mask fixed; or pruned gradually during retraining (cubic sche
 class RecoveryBudget:
     """Training after the dense model, the same for fine-tuning and gradual pruning."""
 
-    epochs: int = 2
-    lr: float = 1e-3
-    batch_size: int = 128
+    epochs: int = 1
+    lr: float = 2e-3
+    batch_size: int = 256
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= 10:

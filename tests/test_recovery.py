@@ -13,9 +13,7 @@ from helpers.pruning import masks_of, n_to_prune, unit_prune, weight_mask, weigh
 from helpers.recovery import (
     cubic_schedule,
     finetune,
-    geometric_schedule,
     gradual_prune,
-    iterative_prune,
     sensitivity,
 )
 from helpers.training import evaluate, train
@@ -29,6 +27,15 @@ def synthetic(n: int, seed: int) -> Split:
     teacher = torch.randn(10, 784, generator=torch.Generator().manual_seed(123))
     x = torch.randn(n, 784, generator=g)
     return Split(x, (x @ teacher.T).argmax(dim=1))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models train fastest on one thread, and far faster on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -150,14 +157,6 @@ def test_cubic_schedule_values():
     assert cubic_schedule(80, 4, 16)[0] == pytest.approx(80 - 64 * 0.75**3)
 
 
-def test_geometric_schedule_removes_a_constant_fraction_of_the_rest():
-    levels = geometric_schedule(99, 4)
-    assert levels[-1] == 99
-    kept = [1 - k / 100 for k in [0, *levels]]
-    ratios = [b / a for a, b in zip(kept, kept[1:])]
-    assert ratios == pytest.approx([0.01**0.25] * 4)
-
-
 @pytest.mark.parametrize(
     "args, match",
     [
@@ -173,7 +172,7 @@ def test_cubic_schedule_rejects_bad_arguments(args, match):
         cubic_schedule(*args)
 
 
-# --- gradual and iterative pruning -----------------------------------------------------
+# --- gradual pruning -----------------------------------------------------
 
 
 @pytest.fixture
@@ -283,19 +282,6 @@ def test_weight_reranking_keeps_zeros_pruned(dense, data):
         assert not (second & ~first[name]).any()
         assert int((~second).sum()) == n_to_prune(80, layer.weight.numel())
 
-
-@pytest.mark.parametrize("method", ["weight", "unit"])
-def test_iterative_prune(data, dense, recorded_masks, method):
-    before = state(dense)
-    model, history = iterative_prune(dense, data["train"], {"val": data["val"]}, k=95, method=method,
-                                     rounds=3, epochs_per_round=1, seed=0, **TRAIN)
-    assert same_state(state(dense), before)
-    assert_exact_counts(model, 95, method)
-    assert_monotone(recorded_masks)
-    assert list(history["round"]) == [1, 2, 3] and list(history.k) == geometric_schedule(95, 3)
-    assert list(history.epoch) == [1, 2, 3]
-    with pytest.raises(ValueError, match=r"rounds must be a positive integer \(>= 1\), got 0"):
-        iterative_prune(dense, data["train"], {}, k=95, rounds=0, epochs_per_round=1, seed=0, **TRAIN)
 
 
 # --- sensitivity -----------------------------------------------------------------------

@@ -101,7 +101,7 @@ class RecoveryBudget:
     """Training after the dense model, the same for fine-tuning and gradual pruning."""
 
     epochs: int = 1
-    lr: float = 2e-3
+    lr: float = 8e-3
     batch_size: int = 256
 
     def __post_init__(self) -> None:

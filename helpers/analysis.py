@@ -224,3 +224,61 @@ def machine_markdown(machine: dict) -> str:
         f"{train['gflops']:.1f} GFLOP/s, **{train['fraction_of_peak']:.0%} of that peak**, "
         f"{train['seconds_per_60000']:.1f} s per 60,000-image epoch at this thread count."
     )
+
+
+RESULT_COLUMNS = ("dataset", "seed", "method", "strategy", "ranking", "k", "epochs", "accuracy", "loss", "sparsity")
+"""Columns every pruning results file holds."""
+
+
+def check_results(results: pd.DataFrame, source: str = "results") -> pd.DataFrame:
+    """Refuse pruning results that no notebook of this report could have written: a missing
+    column, an unknown dataset, method, strategy or ranking, a level outside [0, 100), an
+    accuracy outside [0, 1], or two rows for the same configuration. Returns ``results``."""
+    from .data import DATASETS
+    from .pruning import PRUNERS
+    from .sweep import RANKINGS, STRATEGIES
+
+    missing = [c for c in RESULT_COLUMNS if c not in results]
+    if missing:
+        raise ValueError(f"{source} lacks the column(s) {missing}; expected at least {list(RESULT_COLUMNS)}")
+    for column, accepted in (("dataset", DATASETS), ("method", PRUNERS), ("strategy", STRATEGIES),
+                             ("ranking", RANKINGS)):
+        unknown = sorted(set(results[column]) - set(accepted), key=str)
+        if unknown:
+            raise ValueError(f"{source}: unknown {column} {unknown}; accepted: {list(accepted)}")
+    for column, low, high, closed in (("k", 0, 100, False), ("accuracy", 0, 1, True)):
+        values = pd.to_numeric(results[column], errors="coerce")
+        bad = results[column][values.isna() | (values < low) | ((values > high) if closed else (values >= high))]
+        if len(bad):
+            raise ValueError(f"{source}: {column} {bad.iloc[0]!r} is outside [{low}, {high}{']' if closed else ')'}")
+    key = ["dataset", "seed", "method", "strategy", "ranking", "k", "epochs"]
+    repeated = results[results.duplicated(key, keep=False)]
+    if len(repeated):
+        raise ValueError(f"{source}: {len(repeated)} rows repeat a configuration, e.g. "
+                         f"{repeated[key].iloc[0].to_dict()}")
+    return results
+
+
+def provenance_markdown(record: dict) -> str:
+    """A short paragraph on what produced a results file: seeds, data, versions and machine."""
+    versions = ", ".join(f"{name} {v}" for name, v in record["versions"].items())
+    m = record["machine"]
+    seeds = record.get("parameters", {}).get("seeds")
+    data = record.get("data", {})
+    parts = [f"Produced by `{record['notebook']}`"]
+    if seeds is not None:
+        parts.append(f"seeds {', '.join(map(str, seeds))}")
+    if data:
+        parts.append("data fingerprints " + ", ".join(f"{k} `{v}`" for k, v in data.items()))
+    return (", ".join(parts) + f"; {versions}; on {m['cpu']} ({m['logical_cores']} logical cores, "
+            f"{m['platform']}, {m['torch_threads']} torch threads, BLAS {m['torch_blas']}).")
+
+
+def check_benchmarked_model(machine: dict, dense_weights: dict[str, str]) -> None:
+    """Refuse an efficiency benchmark (its JSON record ``machine``) that measured another model
+    than one of the dense models (seed -> weights fingerprint) the pruning results start from."""
+    measured = machine.get("settings", {}).get("weights")
+    if measured not in dense_weights.values():
+        raise ValueError(f"the efficiency benchmark measured the model with weights {measured!r} "
+                         f"({machine.get('settings', {}).get('model')}), none of the dense models of the pruning "
+                         f"results {dense_weights}: rerun the benchmark on their checkpoint (make report does)")

@@ -239,12 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.checkpoint is not None:
         from .training import load_checkpoint
 
-        model, _ = load_checkpoint(args.checkpoint, device="cpu")
-        source = str(args.checkpoint)
+        model, ckpt = load_checkpoint(args.checkpoint, device="cpu")
+        source, weights = str(args.checkpoint), ckpt["weights"]
     else:
         torch.manual_seed(0)
         model = MLP()
-        source = "random initialisation, torch.manual_seed(0)"
+        source, weights = "random initialisation, torch.manual_seed(0)", None
     model.eval()
     dense_disk = eff.disk_bytes(model)
 
@@ -297,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "threads": args.threads,
         "settings": {
             "model": source,
+            "weights": weights,
             "widths": list(model.widths),
             "ks": args.ks,
             "methods": args.methods,

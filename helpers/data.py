@@ -16,12 +16,17 @@ is missing and how to provide it.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import shutil
+import struct
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torchvision import datasets
 from torchvision.datasets.utils import extract_archive
@@ -57,6 +62,23 @@ RAW_FILES = (
 )
 """The four IDX files of both datasets, uncompressed names."""
 
+SHA256: dict[str, dict[str, str]] = {
+    "mnist": {
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
+}
+"""SHA-256 of each uncompressed IDX file of the published datasets (the same content whatever
+the compression of the archive it came from). A file with another digest is refused."""
+
 CLASSES: dict[str, tuple[str, ...]] = {
     name: tuple(cls.classes) for name, cls in DATASETS.items()
 }
@@ -64,6 +86,10 @@ CLASSES: dict[str, tuple[str, ...]] = {
 
 class DataUnavailableError(RuntimeError):
     """The dataset is neither on disk, nor in a local archive, nor downloadable."""
+
+
+class CorruptDataError(DataUnavailableError):
+    """A data file is present but is not a valid, complete copy of the published file."""
 
 
 @dataclass(frozen=True)
@@ -96,16 +122,27 @@ class Split:
     def to(self, device: torch.device | str) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 (16 hex digits) of the images and labels exactly as held: which data, which
+        subset, which normalisation. Models trained on it record it as their provenance."""
+        digest = hashlib.sha256()
+        for tensor in (self.images, self.labels):
+            digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
-def _check_name(name: str) -> None:
-    if name not in DATASETS:
+
+def check_name(name: str) -> None:
+    """Refuse a dataset name other than those of :data:`DATASETS`."""
+    if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; accepted: {sorted(DATASETS)}")
 
 
 def archive_folder(name: str, archive: str | os.PathLike | None = None) -> Path | None:
     """The local archive folder to use for ``name``: the argument, else its environment
     variable, else a system folder that exists, else None."""
-    _check_name(name)
+    check_name(name)
     if archive is not None and str(archive) != "":
         return Path(archive)
     from_env = os.environ.get(ARCHIVE_ENV[name], "")
@@ -119,16 +156,70 @@ def archive_folder(name: str, archive: str | os.PathLike | None = None) -> Path 
 
 def raw_folder(name: str, data_dir: str | os.PathLike) -> Path:
     """Where torchvision looks for the uncompressed IDX files of ``name`` under ``data_dir``."""
-    _check_name(name)
+    check_name(name)
     return Path(data_dir) / DATASETS[name].__name__ / "raw"
+
+
+IMAGE_SIZE = (28, 28)
+N_CLASSES = 10
+
+
+def check_idx_file(path: Path, name: str) -> int:
+    """Check that ``path`` is a complete IDX file of the kind its name says (``*-images-idx3-ubyte``:
+    magic 0x00000803, N x 28 x 28 unsigned bytes; ``*-labels-idx1-ubyte``: magic 0x00000801, N
+    labels in 0..9), with the published SHA-256 of dataset ``name`` when :data:`SHA256` lists it.
+
+    Returns N. Raises :class:`CorruptDataError` naming the file and what is wrong with it.
+    """
+    ndim = 3 if "images" in path.name else 1
+    blob = path.read_bytes()
+
+    def bad(problem: str) -> CorruptDataError:
+        return CorruptDataError(f"{path} is not a valid {name} data file: {problem}")
+
+    header = 4 + 4 * ndim
+    if len(blob) < header:
+        raise bad(f"{len(blob)} bytes, shorter than its {header}-byte IDX header")
+    zero, dtype, dims = struct.unpack(">HBB", blob[:4])
+    if (zero, dtype, dims) != (0, 0x08, ndim):
+        raise bad(f"magic number 0x{blob[:4].hex()}, expected 0x000008{ndim:02x} (unsigned bytes, {ndim}-D)")
+    shape = struct.unpack(f">{ndim}I", blob[4:header])
+    if ndim == 3 and shape[1:] != IMAGE_SIZE:
+        raise bad(f"images of {shape[1]} x {shape[2]} pixels, expected 28 x 28")
+    expected = header + int(np.prod(shape))
+    if len(blob) != expected:
+        raise bad(f"{len(blob):,} bytes where its header {shape} implies {expected:,} (truncated or padded)")
+    if ndim == 1:
+        labels = np.frombuffer(blob, dtype=np.uint8, offset=header)
+        if labels.size and labels.max() >= N_CLASSES:
+            where = int(np.argmax(labels >= N_CLASSES))
+            raise bad(f"label {int(labels[where])} at index {where}; labels must be in 0..{N_CLASSES - 1}")
+    published = SHA256.get(name, {}).get(path.name)
+    if published is not None:
+        actual = hashlib.sha256(blob).hexdigest()
+        if actual != published:
+            raise bad(f"SHA-256 {actual[:16]}..., the published file's is {published[:16]}...")
+    return shape[0]
+
+
+def check_raw_files(name: str, folder: Path) -> None:
+    """Check the four IDX files of ``name`` in ``folder`` (:func:`check_idx_file`), and that each
+    split has as many labels as images."""
+    counts = {f: check_idx_file(folder / f, name) for f in RAW_FILES}
+    for split in ("train", "t10k"):
+        n_images, n_labels = counts[f"{split}-images-idx3-ubyte"], counts[f"{split}-labels-idx1-ubyte"]
+        if n_images != n_labels:
+            raise CorruptDataError(
+                f"{folder}: {split} split has {n_images:,} images but {n_labels:,} labels"
+            )
 
 
 def extract_from_archive(name: str, data_dir: str | os.PathLike, archive: str | os.PathLike) -> Path:
     """Decompress the four ``<file>.gz`` of ``archive`` into torchvision's raw folder.
 
-    Each file is decompressed to a temporary folder and moved into place only when all
-    four are complete, so an interrupted extraction leaves nothing torchvision would read.
-    Returns the raw folder.
+    Each file is decompressed to a temporary folder and checked (:func:`check_raw_files`);
+    the four are moved into place only when all are complete and valid, so an interrupted
+    extraction or a bad archive leaves nothing torchvision would read. Returns the raw folder.
     """
     archive = Path(archive)
     missing = [f"{f}.gz" for f in RAW_FILES if not (archive / f"{f}.gz").is_file()]
@@ -141,7 +232,17 @@ def extract_from_archive(name: str, data_dir: str | os.PathLike, archive: str | 
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target) as tmp:
         for f in RAW_FILES:
-            extract_archive(str(archive / f"{f}.gz"), tmp)
+            try:
+                extract_archive(str(archive / f"{f}.gz"), tmp)
+            except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+                raise CorruptDataError(
+                    f"{archive / (f + '.gz')} cannot be decompressed ({err}): replace it with "
+                    f"the original gzipped file"
+                ) from err
+        try:
+            check_raw_files(name, Path(tmp))
+        except CorruptDataError as err:
+            raise CorruptDataError(f"local archive {archive} for {name}: {err}") from err
         for f in RAW_FILES:
             shutil.move(os.path.join(tmp, f), target / f)
     return target
@@ -174,11 +275,29 @@ def load_raw(
 
     Returns ``{"train": (images, labels), "test": (images, labels)}``.
     """
-    _check_name(name)
+    check_name(name)
     data_dir = Path(data_dir)
     cls = DATASETS[name]
-    if not all((raw_folder(name, data_dir) / f).is_file() for f in RAW_FILES):
-        _fetch(name, data_dir, archive_folder(name, archive))
+    folder = raw_folder(name, data_dir)
+    present = [f for f in RAW_FILES if (folder / f).is_file()]
+    if len(present) < len(RAW_FILES):
+        # A folder holding only some files is completed from the archive (or download), all
+        # four replaced together; without a source the error says which files are missing.
+        try:
+            _fetch(name, data_dir, archive_folder(name, archive))
+        except DataUnavailableError as err:
+            if not present or isinstance(err, CorruptDataError):
+                raise
+            missing = sorted(set(RAW_FILES) - set(present))
+            raise DataUnavailableError(f"{folder} holds only {len(present)} of the four files "
+                                       f"(missing: {', '.join(missing)}). {err}") from err
+    try:
+        check_raw_files(name, folder)
+    except CorruptDataError as err:
+        raise CorruptDataError(
+            f"{err}. Delete {folder} and run again: the files are extracted afresh from the "
+            f"archive (${ARCHIVE_ENV[name]}) or downloaded."
+        ) from err
     splits = {}
     for split, train in (("train", True), ("test", False)):
         ds = cls(str(data_dir), train=train, download=False)
@@ -212,7 +331,7 @@ def load_dataset(
     ``train_size`` and ``test_size`` keep only the first examples (for smoke runs).
     Returns ``{"train": Split, "test": Split}``.
     """
-    _check_name(name)
+    check_name(name)
     mean, std = NORMALISATION[name]
     raw = load_raw(name, data_dir, archive)
     sizes = {"train": train_size, "test": test_size}
@@ -237,7 +356,7 @@ def validation_split(train: Split, size: int, seed: int = 0) -> tuple[Split, Spl
 def check_normalisation(name: str, mean: float, std: float, places: int = 4) -> bool:
     """Whether ``mean`` and ``std`` computed from the training pixels round to the
     normalisation constants used for ``name`` (to ``places`` decimals)."""
-    _check_name(name)
+    check_name(name)
     used_mean, used_std = NORMALISATION[name]
     return round(mean, places) == used_mean and round(std, places) == used_std
 

@@ -1,9 +1,17 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never half of it."""
+"""Atomic file writes: a reader sees the old file or the whole new one, never half of it.
+
+Results that a later step reads are written with a provenance record beside them
+(``<name>.provenance.json``: what produced them, and the SHA-256 of the file it describes),
+so that the reader can tell results of another configuration, or a pair left inconsistent
+by an interrupted run, from the ones it expects.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,9 +41,48 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     return path
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write ``frame`` to CSV at ``path`` atomically, without the index."""
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+class StaleResultsError(ValueError):
+    """A results file that does not match its provenance record, or has none."""
+
+
+def provenance_path(path: str | os.PathLike) -> Path:
+    """Where the provenance record of the file at ``path`` is kept: ``<stem>.provenance.json`` beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.provenance.json")
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike, record: dict[str, Any] | None = None) -> None:
+    """Write ``frame`` to CSV at ``path`` atomically, without the index; with ``record``, first
+    write it, with the CSV's SHA-256, to :func:`provenance_path` (an interruption between the two
+    leaves a pair that :func:`read_results` refuses, never a silently mismatched one)."""
+    blob = frame.to_csv(index=False).encode()
+    if record is not None:
+        write_json({"file": Path(path).name, "sha256": hashlib.sha256(blob).hexdigest(), **record},
+                   provenance_path(path))
+    atomic_write(path, lambda tmp: tmp.write_bytes(blob))
+
+
+def read_results(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a CSV written by :func:`write_csv` with a record; returns ``(frame, record)``.
+
+    Raises :class:`StaleResultsError` when the record is missing or describes other bytes than
+    the file holds (written by another run, or an interrupted one).
+    """
+    path = Path(path)
+    frame = read_csv(path)
+    sidecar = provenance_path(path)
+    if not sidecar.is_file():
+        raise StaleResultsError(f"{path} has no provenance record ({sidecar.name}): rerun the step that writes it")
+    record = read_json(sidecar)
+    if record.get("sha256") != hashlib.sha256(path.read_bytes()).hexdigest():
+        raise StaleResultsError(f"{path} is not the file its provenance record {sidecar.name} describes (it was "
+                                "changed, or a run was interrupted between the two): rerun the step that writes it")
+    return frame, record
+
+
+def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy ``source`` to ``target`` atomically; returns ``target`` as a :class:`Path`."""
+    return atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def write_json(data: Any, path: str | os.PathLike) -> None:

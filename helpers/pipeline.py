@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +24,9 @@ import pandas as pd
 import papermill
 from nbconvert import HTMLExporter
 
-from . import benchmark, io, report
-from .data import DATASETS
+from . import benchmark, io, parameters, provenance, report, training
+from .parameters import SOURCE_DIR
+from .data import DATASETS, check_name
 
 NOTEBOOKS = (
     "01_data_exploration",
@@ -34,7 +35,6 @@ NOTEBOOKS = (
     "04_unit_pruning",
     "05_comparison",
 )
-SOURCE_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 _SMOKE_DATA = {"train_size": 2_000, "test_size": 1_000, "seeds": [0, 1]}
 _SMOKE_PRUNING = {**_SMOKE_DATA, "ks": [0, 50, 90, 99], "recovery_epochs": 1, "target_epochs": 2}
@@ -91,6 +91,57 @@ class Layout:
         }
 
 
+class _KnownParameters(logging.Filter):
+    """Drop papermill's "Passed unknown parameter" warnings: its parser skips annotations such
+    as ``int | None``, and :func:`helpers.parameters.check` has refused every unknown name already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passed unknown parameter")
+
+
+logging.getLogger("papermill").addFilter(_KnownParameters())
+
+VOLATILE_CELL_METADATA = ("papermill", "execution")
+"""Cell metadata that changes on every run (timings, timestamps) and is removed from executed notebooks."""
+
+
+def strip_volatile(book: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove, in place, what changes on every run without the results changing: execution
+    timestamps and durations of the notebook and its cells, and the paths papermill ran
+    between; the parameters papermill injected are kept. Returns ``book``."""
+    run = book.metadata.get("papermill", {})
+    book.metadata["papermill"] = {"parameters": run.get("parameters", {})}
+    for cell in book.cells:
+        for key in VOLATILE_CELL_METADATA:
+            cell.metadata.pop(key, None)
+    return book
+
+
+def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, cwd: Path | None = None) -> Path:
+    """Run source notebook ``name`` with ``params`` into ``out_dir/<name>.ipynb`` and return that path.
+
+    The notebook runs into a temporary file, which replaces the previous executed notebook
+    only when every cell succeeded (volatile metadata stripped: :func:`strip_volatile`). A
+    failed run is kept for inspection as ``failed_dir/<name>.ipynb`` and the error re-raised.
+    """
+    executed = out_dir / f"{name}.ipynb"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{name}.running.ipynb"
+    try:
+        papermill.execute_notebook(SOURCE_DIR / f"{name}.ipynb", tmp, parameters=params,
+                                   cwd=str(cwd or Path.cwd()), progress_bar=False)
+    except BaseException:
+        if tmp.is_file():
+            failed_dir.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, failed_dir / f"{name}.ipynb")
+            print(f"{name} failed; the executed notebook is kept at {failed_dir / f'{name}.ipynb'}", flush=True)
+        raise
+    book = strip_volatile(nbformat.read(tmp, as_version=4))
+    io.atomic_write(executed, lambda path: nbformat.write(book, path))
+    tmp.unlink()
+    return executed
+
+
 def render_html(notebook: Path) -> Path:
     """Write ``notebook`` as HTML beside it without code cells' input (what ``--no-input`` does)."""
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
@@ -103,26 +154,32 @@ MERGED = ("pruning.csv", "training.csv", "findings.csv", "targets.csv", "efficie
 
 
 def merge_results(results: Path, datasets: Sequence[str]) -> list[Path]:
-    """Concatenate each dataset's :data:`MERGED` files into ``results/<file>``; returns the paths."""
+    """Concatenate each dataset's :data:`MERGED` files into ``results/<file>``, each with a
+    provenance record naming its sources and their SHA-256; returns the paths."""
     written = []
     for name in MERGED:
-        frames = [pd.read_csv(results / d / name).assign(dataset=d) for d in datasets]
-        io.write_csv(pd.concat(frames, ignore_index=True), results / name)
+        sources = [results / d / name for d in datasets]
+        frame = pd.concat([io.read_csv(p).assign(dataset=d) for p, d in zip(sources, datasets)], ignore_index=True)
+        record = {"sources": {str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
+                              for p in sources}}
+        io.write_csv(frame, results / name, record)
         written.append(results / name)
     return written
 
 
 def measure_efficiency(checkpoint: Path, out: Path, machine_out: Path, cache_dir: Path, quick: bool) -> None:
     """Run :mod:`helpers.benchmark` on ``checkpoint`` into ``out`` and ``machine_out``, or copy
-    the results of an earlier run on the same checkpoint (same bytes) and settings from
-    ``cache_dir``: the measurement is an artefact like a trained model."""
-    key = hashlib.sha256(checkpoint.read_bytes() + (b"quick" if quick else b"full")).hexdigest()[:12]
+    the results of an earlier run from ``cache_dir``: the measurement is an artefact like a
+    trained model, keyed by the checkpoint's weights, the settings, package versions and machine."""
+    weights = training.load_checkpoint(checkpoint)[1]["weights"]
+    key = provenance.digest({"weights": weights, "quick": quick, "versions": provenance.versions(),
+                             "machine": provenance.machine()}, 12)
     cached_csv, cached_json = cache_dir / f"efficiency-{key}.csv", cache_dir / f"efficiency-{key}.json"
     if not (cached_csv.is_file() and cached_json.is_file()):
         benchmark.main(["--checkpoint", str(checkpoint), "--out", str(cached_csv),
                         "--machine-out", str(cached_json), *(["--quick"] if quick else [])])
-    for source, target in ((cached_csv, out), (cached_json, machine_out)):
-        io.atomic_write(target, lambda tmp, source=source: shutil.copyfile(source, tmp))
+    io.copy_file(cached_csv, out)
+    io.copy_file(cached_json, machine_out)
 
 
 def run(
@@ -145,26 +202,24 @@ def run(
     if unknown:
         raise ValueError(f"overrides for unknown notebooks {sorted(unknown)}; accepted: {list(NOTEBOOKS)}")
     for dataset in datasets:
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; accepted: {sorted(DATASETS)}")
+        check_name(dataset)
+    # Every notebook's parameters are checked before the first one runs: a typo in the last
+    # notebook's must not surface after an hour of training.
+    plan = {dataset: {name: {**params, **overrides.get(name, {})}
+                      for name, params in layout.parameters(dataset).items()} for dataset in datasets}
+    for by_notebook in plan.values():
+        for name, params in by_notebook.items():
+            parameters.check(params, name)
     pages = []
-    for dataset in datasets:
+    for dataset, by_notebook in plan.items():
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
-        params_by_notebook = layout.parameters(dataset)
-        for name, params in params_by_notebook.items():
+        for name, params in by_notebook.items():
             if name == "05_comparison":
-                checkpoint = Path(params_by_notebook["03_weight_pruning"]["checkpoint_dir"]) / "dense-seed0.pt"
+                checkpoint = Path(by_notebook["03_weight_pruning"]["checkpoint_dir"]) / "dense-seed0.pt"
                 measure_efficiency(checkpoint, Path(params["efficiency_path"]), Path(params["machine_path"]),
                                    layout.artefacts / "cache", quick_benchmark)
-            executed = layout.reports / dataset / f"{name}.ipynb"
             started = time.perf_counter()
-            papermill.execute_notebook(
-                SOURCE_DIR / f"{name}.ipynb",
-                executed,
-                parameters={**params, **overrides.get(name, {})},
-                cwd=str(cwd or Path.cwd()),
-                progress_bar=False,
-            )
+            executed = execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
             pages.append(render_html(executed))
             print(f"{dataset} {name}: {time.perf_counter() - started:.0f} s", flush=True)
     merge_results(layout.results, datasets)

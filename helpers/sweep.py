@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+import numbers
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import provenance
 from .data import Split
 from .model import count_nonzero_weights
 from .pruning import PRUNERS, check_k, global_weight_prune, layer_sparsity, sparsity
 from .recovery import finetune, gradual_prune
-from .training import dense_checkpoint, evaluate, load_checkpoint, save_checkpoint
+from .training import (cache_path, data_expectation, dense_checkpoint, evaluate, load_cached, load_checkpoint,
+                       save_checkpoint)
+
+STRATEGIES = ("oneshot", "finetune", "gradual")
+"""How a pruned model is obtained: pruned once from the dense model; pruned once, then
+retrained with the mask fixed; or pruned gradually during retraining (cubic schedule)."""
+
+RANKINGS = ("layer", "global")
+"""How weights are ranked for pruning: within each layer, or across all prunable layers."""
 
 STUDY_KS: tuple[float, ...] = (0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99)
 """The study's sparsity levels, in percent."""
@@ -25,7 +32,7 @@ STUDY_KS: tuple[float, ...] = (0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5
 
 def check_methods(methods: Iterable[str]) -> tuple[str, ...]:
     """Validate method names against :data:`helpers.pruning.PRUNERS`."""
-    methods = tuple(methods)
+    methods = (methods,) if isinstance(methods, str) else tuple(methods)
     unknown = [m for m in methods if m not in PRUNERS]
     if unknown or not methods:
         raise ValueError(f"methods must be a non-empty subset of {sorted(PRUNERS)}, got {list(methods)}")
@@ -33,11 +40,42 @@ def check_methods(methods: Iterable[str]) -> tuple[str, ...]:
 
 
 def check_ks(ks: Iterable[float]) -> tuple[float, ...]:
-    """Validate a non-empty list of sparsity levels (each 0 <= k < 100), sorted, without repeats."""
+    """Validate a non-empty collection of sparsity levels (each 0 <= k < 100, in percent).
+
+    Levels are normalised, not refused, when unsorted or repeated: the result is sorted in
+    increasing order without repeats, so ``[90, 50, 90]`` gives ``(50.0, 90.0)``.
+    """
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Iterable):
+        raise TypeError(f"ks must be a list of percentages in [0, 100), got {ks!r}")
     ks = tuple(sorted({check_k(k) for k in ks}))
     if not ks:
-        raise ValueError("ks must hold at least one sparsity level in [0, 100)")
+        raise ValueError("ks must hold at least one sparsity level in [0, 100), got none")
     return ks
+
+
+def check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
+    """Validate a non-empty list of distinct non-negative integer seeds; their order is kept."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise TypeError(f"seeds must be a list of non-negative integers, got {seeds!r}")
+    seeds = tuple(seeds)
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0]
+    if bad or not seeds:
+        raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {list(seeds)!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must not repeat (a repeat would count one model twice), got {list(seeds)}")
+    return tuple(int(s) for s in seeds)
+
+
+def check_strategies(strategies: Iterable[str]) -> tuple[str, ...]:
+    """Validate strategy names against :data:`STRATEGIES`; their order is kept."""
+    if isinstance(strategies, str):
+        strategies = [strategies]
+    strategies = tuple(strategies)
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown or not strategies:
+        raise ValueError(f"unknown strategy {unknown or strategies!r}: strategies must be a non-empty "
+                         f"subset of {list(STRATEGIES)}")
+    return strategies
 
 
 def measure(model: nn.Module, split: Split, prune_last: bool = False) -> dict[str, float]:
@@ -72,30 +110,6 @@ def sweep(
     return pd.DataFrame(rows)
 
 
-def sweep_seeds(
-    checkpoint_dir: str,
-    seeds: Sequence[int],
-    test_split: Split,
-    ks: Sequence[float] = STUDY_KS,
-    methods: Sequence[str] = ("weight", "unit"),
-    *,
-    prune_last: bool = False,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """:func:`sweep` for the dense model of every seed in ``checkpoint_dir``; adds a ``seed`` column."""
-    frames = []
-    for seed in seeds:
-        model, _ = load_checkpoint(dense_checkpoint(checkpoint_dir, seed))
-        frame = sweep(model, test_split, ks, methods, prune_last=prune_last, progress=progress)
-        frames.append(frame.assign(seed=seed))
-    return pd.concat(frames, ignore_index=True)
-
-
-STRATEGIES = ("oneshot", "finetune", "gradual")
-"""How a pruned model is obtained: pruned once from the dense model; pruned once, then
-retrained with the mask fixed; or pruned gradually during retraining (cubic schedule)."""
-
-
 @dataclass(frozen=True)
 class RecoveryBudget:
     """Training after the dense model, the same for fine-tuning and gradual pruning."""
@@ -111,10 +125,19 @@ class RecoveryBudget:
             raise ValueError(f"recovery lr must be in (0, 1], got {self.lr!r}")
 
 
+def recovery_provenance(strategy: str, dense_weights: str, train_split: Split, method: str, k: float, seed: int,
+                        budget: RecoveryBudget, prune_last: bool) -> dict:
+    """The provenance record of a model that ``strategy`` makes of the dense model whose weights
+    have fingerprint ``dense_weights``: everything that determines its weights."""
+    return {"kind": strategy, "dense_weights": dense_weights, "method": method, "k": check_k(k), "seed": seed,
+            "prune_last": prune_last, "train_data": train_split.fingerprint, "budget": asdict(budget),
+            "versions": provenance.versions()}
+
+
 def recovered(
     strategy: str,
     dense: nn.Module,
-    dense_key: str,
+    dense_weights: str,
     train_split: Split,
     method: str,
     k: float,
@@ -124,24 +147,31 @@ def recovered(
     prune_last: bool,
 ) -> nn.Module:
     """The model that ``strategy`` (``"finetune"`` or ``"gradual"``) makes of ``dense`` at level ``k``
-    with ``budget``, loaded from ``cache_dir`` when this configuration was trained before
-    (``dense_key`` identifies the dense model in the cache key)."""
+    with ``budget``, loaded from ``cache_dir`` when the same configuration, data and package
+    versions were trained before (``dense_weights``: the fingerprint of ``dense``'s weights,
+    saved in its checkpoint)."""
     if strategy not in STRATEGIES[1:]:
         raise ValueError(f"strategy must be one of {list(STRATEGIES[1:])}, got {strategy!r}")
-    config = {"dense": dense_key, "strategy": strategy, "method": method, "k": k, "seed": seed,
-              "prune_last": prune_last, "train_size": len(train_split), **asdict(budget)}
-    key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-    path = Path(cache_dir) / f"{strategy}-{method}-k{k:g}-seed{seed}-{key}.pt"
-    if path.is_file():
-        return load_checkpoint(path)[0]
+    check_methods([method])
+    record = recovery_provenance(strategy, dense_weights, train_split, method, k, seed, budget, prune_last)
+    path = cache_path(cache_dir, f"{strategy}-{method}-k{k:g}-seed{seed}", record)
+    cached = load_cached(path, record)
+    if cached is not None:
+        return cached[0]
     common = dict(epochs=budget.epochs, lr=budget.lr, batch_size=budget.batch_size, seed=seed,
                   prune_last=prune_last)
     if strategy == "finetune":
         model, _ = finetune(PRUNERS[method](dense, k, prune_last=prune_last), train_split, {}, **common)
     else:
         model, _ = gradual_prune(dense, train_split, {}, k=k, method=method, **common)
-    save_checkpoint(model, path, config=config)
+    save_checkpoint(model, path, record)
     return model
+
+
+def load_dense(checkpoint_dir: str | os.PathLike, seed: int, splits: dict[str, Split]) -> tuple[nn.Module, dict]:
+    """The dense model of ``seed`` left in ``checkpoint_dir`` by the training notebook, refused
+    (:class:`helpers.training.CheckpointError`) unless it was trained and evaluated on ``splits``."""
+    return load_checkpoint(dense_checkpoint(checkpoint_dir, seed), expect=data_expectation(splits))
 
 
 def strategy_sweep(
@@ -167,21 +197,18 @@ def strategy_sweep(
     columns of :func:`measure`.
     """
     check_methods([method])
-    ks = check_ks(ks)
-    unknown = [s for s in strategies if s not in STRATEGIES]
-    if unknown or not strategies:
-        raise ValueError(f"strategies must be a non-empty subset of {list(STRATEGIES)}, got {list(strategies)}")
+    ks, seeds, strategies = check_ks(ks), check_seeds(seeds), check_strategies(strategies)
     jobs = [(seed, strategy, k) for seed in seeds for strategy in strategies for k in ks
             if strategy == "oneshot" or k > 0]
     rows, dense = [], {}
     for seed, strategy, k in tqdm(jobs, desc=f"{method} pruning", disable=not progress):
         if seed not in dense:
-            dense[seed] = load_checkpoint(dense_checkpoint(checkpoint_dir, seed))
+            dense[seed] = load_dense(checkpoint_dir, seed, splits)
         model, ckpt = dense[seed]
         if strategy == "oneshot":
             pruned = PRUNERS[method](model, k, prune_last=prune_last)
         else:
-            pruned = recovered(strategy, model, ckpt.get("config", ""), splits["train"], method, k, seed,
+            pruned = recovered(strategy, model, ckpt["weights"], splits["train"], method, k, seed,
                                 budget, cache_dir, prune_last)
         rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": "layer", "k": k,
                      "epochs": 0 if strategy == "oneshot" else budget.epochs,
@@ -192,23 +219,24 @@ def strategy_sweep(
 def global_sweep(
     checkpoint_dir: str | os.PathLike,
     seeds: Sequence[int],
-    test_split: Split,
+    splits: dict[str, Split],
     ks: Sequence[float] = STUDY_KS,
     *,
     prune_last: bool = False,
 ) -> pd.DataFrame:
     """One-shot weight pruning with a single ranking across all prunable layers
-    (:func:`helpers.pruning.global_weight_prune`) for the dense model of every seed.
+    (:func:`helpers.pruning.global_weight_prune`) for the dense model of every seed, measured
+    on ``splits["test"]``.
 
     Returns rows like :func:`strategy_sweep` with ``ranking="global"`` and ``strategy="oneshot"``.
     """
-    rows = []
-    for seed in seeds:
-        model, _ = load_checkpoint(dense_checkpoint(checkpoint_dir, seed))
-        for k in check_ks(ks):
+    rows, ks = [], check_ks(ks)
+    for seed in check_seeds(seeds):
+        model, _ = load_dense(checkpoint_dir, seed, splits)
+        for k in ks:
             pruned = global_weight_prune(model, k, prune_last=prune_last)
             rows.append({"seed": seed, "method": "weight", "strategy": "oneshot", "ranking": "global", "k": k,
-                         "epochs": 0, **measure(pruned, test_split, prune_last)})
+                         "epochs": 0, **measure(pruned, splits["test"], prune_last)})
     return pd.DataFrame(rows)
 
 
@@ -242,10 +270,16 @@ def stages(
 ) -> dict[str, nn.Module]:
     """The dense model of ``seed``, its one-shot pruning by ``method`` at ``k``, and that pruned
     model fine-tuned with ``budget`` (from the cache of :func:`strategy_sweep` when present)."""
-    dense, ckpt = load_checkpoint(dense_checkpoint(checkpoint_dir, seed))
+    dense, ckpt = load_dense(checkpoint_dir, seed, splits)
     return {
         "dense": dense,
         "one-shot": PRUNERS[method](dense, k, prune_last=prune_last),
-        "fine-tuned": recovered("finetune", dense, ckpt.get("config", ""), splits["train"], method, check_k(k),
+        "fine-tuned": recovered("finetune", dense, ckpt["weights"], splits["train"], method, check_k(k),
                                 seed, budget, cache_dir, prune_last),
     }
+
+
+def dense_weights(checkpoint_dir: str | os.PathLike, seeds: Sequence[int], splits: dict[str, Split]) -> dict[str, str]:
+    """Seed -> fingerprint of the weights of the dense model that results for ``splits`` start
+    from, for their provenance record (each checkpoint checked as :func:`load_dense` does)."""
+    return {str(seed): load_dense(checkpoint_dir, seed, splits)[1]["weights"] for seed in check_seeds(seeds)}

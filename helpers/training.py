@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import random
 import time
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,8 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from . import io
-from .data import Split
+from . import io, provenance
+from .data import Split, check_name
 from .model import MLP, STUDY_HIDDEN
 from .pruning import Masks, apply_masks
 
@@ -140,7 +139,7 @@ def train(
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a trained dense model; its hash names the cached checkpoint."""
+    """Everything that determines a trained dense model besides its data and package versions."""
 
     dataset: str = "mnist"
     hidden: tuple[int, ...] = STUDY_HIDDEN
@@ -150,30 +149,109 @@ class TrainConfig:
     seed: int = 0
     train_size: int | None = None
 
-    def key(self) -> str:
-        """Short stable hash of the configuration."""
-        blob = json.dumps(asdict(self), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    def __post_init__(self) -> None:
+        check_name(self.dataset)
+        if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, Sequence):
+            raise TypeError(f"hidden must be a sequence of layer widths, got {self.hidden!r}")
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        MLP(hidden=self.hidden)  # refuses widths that are not positive integers
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer (>= 1), got {value!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < float("inf"):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.train_size is not None and (isinstance(self.train_size, bool) or not isinstance(self.train_size, int)
+                                            or self.train_size < 1):
+            raise ValueError(f"train_size must be None (all images) or an integer >= 1, got {self.train_size!r}")
 
-    def checkpoint_path(self, cache_dir: str | os.PathLike) -> Path:
-        return Path(cache_dir) / f"{self.dataset}-dense-seed{self.seed}-{self.key()}.pt"
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable, not of this project, or made for another
+    configuration than the one asked for."""
 
 
-def load_checkpoint(path: str | os.PathLike, device: torch.device | str | None = None) -> tuple[MLP, dict]:
-    """Rebuild the model saved at ``path``; returns ``(model, checkpoint_dict)``."""
+def dense_provenance(config: TrainConfig, data: Mapping[str, Split]) -> dict:
+    """The provenance record of the dense model of ``config`` trained on ``data["train"]`` and
+    evaluated on ``data["test"]``: kind, configuration, data fingerprints and package versions."""
+    return {"kind": "dense", "dataset": config.dataset, "config": asdict(config),
+            "train_data": data["train"].fingerprint, "test_data": data["test"].fingerprint,
+            "versions": provenance.versions()}
+
+
+def data_expectation(data: Mapping[str, Split]) -> dict[str, str]:
+    """What a dense checkpoint's provenance must say for use with ``data``: the same training
+    and test data (dataset, subset and normalisation)."""
+    return {"train_data": data["train"].fingerprint, "test_data": data["test"].fingerprint}
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    device: torch.device | str | None = None,
+    expect: Mapping | None = None,
+) -> tuple[MLP, dict]:
+    """Rebuild the model saved at ``path`` by :func:`save_checkpoint`; returns ``(model, checkpoint)``.
+
+    Refuses, with a :class:`CheckpointError` that names the file and the fault, a file that
+    cannot be read (truncated, corrupted), that is not a checkpoint of this project, whose
+    weights differ from the fingerprint saved with them or do not fit its architecture, and,
+    with ``expect``, whose provenance differs from ``expect`` in any field (each one named).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: run the training notebook first")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = MLP(hidden=ckpt["widths"][1:-1], in_features=ckpt["widths"][0], n_classes=ckpt["widths"][-1])
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # zip, pickle and storage errors all mean an unusable file
+        raise CheckpointError(f"{path} cannot be read as a checkpoint ({type(err).__name__}: {err}); "
+                              "it is truncated or corrupted: delete it and rerun the step that writes it") from err
+    missing = {"state_dict", "widths", "weights", "provenance"} - set(ckpt if isinstance(ckpt, dict) else ())
+    if missing:
+        raise CheckpointError(f"{path} is not a checkpoint of this project (it lacks {sorted(missing)}): "
+                              "delete it and rerun the step that writes it")
+    widths = tuple(ckpt["widths"])
+    if provenance.state_fingerprint(ckpt["state_dict"]) != ckpt["weights"]:
+        raise CheckpointError(f"{path}: its weights differ from the fingerprint saved with them (corrupted): "
+                              "delete it and rerun the step that writes it")
+    try:
+        model = MLP(hidden=widths[1:-1], in_features=widths[0], n_classes=widths[-1])
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise CheckpointError(f"{path}: its weights do not fit the {'-'.join(map(str, widths))} network it "
+                              f"names ({err})") from err
+    if expect:
+        wrong = provenance.differences(ckpt["provenance"], expect)
+        if wrong:
+            raise CheckpointError(f"{path} was made for another configuration than the one asked for "
+                                  f"({'; '.join(wrong)}): rerun the step that writes it with this configuration")
     return model.to(select_device(device)), ckpt
 
 
-def save_checkpoint(model: MLP, path: str | os.PathLike, **extra) -> None:
-    """Save ``model``'s weights and widths (and ``extra`` entries) atomically at ``path``."""
+def save_checkpoint(model: MLP, path: str | os.PathLike, record: Mapping, **extra) -> None:
+    """Save ``model``'s weights, widths, their fingerprint and the provenance ``record`` (and
+    ``extra`` entries) atomically at ``path``."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    io.save_torch({"state_dict": state, "widths": model.widths, **extra}, path)
+    io.save_torch({"state_dict": state, "widths": model.widths, "weights": provenance.state_fingerprint(state),
+                   "provenance": dict(record), **extra}, path)
+
+
+def load_cached(path: Path, record: Mapping) -> tuple[MLP, dict] | None:
+    """The cached model at ``path`` if it exists and was made with exactly ``record``; else None,
+    with a warning saying why when a file is there but unusable (it is then recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        return load_checkpoint(path, expect=record)
+    except CheckpointError as err:
+        warnings.warn(f"recomputing a cached model: {err}", stacklevel=2)
+        return None
+
+
+def cache_path(cache_dir: str | os.PathLike, stem: str, record: Mapping) -> Path:
+    """Where a model with provenance ``record`` is cached: ``<cache_dir>/<stem>-<hash of record>.pt``."""
+    return Path(cache_dir) / f"{stem}-{provenance.digest(record, 12)}.pt"
 
 
 def train_dense(
@@ -183,19 +261,23 @@ def train_dense(
     *,
     progress: bool = True,
     device: str | torch.device | None = None,
-) -> tuple[MLP, pd.DataFrame]:
+) -> tuple[MLP, pd.DataFrame, Path]:
     """The dense model of ``config`` trained on ``data["train"]`` and evaluated each epoch on
-    ``data["test"]``, loaded from ``cache_dir`` when this configuration was trained before.
+    ``data["test"]``, loaded from ``cache_dir`` when the same configuration, data and package
+    versions were trained before (:func:`dense_provenance`).
 
-    Returns ``(model, history)``; see :func:`train` for the history's columns.
+    Returns ``(model, history, path)``: see :func:`train` for the history's columns; ``path``
+    is the cached checkpoint, which carries the history.
     """
     expected = config.train_size or len(data["train"])
     if len(data["train"]) != expected:
         raise ValueError(f"config asks for {expected} training images, data has {len(data['train'])}")
-    path = config.checkpoint_path(cache_dir)
-    if path.is_file():
-        model, ckpt = load_checkpoint(path, device)
-        return model, pd.DataFrame(ckpt["history"])
+    record = dense_provenance(config, data)
+    path = cache_path(cache_dir, f"{config.dataset}-dense-seed{config.seed}", record)
+    cached = load_cached(path, record)
+    if cached is not None:
+        model, ckpt = cached
+        return model.to(select_device(device)), pd.DataFrame(ckpt["history"]), path
     torch.manual_seed(config.seed)
     model = MLP(hidden=config.hidden).to(select_device(device))
     history = train(
@@ -209,8 +291,8 @@ def train_dense(
         progress=progress,
         description=f"{config.dataset} seed {config.seed}",
     )
-    save_checkpoint(model, path, history=history.to_dict("records"), config=asdict(config))
-    return model, history
+    save_checkpoint(model, path, record, history=history.to_dict("records"))
+    return model, history, path
 
 
 def dense_checkpoint(checkpoint_dir: str | os.PathLike, seed: int) -> Path:

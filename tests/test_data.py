@@ -10,6 +10,8 @@ from torchvision import datasets
 from helpers import data
 from helpers.data import DataUnavailableError, load_dataset, validation_split
 
+from .conftest import DATA_DIR
+
 ARCHIVE_ENVS = ("MNIST_ARCHIVE", "FASHION_MNIST_ARCHIVE")
 
 
@@ -99,15 +101,26 @@ def write_idx_gz(path, tensor):
         f.write(header + tensor.numpy().tobytes())
 
 
-def test_archive_is_extracted_into_torchvisions_layout(tmp_path, monkeypatch):
+@pytest.fixture
+def fake_archive(tmp_path, monkeypatch):
+    """A folder of four small generated .gz IDX files (30 images per split); the published
+    checksums are set aside for them, and no download is possible."""
     monkeypatch.setattr(datasets.MNIST, "download", _no_download)
+    monkeypatch.setattr(data, "SHA256", {})
+    for env in ARCHIVE_ENVS:
+        monkeypatch.delenv(env, raising=False)
     archive = tmp_path / "archive"
     archive.mkdir()
-    images = torch.randint(0, 256, (30, 28, 28), dtype=torch.uint8)
+    images = torch.randint(0, 256, (30, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(30, dtype=torch.uint8) % 10
     for split in ("train", "t10k"):
         write_idx_gz(archive / f"{split}-images-idx3-ubyte.gz", images)
         write_idx_gz(archive / f"{split}-labels-idx1-ubyte.gz", labels)
+    return archive, images, labels
+
+
+def test_archive_is_extracted_into_torchvisions_layout(tmp_path, fake_archive):
+    archive, images, labels = fake_archive
     loaded = load_dataset("mnist", tmp_path / "d", archive)
     assert len(loaded["train"]) == 30 and len(loaded["test"]) == 30
     assert torch.equal(loaded["test"].labels, labels.long())
@@ -131,3 +144,95 @@ def test_fashion_mnist_loads_by_name():
     assert torch.bincount(fashion["test"].labels).tolist() == [1000] * 10
     assert fashion["train"].images.mean().item() == pytest.approx(0.0, abs=1e-3)
     assert data.CLASSES["fashion_mnist"][9] == "Ankle boot"
+
+
+# --- bad data files: a clear error naming the file, nothing left for torchvision to read ---
+
+
+def _extracted(tmp_path, fake_archive):
+    load_dataset("mnist", tmp_path / "d", fake_archive[0])
+    return data.raw_folder("mnist", tmp_path / "d")
+
+
+def _expect_refusal(tmp_path, match, name="train-labels-idx1-ubyte"):
+    with pytest.raises(data.CorruptDataError, match=match) as err:
+        load_dataset("mnist", tmp_path / "d")
+    assert name in str(err.value) and "Delete" in str(err.value)
+
+
+def test_truncated_file_is_refused(tmp_path, fake_archive):
+    raw = _extracted(tmp_path, fake_archive)
+    path = raw / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    _expect_refusal(tmp_path, "truncated", "train-images-idx3-ubyte")
+
+
+def test_wrong_magic_number_is_refused(tmp_path, fake_archive):
+    raw = _extracted(tmp_path, fake_archive)
+    path = raw / "train-labels-idx1-ubyte"
+    path.write_bytes(struct.pack(">I", 0x0803) + path.read_bytes()[4:])
+    _expect_refusal(tmp_path, "magic number 0x00000803, expected 0x00000801")
+
+
+def test_label_out_of_range_is_refused(tmp_path, fake_archive):
+    raw = _extracted(tmp_path, fake_archive)
+    path = raw / "train-labels-idx1-ubyte"
+    blob = bytearray(path.read_bytes())
+    blob[8 + 7] = 12
+    path.write_bytes(bytes(blob))
+    _expect_refusal(tmp_path, r"label 12 at index 7; labels must be in 0\.\.9")
+
+
+def test_images_and_labels_of_different_lengths_are_refused(tmp_path, fake_archive):
+    raw = _extracted(tmp_path, fake_archive)
+    write_idx_gz(tmp_path / "short.gz", torch.zeros(29, dtype=torch.uint8))
+    with gzip.open(tmp_path / "short.gz") as f:
+        (raw / "t10k-labels-idx1-ubyte").write_bytes(f.read())
+    _expect_refusal(tmp_path, "30 images but 29 labels", "t10k")
+
+
+def test_file_with_other_content_fails_the_published_checksum(tmp_path, monkeypatch):
+    """One changed pixel of the real MNIST is caught by its SHA-256."""
+    raw = data.raw_folder("mnist", tmp_path / "d")
+    raw.mkdir(parents=True)
+    for f in data.RAW_FILES:
+        shutil.copy(data.raw_folder("mnist", DATA_DIR) / f, raw)
+    path = raw / "t10k-images-idx3-ubyte"
+    blob = bytearray(path.read_bytes())
+    blob[5000] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    _expect_refusal(tmp_path, "SHA-256", "t10k-images-idx3-ubyte")
+
+
+def test_folder_with_some_files_is_completed_from_the_archive(tmp_path, fake_archive):
+    raw = _extracted(tmp_path, fake_archive)
+    (raw / "t10k-images-idx3-ubyte").unlink()
+    assert len(load_dataset("mnist", tmp_path / "d", fake_archive[0])["test"]) == 30
+    (raw / "t10k-images-idx3-ubyte").unlink()
+    (raw / "train-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataUnavailableError, match=r"holds only 2 of the four files \(missing: "
+                                                   r"t10k-images-idx3-ubyte, train-labels-idx1-ubyte\)"):
+        load_dataset("mnist", tmp_path / "d")
+
+
+def test_corrupt_archive_leaves_nothing_behind(tmp_path, fake_archive):
+    archive = fake_archive[0]
+    gz = archive / "t10k-labels-idx1-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:20])
+    with pytest.raises(data.CorruptDataError, match="t10k-labels-idx1-ubyte.gz cannot be decompressed"):
+        load_dataset("mnist", tmp_path / "d", archive)
+    raw = data.raw_folder("mnist", tmp_path / "d")
+    assert not any(raw.iterdir())
+    write_idx_gz(gz, torch.full((30,), 10, dtype=torch.uint8))
+    with pytest.raises(data.CorruptDataError, match="local archive .* label 10 at index 0"):
+        load_dataset("mnist", tmp_path / "d", archive)
+    assert not any(raw.iterdir())
+
+
+def test_fingerprint_tells_data_apart(fake_archive, tmp_path):
+    full = load_dataset("mnist", tmp_path / "d", fake_archive[0])
+    subset = load_dataset("mnist", tmp_path / "d", train_size=10)
+    assert full["train"].fingerprint == load_dataset("mnist", tmp_path / "d")["train"].fingerprint
+    assert subset["train"].fingerprint != full["train"].fingerprint
+    assert load_dataset("fashion_mnist", tmp_path / "d", fake_archive[0])["train"].fingerprint != \
+        full["train"].fingerprint

@@ -78,29 +78,106 @@ def test_bad_training_arguments_are_rejected(kwargs, match):
         train(toy_model(), toy_split(), {}, **args)
 
 
-def test_config_key_is_stable_and_tracks_every_field():
-    assert TrainConfig().key() == TrainConfig().key()
-    assert TrainConfig(seed=1).key() != TrainConfig().key()
-    assert TrainConfig(dataset="fashion_mnist").key() != TrainConfig().key()
-    assert TrainConfig(lr=2e-3).checkpoint_path("c").name.startswith("mnist-dense-seed0-")
+def small_data(n_train=64):
+    g = torch.Generator().manual_seed(0)
+    return {"train": Split(torch.randn(n_train, 784, generator=g), torch.randint(0, 10, (n_train,), generator=g)),
+            "test": Split(torch.randn(32, 784, generator=g), torch.randint(0, 10, (32,), generator=g))}
 
 
-def test_train_dense_caches_by_configuration(tmp_path, monkeypatch):
-    data = {"train": Split(torch.randn(64, 784), torch.randint(0, 10, (64,))),
-            "test": Split(torch.randn(32, 784), torch.randint(0, 10, (32,)))}
-    config = TrainConfig(epochs=1, batch_size=32, train_size=64)
-    model, history = train_dense(config, data, tmp_path, progress=False)
-    assert config.checkpoint_path(tmp_path).is_file()
+SMALL = dict(hidden=(16, 8), epochs=1, batch_size=32, train_size=64)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epochs": 0}, r"epochs must be a positive integer \(>= 1\), got 0"),
+    ({"batch_size": -8}, "batch_size must be a positive integer"),
+    ({"epochs": 2.5}, "epochs"),
+    ({"lr": float("nan")}, "lr must be a finite number > 0"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+    ({"hidden": (1000, 0)}, "layer widths must be positive integers"),
+    ({"hidden": "1000"}, "hidden must be a sequence"),
+    ({"dataset": "cifar10"}, r"unknown dataset 'cifar10'; accepted: \['fashion_mnist', 'mnist'\]"),
+    ({"train_size": 0}, "train_size must be None"),
+])
+def test_bad_training_configuration_is_refused(kwargs, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        TrainConfig(**kwargs)
+
+
+def test_train_dense_caches_by_configuration_data_and_versions(tmp_path, monkeypatch):
+    data = small_data()
+    config = TrainConfig(**SMALL)
+    model, history, path = train_dense(config, data, tmp_path, progress=False)
+    assert path.is_file() and path.name.startswith("mnist-dense-seed0-")
+    record = training.load_checkpoint(path)[1]["provenance"]
+    assert record["train_data"] == data["train"].fingerprint and record["versions"]["torch"] == torch.__version__
 
     def no_training(*args, **kwargs):
         raise AssertionError("a cached configuration must not be trained again")
 
     monkeypatch.setattr(training, "train", no_training)
-    again, history_again = train_dense(config, data, tmp_path, progress=False)
-    assert torch.equal(again.fc1.weight, model.fc1.weight)
+    again, history_again, path_again = train_dense(config, data, tmp_path, progress=False)
+    assert torch.equal(again.fc1.weight, model.fc1.weight) and path_again == path
     pd.testing.assert_frame_equal(history_again, history)
+    with pytest.raises(AssertionError, match="must not be trained"):  # other data: another cache entry
+        other = small_data()
+        other["train"] = Split(other["train"].images + 1, other["train"].labels)
+        train_dense(config, other, tmp_path, progress=False)
     with pytest.raises(ValueError, match="64"):
         train_dense(TrainConfig(epochs=1, train_size=32), data, tmp_path)
+
+
+def test_unusable_cached_model_is_recomputed_with_a_warning(tmp_path):
+    data, config = small_data(), TrainConfig(**SMALL)
+    model, _, path = train_dense(config, data, tmp_path, progress=False)
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match="recomputing a cached model: .* cannot be read"):
+        again, _, _ = train_dense(config, data, tmp_path, progress=False)
+    assert torch.equal(again.fc1.weight, model.fc1.weight)  # the same seed gives the same model
+    assert training.load_checkpoint(path)[1]["weights"]  # and the cache entry is whole again
+
+
+def _saved(tmp_path, **expect):
+    data, config = small_data(), TrainConfig(**SMALL)
+    model, _, path = train_dense(config, data, tmp_path, progress=False)
+    return model, path, data
+
+
+def test_corrupted_checkpoints_are_refused_with_the_fault(tmp_path):
+    model, path, data = _saved(tmp_path)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(training.CheckpointError, match="truncated.pt cannot be read .* truncated or corrupted"):
+        training.load_checkpoint(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model": model.state_dict()}, foreign)
+    with pytest.raises(training.CheckpointError, match="not a checkpoint of this project"):
+        training.load_checkpoint(foreign)
+    tampered = tmp_path / "tampered.pt"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["state_dict"]["fc1.weight"][0, 0] += 1.0
+    torch.save(ckpt, tampered)
+    with pytest.raises(training.CheckpointError, match="differ from the fingerprint"):
+        training.load_checkpoint(tampered)
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    model, path, data = _saved(tmp_path)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["widths"] = (784, 1000, 1000, 500, 200, 10)  # says the study's network, holds a small one
+    other = tmp_path / "other.pt"
+    torch.save(ckpt, other)
+    with pytest.raises(training.CheckpointError, match="do not fit the 784-1000-1000-500-200-10 network"):
+        training.load_checkpoint(other)
+
+
+def test_checkpoint_for_other_data_is_refused_naming_the_field(tmp_path):
+    model, path, data = _saved(tmp_path)
+    fashion = {**data, "test": Split(data["test"].images * 2, data["test"].labels)}
+    with pytest.raises(training.CheckpointError, match="test_data: stored '[0-9a-f]{16}', asked for"):
+        training.load_checkpoint(path, expect=training.data_expectation(fashion))
+    with pytest.raises(training.CheckpointError, match="dataset: stored 'mnist', asked for 'fashion_mnist'"):
+        training.load_checkpoint(path, expect={"dataset": "fashion_mnist"})
+    assert training.load_checkpoint(path, expect=training.data_expectation(data))[1]["provenance"]["kind"] == "dense"
 
 
 def test_missing_checkpoint_says_which_step_writes_it(tmp_path):

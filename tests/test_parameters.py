@@ -1,0 +1,90 @@
+"""Notebook parameters: unknown names, wrong types and out-of-range values stop a run before it writes."""
+
+import ast
+import math
+
+import papermill
+import pytest
+
+from helpers import parameters, pipeline
+from helpers.pipeline import NOTEBOOKS, SMOKE, Layout
+
+from .conftest import DATA_DIR
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_parameter_is_annotated_and_its_default_passes(name):
+    declared = parameters.declared(name)
+    assert declared, "each notebook declares parameters"
+    assert all(p["annotation"] for p in declared.values()), "every parameter has a type to check against"
+    parameters.check({n: ast.literal_eval(p["default"]) for n, p in declared.items()}, name)
+
+
+@pytest.mark.parametrize("notebook, values, error, match", [
+    ("02_training", {"epocs": 3}, ValueError, r"02_training: unknown parameter\(s\) 'epocs' \(did you mean 'epochs'\?\)"),
+    ("03_weight_pruning", {"seeds": [0], "kss": [50]}, ValueError, "'kss' \\(did you mean 'ks'\\?\\); accepted: dataset"),
+    ("03_weight_pruning", {"ks": "[0, 50]"}, TypeError, r"parameter ks must be list\[float\], got '\[0, 50\]' \(str\).* -y"),
+    ("03_weight_pruning", {"ks": [0, "50"]}, TypeError, r"list\[float\]"),
+    ("02_training", {"epochs": 2.5}, TypeError, "parameter epochs must be int, got 2.5"),
+    ("02_training", {"epochs": True}, TypeError, "parameter epochs must be int, got True"),
+    ("02_training", {"train_size": "all"}, TypeError, r"train_size must be int \| None"),
+    ("02_training", {"epochs": 0}, ValueError, "parameter epochs: epochs must be >= 1, got 0"),
+    ("02_training", {"batch_size": -256}, ValueError, "batch_size must be >= 1"),
+    ("02_training", {"lr": math.nan}, ValueError, "lr must be a finite number > 0, got nan"),
+    ("02_training", {"train_size": 0}, ValueError, "train_size must be >= 1"),
+    ("02_training", {"seeds": []}, ValueError, "non-empty list of integers >= 0"),
+    ("02_training", {"seeds": [0, -1]}, ValueError, r"integers >= 0, got \[0, -1\]"),
+    ("02_training", {"seeds": [1, 1]}, ValueError, "must not repeat"),
+    ("02_training", {"dataset": "cifar10"}, ValueError, r"unknown dataset 'cifar10'; accepted: \['fashion_mnist', 'mnist'\]"),
+    ("03_weight_pruning", {"ks": [0, 100]}, ValueError, r"k must be a percentage in \[0, 100\), got 100"),
+    ("03_weight_pruning", {"ks": [-5]}, ValueError, r"\[0, 100\), got -5"),
+    ("03_weight_pruning", {"ks": [math.nan]}, ValueError, r"\[0, 100\), got nan"),
+    ("03_weight_pruning", {"ks": []}, ValueError, "at least one sparsity level"),
+    ("03_weight_pruning", {"target_ks": [99, 100.0]}, ValueError, r"\[0, 100\), got 100.0"),
+    ("04_unit_pruning", {"shift_k": 120}, ValueError, r"\[0, 100\), got 120"),
+    ("04_unit_pruning", {"strategies": ["oneshot", "finetuning"]}, ValueError,
+     r"unknown strategy \['finetuning'\].*\['oneshot', 'finetune', 'gradual'\]"),
+    ("04_unit_pruning", {"recovery_epochs": 0}, ValueError, "recovery_epochs must be >= 1"),
+    ("05_comparison", {"tolerance": 1.5}, ValueError, r"tolerance must be a fraction in \(0, 1\)"),
+    ("06_summary", {}, ValueError, "unknown notebook '06_summary'"),
+])
+def test_bad_parameters_are_refused_by_name(notebook, values, error, match):
+    with pytest.raises(error, match=match):
+        parameters.check(values, notebook)
+
+
+def test_unsorted_and_repeated_levels_are_accepted_and_normalised():
+    parameters.check({"ks": [90, 50, 90, 0]}, "03_weight_pruning")
+    from helpers.sweep import check_ks
+
+    assert check_ks([90, 50, 90, 0]) == (0.0, 50.0, 90.0)
+
+
+def test_namespace_check_ignores_ipython_and_imports_but_not_injected_names():
+    import pandas as pd
+
+    namespace = {"In": [], "Out": {}, "get_ipython": print, "_": None, "pd": pd, "Markdown": str,
+                 "dataset": "mnist", "epochs": 3}
+    assert parameters.check_namespace(namespace, "02_training") == {"dataset": "mnist", "epochs": 3}
+    with pytest.raises(ValueError, match="'epoch' \\(did you mean 'epochs'\\?\\)"):
+        parameters.check_namespace({**namespace, "epoch": 5}, "02_training")
+
+
+def test_pipeline_refuses_a_typo_before_running_anything(tmp_path):
+    layout = Layout(tmp_path / "reports", tmp_path / "results", tmp_path / "figures", tmp_path / "artefacts", DATA_DIR)
+    with pytest.raises(ValueError, match="05_comparison: unknown parameter\\(s\\) 'tolerence'"):
+        pipeline.run(layout, ["mnist"], {**SMOKE, "05_comparison": {"tolerence": 0.02}})
+    with pytest.raises(ValueError, match="unknown dataset 'emnist'"):
+        pipeline.run(layout, ["mnist", "emnist"], SMOKE)
+    assert not any(tmp_path.iterdir()), "nothing is written"
+
+
+def test_papermill_run_with_a_typo_stops_in_the_notebook_and_writes_nothing(tmp_path):
+    """Run directly with papermill, bypassing the pipeline: the notebook's first cell refuses the name."""
+    summary = tmp_path / "summary.json"
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown parameter\\(s\\) 'figure_dir'"):
+        papermill.execute_notebook(parameters.SOURCE_DIR / "01_data_exploration.ipynb", tmp_path / "out.ipynb",
+                                   parameters={"data_dir": str(DATA_DIR), "figure_dir": str(tmp_path),
+                                               "summary_path": str(summary)},
+                                   progress_bar=False)
+    assert not summary.exists() and not any(tmp_path.glob("*.png"))

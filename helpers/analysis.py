@@ -250,7 +250,7 @@ def check_results(results: pd.DataFrame, source: str = "results") -> pd.DataFram
         values = pd.to_numeric(results[column], errors="coerce")
         bad = results[column][values.isna() | (values < low) | ((values > high) if closed else (values >= high))]
         if len(bad):
-            raise ValueError(f"{source}: {column} {bad.iloc[0]!r} is outside [{low}, {high}{']' if closed else ')'}")
+            raise ValueError(f"{source}: {column} {bad.iloc[0]} is outside [{low}, {high}{']' if closed else ')'}")
     key = ["dataset", "seed", "method", "strategy", "ranking", "k", "epochs"]
     repeated = results[results.duplicated(key, keep=False)]
     if len(repeated):
@@ -260,16 +260,18 @@ def check_results(results: pd.DataFrame, source: str = "results") -> pd.DataFram
 
 
 def provenance_markdown(record: dict) -> str:
-    """A short paragraph on what produced a results file: seeds, data, versions and machine."""
+    """A short paragraph on what produced a results file (its record from
+    :func:`helpers.provenance.run_record`): seeds and the fingerprints of their dense weights,
+    of the data as loaded, package versions and machine."""
     versions = ", ".join(f"{name} {v}" for name, v in record["versions"].items())
     m = record["machine"]
-    seeds = record.get("parameters", {}).get("seeds")
-    data = record.get("data", {})
     parts = [f"Produced by `{record['notebook']}`"]
-    if seeds is not None:
-        parts.append(f"seeds {', '.join(map(str, seeds))}")
+    weights = record.get("dense_weights", {})
+    if weights:
+        parts.append("seeds " + ", ".join(f"{seed} (dense weights `{w}`)" for seed, w in weights.items()))
+    data = record.get("data", {})
     if data:
-        parts.append("data fingerprints " + ", ".join(f"{k} `{v}`" for k, v in data.items()))
+        parts.append("data " + ", ".join(f"{k.removesuffix('_data')} `{v}`" for k, v in data.items()))
     return (", ".join(parts) + f"; {versions}; on {m['cpu']} ({m['logical_cores']} logical cores, "
             f"{m['platform']}, {m['torch_threads']} torch threads, BLAS {m['torch_blas']}).")
 

@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ class Layout:
         data = {"dataset": dataset, "data_dir": str(self.data_dir)}
         # The longer retraining budget serves the MNIST targets only; on the second dataset the
         # report fine-tunes but leaves gradual pruning out, to keep the full run near an hour on
-        # two CPU cores (the notebooks run it when asked: -p strategies '[...]').
+        # two CPU cores (the notebooks run it when asked: -y 'strategies: [...]').
         targets = {} if dataset == "mnist" else {"target_ks": [], "strategies": ["oneshot", "finetune"]}
         results = self.results / dataset
         models = str(self.artefacts / dataset)
@@ -101,19 +102,36 @@ class _KnownParameters(logging.Filter):
 
 logging.getLogger("papermill").addFilter(_KnownParameters())
 
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+_STYLER_ID = re.compile(r"\bT_[0-9a-f]{5}(?=[_\"\s])")
 VOLATILE_CELL_METADATA = ("papermill", "execution")
 """Cell metadata that changes on every run (timings, timestamps) and is removed from executed notebooks."""
 
 
 def strip_volatile(book: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Remove, in place, what changes on every run without the results changing: execution
-    timestamps and durations of the notebook and its cells, and the paths papermill ran
-    between; the parameters papermill injected are kept. Returns ``book``."""
+    timestamps and durations of the notebook and its cells, the paths papermill ran between,
+    the random id papermill gives the cell it injects (made ``injected-parameters``) and the
+    random ids pandas gives styled tables (``T_1a2b3``, numbered in order of appearance) and
+    memory addresses in the plain-text form of objects (``<Styler at 0x7f...>``); the
+    parameters papermill injected are kept. Returns ``book``."""
     run = book.metadata.get("papermill", {})
     book.metadata["papermill"] = {"parameters": run.get("parameters", {})}
     for cell in book.cells:
         for key in VOLATILE_CELL_METADATA:
             cell.metadata.pop(key, None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/plain")
+            if text:
+                output["data"]["text/plain"] = _ADDRESS.sub(">", text)
+            html = output.get("data", {}).get("text/html")
+            if html:
+                ids = dict.fromkeys(_STYLER_ID.findall(html))
+                for n, table_id in enumerate(ids, 1):
+                    html = html.replace(table_id, f"T_{cell.get('id', 'cell')}-{n}")
+                output["data"]["text/html"] = html
     return book
 
 

@@ -7,7 +7,9 @@ model they are given. Pruned weights are stored as exact zeros in the copy's
 weight tensors; the mask of a pruned model is therefore ``weight != 0``.
 
 "Prunable" layers are every ``nn.Linear`` in module order except the last one
-(the logits layer), unless ``prune_last=True``.
+(the logits layer), unless ``prune_last=True``. Layers must be bias-free, as in the
+study's network: a bias would keep a "removed" neuron alive (its output stays
+``relu(bias)``), so a model with biases is refused rather than pruned half-way.
 """
 
 from __future__ import annotations
@@ -41,11 +43,27 @@ def n_to_prune(k: float, n: int) -> int:
 
 
 def prunable_layers(model: nn.Module, prune_last: bool = False) -> list[tuple[str, nn.Linear]]:
-    """The ``nn.Linear`` layers pruning acts on: all but the last one unless ``prune_last``."""
+    """The ``nn.Linear`` layers pruning acts on: all but the last one unless ``prune_last``.
+
+    Raises ``TypeError`` for anything but an ``nn.Module``, and ``ValueError`` for a model with
+    no ``nn.Linear``, with a biased ``nn.Linear``, or whose only layer is the logits layer
+    while ``prune_last`` is False.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a torch.nn.Module to prune, got {type(model).__name__}")
     layers = linear_layers(model)
     if not layers:
         raise ValueError(f"{type(model).__name__} has no nn.Linear layer to prune")
-    return layers if prune_last else layers[:-1]
+    biased = [name for name, layer in layers if layer.bias is not None]
+    if biased:
+        raise ValueError(f"{type(model).__name__} has nn.Linear layers with a bias ({', '.join(biased)}); "
+                         "pruning here handles bias-free layers only, as in the study's network "
+                         "(build them with bias=False)")
+    chosen = layers if prune_last else layers[:-1]
+    if not chosen:
+        raise ValueError(f"{type(model).__name__}'s only nn.Linear ({layers[0][0]}) is the logits layer, "
+                         "left dense unless prune_last=True")
+    return chosen
 
 
 def weight_mask(weight: torch.Tensor, k: float) -> torch.Tensor:

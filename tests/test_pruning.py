@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from helpers.model import MLP, count_nonzero_weights
+from helpers.model import count_nonzero_weights
 from helpers.pruning import (
     global_weight_prune,
     layer_sparsity,
@@ -139,18 +139,38 @@ def test_non_numeric_k_is_rejected(small_model, k):
         weight_prune(small_model, k)
 
 
-def test_works_on_any_module_made_of_linear_layers():
+def test_works_on_any_module_made_of_bias_free_linear_layers():
     torch.manual_seed(1)
-    net = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    net = nn.Sequential(nn.Linear(8, 6, bias=False), nn.ReLU(), nn.Linear(6, 4, bias=False), nn.ReLU(),
+                        nn.Linear(4, 2, bias=False))
     pruned = unit_prune(net, 50)
     assert zero_rows(pruned[0].weight) == 3 and zero_rows(pruned[2].weight) == 2
     assert zero_rows(pruned[4].weight) == 0
-    assert torch.equal(pruned[0].bias, net[0].bias)  # biases are not pruned
 
 
-def test_module_without_linear_layers_is_rejected():
-    with pytest.raises(ValueError, match="no nn.Linear"):
-        weight_prune(nn.Sequential(nn.ReLU()), 50)
+@pytest.mark.parametrize("prune", [weight_prune, unit_prune, global_weight_prune])
+def test_layers_with_a_bias_are_refused_by_name(prune):
+    """A zeroed row with a bias left in place would still output relu(bias): not a removed neuron."""
+    net = nn.Sequential(nn.Linear(8, 6, bias=False), nn.ReLU(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"with a bias \(2, 4\); .* bias=False"):
+        prune(net, 50)
+
+
+@pytest.mark.parametrize("model, error, match", [
+    (nn.Sequential(nn.ReLU()), ValueError, "no nn.Linear"),
+    (nn.Sequential(nn.Conv2d(1, 4, 3, bias=False)), ValueError, "no nn.Linear"),
+    (nn.Sequential(nn.Linear(4, 2, bias=False)), ValueError, r"only nn.Linear \(0\) is the logits layer.*prune_last=True"),
+    ({"fc1.weight": torch.ones(2, 2)}, TypeError, "expected a torch.nn.Module to prune, got dict"),
+])
+@pytest.mark.parametrize("prune", [weight_prune, unit_prune, global_weight_prune])
+def test_models_that_cannot_be_pruned_are_refused(prune, model, error, match):
+    with pytest.raises(error, match=match):
+        prune(model, 50)
+
+
+def test_a_single_logits_layer_is_pruned_when_asked():
+    net = nn.Sequential(nn.Linear(4, 2, bias=False))
+    assert int((weight_prune(net, 50, prune_last=True)[0].weight == 0).sum()) == 4
 
 
 def test_sparsity_is_measured_over_the_pruned_layers(study_model):

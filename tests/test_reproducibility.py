@@ -1,0 +1,105 @@
+"""Same seed, same machine, same versions: the same numbers, byte for byte; an interrupted run
+leaves nothing half-written and a rerun gives what an uninterrupted run gives."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import nbformat
+import pytest
+
+from helpers import data, io, pipeline, provenance, sweep, training
+from helpers.sweep import RecoveryBudget
+from helpers.training import TrainConfig
+
+from .conftest import DATA_DIR, ROOT
+
+CONFIG = TrainConfig(hidden=(64, 32), epochs=3, batch_size=64, train_size=2_000)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return data.load_dataset("mnist", DATA_DIR, train_size=2_000, test_size=500)
+
+
+def run_small_study(root, splits):
+    """Dense training of two seeds, then every strategy at three levels: the report's chain, small."""
+    histories = []
+    for seed in (0, 1):
+        config = TrainConfig(**{**CONFIG.__dict__, "seed": seed})
+        model, history, cached = training.train_dense(config, splits, root / "cache", progress=False)
+        io.copy_file(cached, training.dense_checkpoint(root / "models", seed))
+        histories.append(history.assign(seed=seed))
+    import pandas as pd
+
+    io.write_csv(pd.concat(histories).drop(columns="seconds"), root / "training.csv")
+    frames = [sweep.strategy_sweep(root / "models", [0, 1], splits, method, [0, 50, 90], sweep.STRATEGIES,
+                                   RecoveryBudget(1, 8e-3, 64), cache_dir=root / "cache") for method in ("weight", "unit")]
+    io.write_csv(pd.concat(frames, ignore_index=True), root / "pruning.csv")
+    return root
+
+
+def test_two_independent_runs_give_identical_results_byte_for_byte(tmp_path, splits):
+    first = run_small_study(tmp_path / "first", splits)
+    second = run_small_study(tmp_path / "second", splits)
+    for name in ("training.csv", "pruning.csv"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert sorted(p.name for p in (first / "cache").iterdir()) == sorted(p.name for p in (second / "cache").iterdir())
+
+
+CHILD = textwrap.dedent("""
+    import os, signal, sys
+    import torch
+    from helpers import data, training
+    from helpers.training import TrainConfig
+
+    cache_dir, where = sys.argv[1], sys.argv[2]
+    splits = data.load_dataset("mnist", os.environ["DATA_DIR"], train_size=2_000, test_size=500)
+    config = TrainConfig(hidden=(64, 32), epochs=3, batch_size=64, train_size=2_000)
+    die = lambda: os.kill(os.getpid(), signal.SIGKILL)  # as a power cut would: no clean-up runs
+    if where == "training":  # killed after the second of three epochs
+        evaluate, calls = training.evaluate, []
+        training.evaluate = lambda *a, **k: (calls.append(1), die() if len(calls) == 2 else None, evaluate(*a, **k))[2]
+    else:  # killed half-way through writing the checkpoint
+        save = torch.save
+        def half_save(obj, f, *a, **k):
+            save(obj, f, *a, **k)
+            os.truncate(f, os.path.getsize(f) // 2)
+            die()
+        torch.save = half_save
+    training.train_dense(config, splits, cache_dir, progress=False)
+""")
+
+
+@pytest.mark.parametrize("where", ["training", "writing"])
+def test_a_run_killed_mid_way_restarts_cleanly_with_the_same_result(tmp_path, splits, where):
+    cache = tmp_path / "cache"
+    child = subprocess.run([sys.executable, "-c", CHILD, str(cache), where], cwd=ROOT, capture_output=True,
+                           text=True, env={**os.environ, "DATA_DIR": str(DATA_DIR)}, timeout=300)
+    assert child.returncode == -9, child.stderr
+    assert not list(cache.glob("*.pt")), "no checkpoint, whole or half, under a name a later step reads"
+
+    resumed, history, path = training.train_dense(CONFIG, splits, cache, progress=False)
+    uninterrupted, history_ref, _ = training.train_dense(CONFIG, splits, tmp_path / "fresh", progress=False)
+    assert provenance.state_fingerprint(resumed.state_dict()) == provenance.state_fingerprint(uninterrupted.state_dict())
+    assert history.drop(columns="seconds").equals(history_ref.drop(columns="seconds"))
+    assert training.load_checkpoint(path)[1]["weights"]
+
+
+def test_a_failed_notebook_leaves_the_previous_report_in_place(tmp_path):
+    out, failed = tmp_path / "reports", tmp_path / "failed"
+    out.mkdir()
+    previous = out / "01_data_exploration.ipynb"
+    previous.write_text("the previous, complete report")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    params = {"dataset": "mnist", "data_dir": str(tmp_path / "nodata"), "archive": str(empty),
+              "figures_dir": str(tmp_path / "figures"), "summary_path": str(tmp_path / "summary.json")}
+    with pytest.raises(Exception, match="lacks train-images-idx3-ubyte.gz"):
+        pipeline.execute("01_data_exploration", params, out, failed)
+    assert previous.read_text() == "the previous, complete report"
+    assert sorted(p.name for p in out.iterdir()) == ["01_data_exploration.ipynb"], "no partial notebook left"
+    book = nbformat.read(failed / "01_data_exploration.ipynb", as_version=4)
+    assert any(o.get("ename") == "DataUnavailableError" for c in book.cells for o in c.get("outputs", []))
+    assert not (tmp_path / "summary.json").exists()

@@ -232,8 +232,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.perf_counter()
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    try:
+        return _measure(args, argv)
+    finally:  # a caller in the same process (the pipeline) keeps its own thread count
+        torch.set_num_threads(threads)
+
+
+def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    started = time.perf_counter()
     facts = eff.machine_facts()
 
     if args.checkpoint is not None:

@@ -76,8 +76,10 @@ SHA256: dict[str, dict[str, str]] = {
         "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     },
 }
-"""SHA-256 of each uncompressed IDX file of the published datasets (the same content whatever
-the compression of the archive it came from). A file with another digest is refused."""
+"""SHA-256 of each uncompressed IDX file of the published datasets: the same content whatever
+the compression of the archive it came from (MNIST's as listed in the offline copy's
+``SHA256SUMS``; both as listed by other public projects for the publishers' downloads).
+A file with another digest is refused."""
 
 CLASSES: dict[str, tuple[str, ...]] = {
     name: tuple(cls.classes) for name, cls in DATASETS.items()
@@ -333,8 +335,14 @@ def load_dataset(
     """
     check_name(name)
     mean, std = NORMALISATION[name]
-    raw = load_raw(name, data_dir, archive)
     sizes = {"train": train_size, "test": test_size}
+    for split, size in sizes.items():
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValueError(f"{split}_size must be None (all images) or an integer >= 1, got {size!r}")
+    raw = load_raw(name, data_dir, archive)
+    for split, (images, _) in raw.items():
+        if sizes[split] is not None and sizes[split] > len(images):
+            raise ValueError(f"{split}_size must be in [1, {len(images)}] for {name}, got {sizes[split]}")
     return {
         split: Split(normalise(images, mean, std), labels).head(sizes[split])
         for split, (images, labels) in raw.items()

@@ -190,8 +190,9 @@ def measure_efficiency(checkpoint: Path, out: Path, machine_out: Path, cache_dir
     the results of an earlier run from ``cache_dir``: the measurement is an artefact like a
     trained model, keyed by the checkpoint's weights, the settings, package versions and machine."""
     weights = training.load_checkpoint(checkpoint)[1]["weights"]
+    machine = {k: v for k, v in provenance.machine().items() if k != "torch_threads"}  # the benchmark sets its own
     key = provenance.digest({"weights": weights, "quick": quick, "versions": provenance.versions(),
-                             "machine": provenance.machine()}, 12)
+                             "machine": machine}, 12)
     cached_csv, cached_json = cache_dir / f"efficiency-{key}.csv", cache_dir / f"efficiency-{key}.json"
     if not (cached_csv.is_file() and cached_json.is_file()):
         benchmark.main(["--checkpoint", str(checkpoint), "--out", str(cached_csv),

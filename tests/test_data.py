@@ -40,8 +40,10 @@ def test_subsets_keep_the_first_examples(mnist):
     small = load_dataset("mnist", "data", train_size=100, test_size=20)
     assert len(small["train"]) == 100 and len(small["test"]) == 20
     assert torch.equal(small["train"].labels, mnist["train"].labels[:100])
-    with pytest.raises(ValueError, match=r"\[1, 60000\]"):
+    with pytest.raises(ValueError, match=r"train_size must be in \[1, 60000\] for mnist, got 70000"):
         load_dataset("mnist", "data", train_size=70_000)
+    with pytest.raises(ValueError, match=r"test_size must be None \(all images\) or an integer >= 1, got 0"):
+        load_dataset("mnist", "data", test_size=0)
 
 
 def test_validation_split_is_disjoint_and_seeded(mnist):

@@ -193,7 +193,7 @@ def test_images_and_labels_of_different_lengths_are_refused(tmp_path, fake_archi
     _expect_refusal(tmp_path, "30 images but 29 labels", "t10k")
 
 
-def test_file_with_other_content_fails_the_published_checksum(tmp_path, monkeypatch):
+def test_file_with_other_content_fails_the_published_checksum(tmp_path, mnist):
     """One changed pixel of the real MNIST is caught by its SHA-256."""
     raw = data.raw_folder("mnist", tmp_path / "d")
     raw.mkdir(parents=True)

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from . import io
+from .checks import non_negative_int, positive_int
 from .model import MLP, STUDY_HIDDEN, linear_layers
 
 DEFAULT_MAX_DENSITY: float = 0.15
@@ -64,18 +65,6 @@ _CSR_BETA_WARNING = "Sparse CSR tensor support is in beta state"
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer (>= 1), got {value!r}")
-    return int(value)
-
-
-def _check_non_negative_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer (>= 0), got {value!r}")
-    return int(value)
 
 
 def _check_mlp(model: object) -> list[torch.Tensor]:
@@ -195,7 +184,7 @@ class SparseMLP(nn.Module):
 
     def __init__(self, weights: Sequence[torch.Tensor], *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         super().__init__()
-        self.chunk_size = _check_positive_int("chunk_size", chunk_size)
+        self.chunk_size = positive_int("chunk_size", chunk_size)
         if len(weights) < 1:
             raise ValueError(f"weights must hold at least one layer, got {len(weights)}")
         for i, w in enumerate(weights):
@@ -293,7 +282,7 @@ def to_sparse(
         raise ValueError(f"max_density must be a fraction in [0, 1], got {max_density!r}")
     if index_dtype not in (torch.int32, torch.int64):
         raise ValueError(f"index_dtype must be torch.int32 or torch.int64, got {index_dtype!r}")
-    _check_positive_int("chunk_size", chunk_size)
+    positive_int("chunk_size", chunk_size)
     weights = [w.cpu().contiguous() for w in _check_mlp(model)]
     stored = []
     for w in weights:
@@ -471,8 +460,8 @@ def time_call(
     Raises:
         ValueError: ``repeats`` < 1, ``warmup`` < 0 or ``min_seconds`` < 0.
     """
-    repeats = _check_positive_int("repeats", repeats)
-    warmup = _check_non_negative_int("warmup", warmup)
+    repeats = positive_int("repeats", repeats)
+    warmup = non_negative_int("warmup", warmup)
     if not min_seconds >= 0:
         raise ValueError(f"min_seconds must be >= 0, got {min_seconds!r}")
     per_call = math.inf
@@ -521,10 +510,10 @@ def time_side_by_side(
     Returns:
         name -> ``repeats`` seconds per forward pass, in round order.
     """
-    batch_size = _check_positive_int("batch_size", batch_size)
-    repeats = _check_positive_int("repeats", repeats)
-    warmup = _check_non_negative_int("warmup", warmup)
-    in_features = _check_positive_int("in_features", in_features)
+    batch_size = positive_int("batch_size", batch_size)
+    repeats = positive_int("repeats", repeats)
+    warmup = non_negative_int("warmup", warmup)
+    in_features = positive_int("in_features", in_features)
     if not min_seconds >= 0:
         raise ValueError(f"min_seconds must be >= 0, got {min_seconds!r}")
     if not models:
@@ -612,8 +601,8 @@ def matmul_peak(size: int = 2048, repeats: int = 5) -> dict[str, float]:
         ``{"size": n, "seconds": best seconds, "gflops": best GFLOP/s,
         "gflops_median": median GFLOP/s}``.
     """
-    size = _check_positive_int("size", size)
-    repeats = _check_positive_int("repeats", repeats)
+    size = positive_int("size", size)
+    repeats = positive_int("repeats", repeats)
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(size, size, generator=gen)
     b = torch.randn(size, size, generator=gen)
@@ -638,7 +627,7 @@ def training_macs_per_image(widths: Sequence[int]) -> int:
     :math:`3 \sum_i \text{in}_i \text{out}_i - \text{in}_1 \text{out}_1`. Element-wise work
     (ReLU, loss, optimiser) is not counted.
     """
-    widths = [_check_positive_int("width", w) for w in widths]
+    widths = [positive_int("width", w) for w in widths]
     if len(widths) < 2:
         raise ValueError(f"widths must hold at least an input and an output width, got {widths}")
     per_layer = [a * b for a, b in zip(widths[:-1], widths[1:])]
@@ -666,8 +655,8 @@ def training_throughput(
     from .data import Split
     from .training import train
 
-    n_images = _check_positive_int("n_images", n_images)
-    batch_size = _check_positive_int("batch_size", batch_size)
+    n_images = positive_int("n_images", n_images)
+    batch_size = positive_int("batch_size", batch_size)
     widths = tuple(widths)
     gen = torch.Generator().manual_seed(seed)
     split = Split(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import math
 import numbers
 import types
 import typing
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+
+from .checks import positive_finite
 
 SOURCE_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 """The source notebooks, as kept in the repository (no outputs)."""
@@ -76,11 +77,6 @@ def _positive_int(name: str, value: int) -> None:
         raise ValueError(f"{name} must be >= 1, got {value!r}")
 
 
-def _positive_number(name: str, value: float) -> None:
-    if not (0 < value < math.inf):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
 def _optional_size(name: str, value: int | None) -> None:
     if value is not None:
         _positive_int(name, value)
@@ -113,7 +109,7 @@ def _validators() -> dict[str, Callable[[str, Any], None]]:
         "strategies": lambda _, v: check_strategies(v),
         **{n: _positive_int for n in ("epochs", "batch_size", "recovery_epochs", "recovery_batch_size",
                                       "target_epochs")},
-        **{n: _positive_number for n in ("lr", "recovery_lr")},
+        **{n: positive_finite for n in ("lr", "recovery_lr")},
         **{n: _optional_size for n in ("train_size", "test_size")},
         "tolerance": _fraction,
     }

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checks import non_negative_int, positive_finite, positive_int
 from .data import Split
 from .model import linear_layers
 from .pruning import Masks, apply_masks, check_k, masks_of, prunable_layers, unit_mask, weight_mask
@@ -40,24 +41,6 @@ MASK_FUNCTIONS = {"weight": weight_mask, "unit": unit_mask}
 # --- argument checks -------------------------------------------------------------------
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer (>= 1), got {value!r}")
-    return int(value)
-
-
-def _seed(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"seed must be a non-negative integer (>= 0), got {value!r}")
-    return int(value)
-
-
-def _lr(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < value < math.inf):
-        raise ValueError(f"lr must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
 def _method(value) -> str:
     if not isinstance(value, str) or value not in MASK_FUNCTIONS:
         raise ValueError(f"unknown pruning method {value!r}; accepted: {sorted(MASK_FUNCTIONS)}")
@@ -65,10 +48,10 @@ def _method(value) -> str:
 
 
 def _check_training(epochs, lr, batch_size, seed) -> None:
-    _positive_int("epochs", epochs)
-    _lr(lr)
-    _positive_int("batch_size", batch_size)
-    _seed(seed)
+    positive_int("epochs", epochs)
+    positive_finite("lr", lr)
+    positive_int("batch_size", batch_size)
+    non_negative_int("seed", seed)
 
 
 def _prune_in_place(model: nn.Module, k: float, method: str, prune_last: bool) -> Masks:
@@ -133,7 +116,7 @@ def cubic_schedule(k_final: float, n_steps: int, k_initial: float = 0.0) -> list
     is not a step.)
     """
     k_final, k_initial = check_k(k_final), check_k(k_initial)
-    n_steps = _positive_int("n_steps", n_steps)
+    n_steps = positive_int("n_steps", n_steps)
     if k_initial > k_final:
         raise ValueError(f"k_initial must be in [0, k_final={k_final}], got {k_initial!r}")
     levels = [k_final + (k_initial - k_final) * (1.0 - t / n_steps) ** 3 for t in range(1, n_steps + 1)]
@@ -194,7 +177,7 @@ def gradual_prune(
     k = check_k(k)
     method = _method(method)
     _check_training(epochs, lr, batch_size, seed)
-    prune_every = _positive_int("prune_every", prune_every)
+    prune_every = positive_int("prune_every", prune_every)
     if isinstance(ramp, bool) or not isinstance(ramp, numbers.Real) or not 0.0 <= ramp < 1.0:
         raise ValueError(f"ramp must be a fraction of training in [0, 1), got {ramp!r}")
     k_initial = check_k(k_initial)
@@ -280,7 +263,7 @@ def sensitivity(
     unknown = [name for name in chosen if name not in names]
     if unknown or not chosen:
         raise ValueError(f"unknown layer(s) {unknown or chosen!r}; accepted: {names}")
-    _positive_int("batch_size", batch_size)
+    positive_int("batch_size", batch_size)
 
     work = copy.deepcopy(model)
     modules = dict(work.named_modules())

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from . import io, provenance
+from .checks import non_negative_int, positive_finite, positive_int
 from .data import Split, check_name
 from .model import MLP, STUDY_HIDDEN
 from .pruning import Masks, apply_masks
@@ -32,8 +33,7 @@ def select_device(device: str | torch.device | None = None) -> torch.device:
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a CPU generator seeded with ``seed`` for shuffling."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    non_negative_int("seed", seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -79,11 +79,9 @@ def train(
     over the epoch's batches), ``<name>_loss`` and ``<name>_accuracy`` for every split in
     ``eval_splits`` after the epoch, and ``seconds`` (training time of the epoch alone).
     """
-    for arg, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{arg} must be a positive integer, got {value!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+    positive_int("epochs", epochs)
+    positive_int("batch_size", batch_size)
+    positive_finite("lr", lr)
     generator = seed_everything(seed)
     device = next(model.parameters()).device
     x_all, y_all = train_split.images.to(device), train_split.labels.to(device)
@@ -155,14 +153,10 @@ class TrainConfig:
             raise TypeError(f"hidden must be a sequence of layer widths, got {self.hidden!r}")
         object.__setattr__(self, "hidden", tuple(self.hidden))
         MLP(hidden=self.hidden)  # refuses widths that are not positive integers
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer (>= 1), got {value!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < float("inf"):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        positive_int("epochs", self.epochs)
+        positive_int("batch_size", self.batch_size)
+        positive_finite("lr", self.lr)
+        non_negative_int("seed", self.seed)
         if self.train_size is not None and (isinstance(self.train_size, bool) or not isinstance(self.train_size, int)
                                             or self.train_size < 1):
             raise ValueError(f"train_size must be None (all images) or an integer >= 1, got {self.train_size!r}")

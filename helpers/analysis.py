@@ -6,6 +6,10 @@ import math
 
 import pandas as pd
 
+from .data import DATASETS
+from .pruning import METHODS
+from .sweep import RANKINGS, STRATEGIES, sweep_rows
+
 ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {
     "weight": {"flat_to": 80.0, "degrades_near": 90.0},
     "unit": {"flat_to": 30.0, "degrades_near": 60.0},
@@ -14,8 +18,8 @@ ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {
 ``degrades_near`` (percent). Quoted from STUDY.md, to compare with, never to copy."""
 
 ORIGINAL_DENSE_ACCURACY = 0.9861
+"""The dense network's test accuracy the original study reported (10 epochs)."""
 
-STRATEGY_ORDER = ("oneshot", "finetune", "gradual")
 STRATEGY_NAMES = {"oneshot": "one-shot", "finetune": "one-shot + fine-tuning", "gradual": "gradual"}
 
 TARGETS: tuple[tuple[str, float, float], ...] = (
@@ -33,16 +37,6 @@ def mean_curve(results: pd.DataFrame, method: str) -> pd.Series:
     if rows.empty:
         raise ValueError(f"no results for method {method!r}; present: {sorted(results['method'].unique())}")
     return rows.groupby("k")["accuracy"].mean().sort_index()
-
-
-def sweep_rows(results: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the level sweep: one-shot rows, and for each retraining strategy the rows of
-    its smallest budget (``epochs``), leaving out longer runs made at a few levels only."""
-    if "epochs" not in results or "strategy" not in results:
-        return results
-    retrained = results[results["strategy"] != "oneshot"]
-    budget = retrained.groupby("strategy")["epochs"].transform("min")
-    return pd.concat([results[results["strategy"] == "oneshot"], retrained[retrained["epochs"] == budget]])
 
 
 def _with_dense(results: pd.DataFrame, strategy: str) -> pd.DataFrame:
@@ -85,7 +79,7 @@ def findings(results: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
     rows = []
     for method in sorted(results["method"].unique(), key=lambda m: order.get(m, len(order))):
         of_method = results[results["method"] == method]
-        for strategy in [s for s in STRATEGY_ORDER if s in set(of_method["strategy"])]:
+        for strategy in [s for s in STRATEGIES if s in set(of_method["strategy"])]:
             curve = mean_curve(_with_dense(of_method, strategy), method)
             if curve.index[0] != 0:
                 raise ValueError(f"{method} results lack the dense level k = 0, needed as the baseline")
@@ -234,14 +228,10 @@ def check_results(results: pd.DataFrame, source: str = "results") -> pd.DataFram
     """Refuse pruning results that no notebook of this report could have written: a missing
     column, an unknown dataset, method, strategy or ranking, a level outside [0, 100), an
     accuracy outside [0, 1], or two rows for the same configuration. Returns ``results``."""
-    from .data import DATASETS
-    from .pruning import PRUNERS
-    from .sweep import RANKINGS, STRATEGIES
-
     missing = [c for c in RESULT_COLUMNS if c not in results]
     if missing:
         raise ValueError(f"{source} lacks the column(s) {missing}; expected at least {list(RESULT_COLUMNS)}")
-    for column, accepted in (("dataset", DATASETS), ("method", PRUNERS), ("strategy", STRATEGIES),
+    for column, accepted in (("dataset", DATASETS), ("method", METHODS), ("strategy", STRATEGIES),
                              ("ranking", RANKINGS)):
         unknown = sorted(set(results[column]) - set(accepted), key=str)
         if unknown:
@@ -266,9 +256,9 @@ def provenance_markdown(record: dict) -> str:
     versions = ", ".join(f"{name} {v}" for name, v in record["versions"].items())
     m = record["machine"]
     parts = [f"Produced by `{record['notebook']}`"]
-    weights = record.get("dense_weights", {})
-    if weights:
-        parts.append("seeds " + ", ".join(f"{seed} (dense weights `{w}`)" for seed, w in weights.items()))
+    fingerprints = record.get("dense_fingerprints", {})
+    if fingerprints:
+        parts.append("seeds " + ", ".join(f"{seed} (dense weights `{w}`)" for seed, w in fingerprints.items()))
     data = record.get("data", {})
     if data:
         parts.append("data " + ", ".join(f"{k.removesuffix('_data')} `{v}`" for k, v in data.items()))
@@ -276,11 +266,11 @@ def provenance_markdown(record: dict) -> str:
             f"{m['platform']}, {m['torch_threads']} torch threads, BLAS {m['torch_blas']}).")
 
 
-def check_benchmarked_model(machine: dict, dense_weights: dict[str, str]) -> None:
+def check_benchmarked_model(machine: dict, dense_fingerprints: dict[str, str]) -> None:
     """Refuse an efficiency benchmark (its JSON record ``machine``) that measured another model
     than one of the dense models (seed -> weights fingerprint) the pruning results start from."""
-    measured = machine.get("settings", {}).get("weights")
-    if measured not in dense_weights.values():
+    measured = machine.get("settings", {}).get("fingerprint")
+    if measured not in dense_fingerprints.values():
         raise ValueError(f"the efficiency benchmark measured the model with weights {measured!r} "
                          f"({machine.get('settings', {}).get('model')}), none of the dense models of the pruning "
-                         f"results {dense_weights}: rerun the benchmark on their checkpoint (make report does)")
+                         f"results {dense_fingerprints}: rerun the benchmark on their checkpoint (make report does)")

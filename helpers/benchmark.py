@@ -1,9 +1,8 @@
 """Measured speed, memory and size of pruned networks in compact form.
 
 For each pruning method (``weight``, ``unit``) and sparsity level k, the network is
-pruned, turned into its compact form (weight pruning: :func:`helpers.efficiency.to_sparse`,
-CSR layers; unit pruning: :func:`helpers.efficiency.compact_units`, a smaller dense
-network), checked to give the pruned network's logits, and measured against the pruned
+pruned, turned into its compact form (the method's :attr:`helpers.pruning.Method.compact`:
+CSR layers for weight pruning, a smaller dense network for unit pruning), checked to give the pruned network's logits, and measured against the pruned
 network run densely, side by side in the same run and with the same thread count.
 
     python -m helpers.benchmark [--checkpoint PATH] [--out results/efficiency.csv]
@@ -37,13 +36,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import efficiency as eff
-from . import io
+from . import cost, io, timing
+from .checkpoints import load_checkpoint
+from .compact import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_DENSITY, SparseMLP
+from .machine import machine_facts
 from .model import MLP
-from .pruning import PRUNERS, check_k
-
-STUDY_KS: tuple[float, ...] = (0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99)
-"""The study's sparsity levels, in percent."""
+from .pruning import METHODS, check_k, method as pruning_method, prune
+from .sweep import STUDY_KS
+from .training import TrainConfig
 
 QUICK_KS: tuple[float, ...] = (0, 90, 99)
 """Levels of a ``--quick`` run."""
@@ -66,17 +66,21 @@ COLUMNS: tuple[str, ...] = (
 """Columns of the CSV, in order (throughputs in images per second)."""
 
 
-def compact_form(method: str, pruned: MLP, *, max_density: float, chunk_size: int) -> MLP | eff.SparseMLP:
-    """The compact form of a network pruned by ``method``: CSR layers or a shrunk network."""
-    if method == "weight":
-        return eff.to_sparse(pruned, max_density=max_density, chunk_size=chunk_size)
-    if method == "unit":
-        return eff.compact_units(pruned)
-    raise ValueError(f"method must be 'weight' or 'unit', got {method!r}")
+def max_abs_difference(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor) -> float:
+    """Largest absolute difference between the logits of ``a`` and ``b`` on ``x``."""
+    with torch.inference_mode():
+        return float((a(x) - b(x)).abs().max())
 
 
-def measure(
-    method: str,
+def same_logits(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor, *, rtol: float = 1e-5,
+                atol: float = 1e-5) -> bool:
+    """Whether ``a`` and ``b`` give the same logits on ``x`` (``torch.allclose``)."""
+    with torch.inference_mode():
+        return bool(torch.allclose(a(x), b(x), rtol=rtol, atol=atol))
+
+
+def benchmark_row(
+    method_name: str,
     k: float,
     model: MLP,
     *,
@@ -89,59 +93,61 @@ def measure(
     facts: dict,
     dense_disk: int,
 ) -> dict[str, object]:
-    """One CSV row: prune ``model`` by ``method`` at ``k`` %, compact it, check and measure it."""
-    pruned = PRUNERS[method](model, k).eval()
-    compact = compact_form(method, pruned, max_density=max_density, chunk_size=chunk_size)
+    """One CSV row: prune ``model`` by the method called ``method_name`` at ``k`` %, turn it into
+    the method's compact form, check that it gives the pruned network's logits, and measure it."""
+    m = pruning_method(method_name)
+    pruned = prune(model, k, method_name).eval()
+    compact = m.compact(pruned, max_density=max_density, chunk_size=chunk_size)
 
     probe = torch.randn(512, model.widths[0], generator=torch.Generator().manual_seed(1))
     for x in (probe, probe[:1]):
-        if not eff.same_logits(pruned, compact, x):
+        if not same_logits(pruned, compact, x):
             raise AssertionError(
-                f"{method} k={k}: compact logits differ from the pruned network's by "
-                f"{eff.max_abs_difference(pruned, compact, x):.3g} (batch {len(x)})"
+                f"{method_name} k={k}: compact logits differ from the pruned network's by "
+                f"{max_abs_difference(pruned, compact, x):.3g} (batch {len(x)})"
             )
 
-    if isinstance(compact, eff.SparseMLP):
+    if isinstance(compact, SparseMLP):
         layer_formats = compact.formats
         fmt = "csr" if "csr" in layer_formats else "dense"
     else:
         layer_formats = ("dense",) * (len(compact.widths) - 1)
         fmt = "shrunk"
-    dense_macs = eff.macs_per_image(pruned, executed=True)
-    macs = eff.macs_per_image(compact, executed=(method == "unit"))  # unit: shrunk sum in*out
+    dense_macs = cost.macs_per_image(pruned, executed=True)
+    macs = cost.macs_per_image(compact, executed=m.executed_macs)
     row: dict[str, object] = {
-        "method": method,
+        "method": method_name,
         "k": k,
         "format": fmt,
         "layer_formats": "/".join(layer_formats),
         "widths": "-".join(str(w) for w in compact.widths),
-        "dense_params": eff.dense_params(pruned),
-        "nonzero_params": eff.nonzero_params(compact),
-        "compression_ratio": eff.compression_ratio(pruned, compact),
+        "dense_params": cost.dense_params(pruned),
+        "nonzero_params": cost.nonzero_params(compact),
+        "compression_ratio": cost.compression_ratio(pruned, compact),
         "dense_macs": dense_macs,
         "macs": macs,
-        "executed_macs": eff.macs_per_image(compact, executed=True),
+        "executed_macs": cost.macs_per_image(compact, executed=True),
         "theoretical_speedup": dense_macs / macs if macs else math.inf,
-        "dense_memory_bytes": eff.memory_bytes(pruned),
-        "memory_bytes": eff.memory_bytes(compact),
+        "dense_memory_bytes": cost.memory_bytes(pruned),
+        "memory_bytes": cost.memory_bytes(compact),
         "dense_disk_bytes": dense_disk,
-        "disk_bytes": eff.disk_bytes(compact),
-        "max_abs_diff": eff.max_abs_difference(pruned, compact, probe),
+        "disk_bytes": cost.disk_bytes(compact),
+        "max_abs_diff": max_abs_difference(pruned, compact, probe),
     }
     row["memory_fraction"] = row["memory_bytes"] / row["dense_memory_bytes"]
     row["disk_fraction"] = row["disk_bytes"] / dense_disk
 
     models = {"dense": pruned, "compact": compact}
     b1, b_mid, b_big = BATCHES
-    t = eff.time_side_by_side(models, b1, repeats=2 * repeats, warmup=warmup, min_seconds=0.02)
+    t = timing.time_side_by_side(models, b1, repeats=2 * repeats, warmup=warmup, min_seconds=0.02)
     row["latency_b1_ms_dense"] = 1e3 * statistics.median(t["dense"])
     row["latency_b1_ms_compact"] = 1e3 * statistics.median(t["compact"])
-    row["measured_speedup_b1"] = eff.paired_speedup(t["dense"], t["compact"])
+    row["measured_speedup_b1"] = timing.paired_speedup(t["dense"], t["compact"])
     for batch, rounds, warm, min_seconds in ((b_mid, repeats, warmup, 0.02), (b_big, big_repeats, big_warmup, 0.0)):
-        t = eff.time_side_by_side(models, batch, repeats=rounds, warmup=warm, min_seconds=min_seconds)
+        t = timing.time_side_by_side(models, batch, repeats=rounds, warmup=warm, min_seconds=min_seconds)
         row[f"throughput_b{batch}_dense"] = batch / statistics.median(t["dense"])
         row[f"throughput_b{batch}_compact"] = batch / statistics.median(t["compact"])
-        row[f"measured_speedup_b{batch}"] = eff.paired_speedup(t["dense"], t["compact"])
+        row[f"measured_speedup_b{batch}"] = timing.paired_speedup(t["dense"], t["compact"])
     row.update(threads=torch.get_num_threads(), repeats=repeats, cpu=facts["cpu"],
                torch_version=facts["torch_version"])
     return row
@@ -152,7 +158,7 @@ def _pick(frame: pd.DataFrame, method: str, k: float, column: str) -> float | No
     return float(hit[column].iloc[0]) if len(hit) else None
 
 
-def summary(frame: pd.DataFrame, training: dict) -> dict[str, object]:
+def headline_targets(frame: pd.DataFrame, training: dict) -> dict[str, object]:
     """The headline ratios next to the capability's targets (None where not measured)."""
     targets = {
         "weight_k99_speedup_b256": ("weight", 99, "measured_speedup_b256", ">=", 10.0),
@@ -184,7 +190,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "(default: <out stem>_machine.json beside --out)")
     parser.add_argument("--ks", type=float, nargs="+", default=None,
                         help=f"sparsity levels in percent (default: the study's {list(STUDY_KS)})")
-    parser.add_argument("--methods", nargs="+", default=["weight", "unit"], choices=["weight", "unit"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed rounds at batch 256 (default 9; quick 2); batch 1 gets twice "
@@ -193,9 +199,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="batch of the training-speed measurement (default: TrainConfig's)")
     parser.add_argument("--train-images", type=int, default=None,
                         help="random images in the timed training epoch (default 30000; quick 2048)")
-    parser.add_argument("--max-density", type=float, default=eff.DEFAULT_MAX_DENSITY,
+    parser.add_argument("--max-density", type=float, default=DEFAULT_MAX_DENSITY,
                         help="largest layer density stored as CSR")
-    parser.add_argument("--chunk-size", type=int, default=eff.DEFAULT_CHUNK_SIZE,
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
                         help="images per pass through a sparse network")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: levels {list(QUICK_KS)}, few repeats, short training")
@@ -222,8 +228,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.train_images is None:
         args.train_images = 2048 if args.quick else 30_000
     if args.train_batch_size is None:
-        from .training import TrainConfig
-
         args.train_batch_size = TrainConfig().batch_size
     if args.machine_out is None:
         args.machine_out = args.out.with_name(f"{args.out.stem}_machine.json")
@@ -242,24 +246,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     started = time.perf_counter()
-    facts = eff.machine_facts()
+    facts = machine_facts()
 
     if args.checkpoint is not None:
-        from .training import load_checkpoint
-
-        model, ckpt = load_checkpoint(args.checkpoint, device="cpu")
-        source, weights = str(args.checkpoint), ckpt["weights"]
+        model, checkpoint = load_checkpoint(args.checkpoint, device="cpu")
+        source, fingerprint = str(args.checkpoint), checkpoint["fingerprint"]
     else:
         torch.manual_seed(0)
         model = MLP()
-        source, weights = "random initialisation, torch.manual_seed(0)", None
+        source, fingerprint = "random initialisation, torch.manual_seed(0)", None
     model.eval()
-    dense_disk = eff.disk_bytes(model)
+    dense_disk = cost.disk_bytes(model)
 
     rows = []
     for method in args.methods:
         for k in args.ks:
-            row = measure(
+            row = benchmark_row(
                 method, k, model,
                 repeats=args.repeats,
                 big_repeats=max(1, args.repeats // 3),
@@ -283,11 +285,11 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     # The peak is measured just before and just after the training epoch and the better one
     # kept, so a busy spell on a shared machine cannot flatter the training's fraction of it.
     size, peak_repeats = (1024, 3) if args.quick else (2048, 10)
-    peak_before = eff.matmul_peak(size, repeats=peak_repeats)
-    training = eff.training_throughput(
+    peak_before = timing.matmul_peak(size, repeats=peak_repeats)
+    training = timing.training_throughput(
         model.widths, n_images=args.train_images, batch_size=args.train_batch_size
     )
-    peak_after = eff.matmul_peak(size, repeats=peak_repeats)
+    peak_after = timing.matmul_peak(size, repeats=peak_repeats)
     peak = max(peak_before, peak_after, key=lambda p: p["gflops"])
     peak["gflops_before_training"] = peak_before["gflops"]
     peak["gflops_after_training"] = peak_after["gflops"]
@@ -305,7 +307,7 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         "threads": args.threads,
         "settings": {
             "model": source,
-            "weights": weights,
+            "fingerprint": fingerprint,
             "widths": list(model.widths),
             "ks": args.ks,
             "methods": args.methods,
@@ -318,7 +320,7 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         },
         "matmul_peak": peak,
         "training": training,
-        "summary": summary(frame, training),
+        "summary": headline_targets(frame, training),
         "seconds": time.perf_counter() - started,
     }
     io.write_csv(frame, args.out)
@@ -330,3 +332,4 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

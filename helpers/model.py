@@ -43,19 +43,3 @@ class MLP(nn.Module):
 def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
     """All ``nn.Linear`` sub-modules of ``model`` with their names, in module order."""
     return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-
-
-def count_weights(model: nn.Module) -> int:
-    """Number of weights (elements of every ``nn.Linear`` weight) in ``model``."""
-    return sum(m.weight.numel() for _, m in linear_layers(model))
-
-
-def count_nonzero_weights(model: nn.Module) -> int:
-    """Number of non-zero weights over every ``nn.Linear`` of ``model``."""
-    return sum(int(torch.count_nonzero(m.weight)) for _, m in linear_layers(model))
-
-
-def widths_of(model: nn.Module) -> tuple[int, ...]:
-    """Layer widths ``(in, hidden..., out)`` read from the weights' shapes."""
-    layers = [m for _, m in linear_layers(model)]
-    return (layers[0].in_features, *(m.out_features for m in layers))

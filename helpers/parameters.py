@@ -15,27 +15,30 @@ import difflib
 import numbers
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
 from .checks import positive_finite
+from .data import check_name
+from .pruning import check_k
+from .sweep import STRATEGIES
 
 SOURCE_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 """The source notebooks, as kept in the repository (no outputs)."""
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "None": None, "list": list}
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "None": None, "list": list, "Optional": typing.Optional}
 
 
 def declared(notebook: str) -> dict[str, dict[str, str]]:
     """The parameters of source notebook ``notebook`` (e.g. ``"02_training"``): the assignments of
     its ``parameters`` cell, name -> ``default`` and ``annotation`` (source text; ``""`` if none).
 
-    (``papermill.inspect_notebook`` reads the same cell with a regular expression that skips
-    annotations such as ``int | None``; the cell is parsed as Python here.)
+    Optional values are annotated ``"Optional[int]"``, quoted: papermill's parser (a regular
+    expression) reads no ``int | None``, and the notebook has no ``typing`` import.
     """
     path = SOURCE_DIR / f"{notebook}.ipynb"
     if not path.is_file():
@@ -47,7 +50,9 @@ def declared(notebook: str) -> dict[str, dict[str, str]]:
     params = {}
     for node in ast.parse(cells[0].source).body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            params[node.target.id] = {"default": ast.unparse(node.value), "annotation": ast.unparse(node.annotation)}
+            annotation = node.annotation  # quoted ("Optional[int]") where papermill's parser needs it
+            text = annotation.value if isinstance(annotation, ast.Constant) else ast.unparse(annotation)
+            params[node.target.id] = {"default": ast.unparse(node.value), "annotation": text}
         elif isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -72,52 +77,87 @@ def _matches(value: Any, annotation: Any) -> bool:
     return isinstance(value, annotation)
 
 
-def _positive_int(name: str, value: int) -> None:
+def _positive_int(name: str, value: int) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return value
 
 
-def _optional_size(name: str, value: int | None) -> None:
-    if value is not None:
-        _positive_int(name, value)
+def _optional_size(name: str, value: int | None) -> int | None:
+    return None if value is None else _positive_int(name, value)
 
 
-def _fraction(name: str, value: float) -> None:
+def _fraction(name: str, value: float) -> float:
     if not 0 < value < 1:
         raise ValueError(f"{name} must be a fraction in (0, 1), got {value!r}")
+    return float(value)
 
 
-def _levels(name: str, value: list[float]) -> None:
-    from .pruning import check_k
+def check_ks(ks: Iterable[float]) -> list[float]:
+    """Validate a non-empty collection of sparsity levels (each 0 <= k < 100, in percent).
 
-    for k in value:
-        check_k(k)
-
-
-def _validators() -> dict[str, Callable[[str, Any], None]]:
-    """Parameter name -> range check, shared by every notebook that declares the name."""
-    from .data import check_name
-    from .sweep import check_ks, check_seeds, check_strategies
-
-    return {
-        "dataset": lambda _, v: check_name(v),
-        "seeds": lambda _, v: check_seeds(v),
-        "ks": lambda _, v: check_ks(v),
-        "target_ks": _levels,
-        "cutoff_ks": _levels,
-        "shift_k": lambda n, v: _levels(n, [v]),
-        "strategies": lambda _, v: check_strategies(v),
-        **{n: _positive_int for n in ("epochs", "batch_size", "recovery_epochs", "recovery_batch_size",
-                                      "target_epochs")},
-        **{n: positive_finite for n in ("lr", "recovery_lr")},
-        **{n: _optional_size for n in ("train_size", "test_size")},
-        "tolerance": _fraction,
-    }
+    Levels are normalised, not refused, when unsorted or repeated: the result is sorted in
+    increasing order without repeats, as floats, so ``[90, 50, 90]`` gives ``[50.0, 90.0]``.
+    """
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Iterable):
+        raise TypeError(f"ks must be a list of percentages in [0, 100), got {ks!r}")
+    ks = sorted({check_k(k) for k in ks})
+    if not ks:
+        raise ValueError("ks must hold at least one sparsity level in [0, 100), got none")
+    return ks
 
 
-def check(values: Mapping[str, Any], notebook: str) -> None:
+def _levels(name: str, value: list[float]) -> list[float]:
+    """A list of levels that may be empty (nothing chosen), normalised as :func:`check_ks` does."""
+    return check_ks(value) if value else []
+
+
+def check_seeds(seeds: Iterable[int]) -> list[int]:
+    """Validate a non-empty list of distinct non-negative integer seeds; their order is kept."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise TypeError(f"seeds must be a list of non-negative integers, got {seeds!r}")
+    seeds = list(seeds)
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0]
+    if bad or not seeds:
+        raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must not repeat (a repeat would count one model twice), got {seeds}")
+    return [int(s) for s in seeds]
+
+
+def check_strategies(strategies: Iterable[str]) -> list[str]:
+    """Validate strategy names against :data:`helpers.sweep.STRATEGIES`; their order is kept,
+    each once."""
+    strategies = [strategies] if isinstance(strategies, str) else list(strategies)
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown or not strategies:
+        raise ValueError(f"unknown strategy {unknown or strategies!r}: strategies must be a non-empty "
+                         f"subset of {list(STRATEGIES)}")
+    return list(dict.fromkeys(strategies))
+
+
+VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
+    "dataset": lambda _, v: (check_name(v), v)[1],
+    "seeds": lambda _, v: check_seeds(v),
+    "ks": lambda _, v: check_ks(v),
+    "target_ks": _levels,
+    "cutoff_ks": _levels,
+    "shift_k": lambda _, v: check_k(v),
+    "strategies": lambda _, v: check_strategies(v),
+    **{n: _positive_int for n in ("epochs", "batch_size", "recovery_epochs", "recovery_batch_size",
+                                  "target_epochs")},
+    **{n: positive_finite for n in ("lr", "recovery_lr")},
+    **{n: _optional_size for n in ("train_size", "test_size")},
+    "tolerance": _fraction,
+}
+"""Parameter name -> range check returning the normalised value, shared by every notebook that
+declares the name."""
+
+
+def check(values: Mapping[str, Any], notebook: str) -> dict[str, Any]:
     """Refuse ``values`` for ``notebook`` unless every name is one of its parameters, every value
-    has the type annotated in its ``parameters`` cell and lies in the accepted range.
+    has the type annotated in its ``parameters`` cell and lies in the accepted range; return
+    them normalised (levels sorted, each once, as floats: :func:`check_ks`).
 
     Raises ``ValueError`` (``TypeError`` for a wrong type) naming the notebook, the parameter,
     the value and what is accepted; for an unknown name, also the closest declared one.
@@ -131,7 +171,7 @@ def check(values: Mapping[str, Any], notebook: str) -> None:
             hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ValueError(f"{notebook}: unknown parameter(s) {', '.join(hints)}; "
                          f"accepted: {', '.join(params)}")
-    validators = _validators()
+    normalised = {}
     for name, value in values.items():
         annotation = params[name]["annotation"]
         if annotation:
@@ -140,17 +180,20 @@ def check(values: Mapping[str, Any], notebook: str) -> None:
                 raise TypeError(f"{notebook}: parameter {name} must be {annotation}, got {value!r} "
                                 f"({type(value).__name__}); with the papermill command line, pass lists "
                                 f"and None with -y, e.g. -y '{name}: {params[name]['default']}'")
-        if name in validators and value is not None:
+        normalised[name] = value
+        if name in VALIDATORS and value is not None:
             try:
-                validators[name](name, value)
+                normalised[name] = VALIDATORS[name](name, value)
             except (TypeError, ValueError) as err:
                 raise type(err)(f"{notebook}: parameter {name}: {err}") from err
+    return normalised
 
 
 def check_namespace(namespace: Mapping[str, Any], notebook: str) -> dict[str, Any]:
     """:func:`check` the parameters a running notebook holds in ``namespace`` (its ``globals()``),
     before anything else runs: the declared ones and any that papermill injected besides them.
-    Returns the parameters' values, for the provenance of what the notebook writes.
+    Returns the parameters' values normalised (:func:`check`): what the notebook computes with,
+    and what the provenance of its results records.
 
     IPython's own names, private names, modules, classes and functions are not parameters.
     """
@@ -159,5 +202,4 @@ def check_namespace(namespace: Mapping[str, Any], notebook: str) -> dict[str, An
         if not name.startswith("_") and name not in _IPYTHON_NAMES
         and not isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))
     }
-    check(values, notebook)
-    return values
+    return check(values, notebook)

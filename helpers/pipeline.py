@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import logging
 import os
 import re
 import time
@@ -25,9 +24,10 @@ import pandas as pd
 import papermill
 from nbconvert import HTMLExporter
 
-from . import benchmark, io, parameters, provenance, report, training
-from .parameters import SOURCE_DIR
+from . import benchmark, io, parameters, provenance, report
+from .checkpoints import load_checkpoint
 from .data import DATASETS, check_name
+from .parameters import SOURCE_DIR
 
 NOTEBOOKS = (
     "01_data_exploration",
@@ -91,16 +91,6 @@ class Layout:
                               "figures_dir": figures},
         }
 
-
-class _KnownParameters(logging.Filter):
-    """Drop papermill's "Passed unknown parameter" warnings: its parser skips annotations such
-    as ``int | None``, and :func:`helpers.parameters.check` has refused every unknown name already."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Passed unknown parameter")
-
-
-logging.getLogger("papermill").addFilter(_KnownParameters())
 
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
 _STYLER_ID = re.compile(r"\bT_[0-9a-f]{5}(?=[_\"\s])")
@@ -189,9 +179,9 @@ def measure_efficiency(checkpoint: Path, out: Path, machine_out: Path, cache_dir
     """Run :mod:`helpers.benchmark` on ``checkpoint`` into ``out`` and ``machine_out``, or copy
     the results of an earlier run from ``cache_dir``: the measurement is an artefact like a
     trained model, keyed by the checkpoint's weights, the settings, package versions and machine."""
-    weights = training.load_checkpoint(checkpoint)[1]["weights"]
+    fingerprint = load_checkpoint(checkpoint)[1]["fingerprint"]
     machine = {k: v for k, v in provenance.machine().items() if k != "torch_threads"}  # the benchmark sets its own
-    key = provenance.digest({"weights": weights, "quick": quick, "versions": provenance.versions(),
+    key = provenance.digest({"fingerprint": fingerprint, "quick": quick, "versions": provenance.versions(),
                              "machine": machine}, 12)
     cached_csv, cached_json = cache_dir / f"efficiency-{key}.csv", cache_dir / f"efficiency-{key}.json"
     if not (cached_csv.is_file() and cached_json.is_file()):

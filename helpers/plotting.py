@@ -12,7 +12,8 @@ import seaborn as sns
 import torch
 
 from . import io
-from .pruning import prunable_layers
+from .pruning import layer_scores, method
+from .tables import layer_columns
 
 METHOD_COLOURS = {"weight": "tab:blue", "unit": "tab:orange"}
 
@@ -111,28 +112,28 @@ def sensitivity_plot(sensitivity: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def distribution_shift(models: Mapping[str, torch.nn.Module], method: str, prune_last: bool = False) -> plt.Figure:
-    """Per prunable layer, the distribution of surviving scores in each model of ``models``
-    (e.g. dense, one-shot, fine-tuned): |w| of non-zero weights for ``method="weight"``,
-    L2 norms of non-zero neurons for ``"unit"``."""
+def distribution_shift(models: Mapping[str, torch.nn.Module], method_name: str, prune_last: bool = False) -> plt.Figure:
+    """Per prunable layer, the distribution of the surviving scores of the method called
+    ``method_name`` in each model of ``models`` (e.g. dense, one-shot, fine-tuned): |w| of the
+    non-zero weights, or L2 norms of the non-zero neurons."""
+    m = method(method_name)
     frames = []
     for stage, model in models.items():
-        for name, layer in prunable_layers(model, prune_last):
-            w = layer.weight.detach()
-            scores = w.abs().flatten() if method == "weight" else torch.linalg.vector_norm(w, dim=1)
-            scores = scores[scores > 0].numpy()
-            frames.append(pd.DataFrame({"layer": name, "stage": stage, "score": scores}))
+        for name, scores in layer_scores(model, method_name, prune_last).items():
+            frames.append(pd.DataFrame({"layer": name, "stage": stage, "score": scores[scores > 0].numpy()}))
     data = pd.concat(frames, ignore_index=True)
     grid = sns.displot(data, x="score", hue="stage", col="layer", kind="hist", element="step", fill=False,
-                       stat="density", common_norm=False, bins=60, log_scale=(method == "weight", False),
+                       stat="density", common_norm=False, bins=60, log_scale=(m.log_scale, False),
                        facet_kws={"sharex": False, "sharey": False}, height=2.8, aspect=1.1)
-    grid.set_axis_labels("|w| of surviving weights" if method == "weight" else "L2 norm of surviving neurons",
-                         "density")
+    grid.set_axis_labels(f"{m.score_label}, surviving {m.unit}s", "density")
     return grid.figure
 
 
-def _score_panels(scores: Mapping[str, torch.Tensor], cutoffs: Mapping[float, Mapping[str, float]],
-                  xlabel: str, log: bool) -> plt.Figure:
+def score_distribution(scores: Mapping[str, torch.Tensor], cutoffs: Mapping[float, Mapping[str, float]],
+                       method_name: str) -> plt.Figure:
+    """Histogram per layer of the scores the method called ``method_name`` ranks (|w|, or
+    neuron L2 norms), with the cut-off of each level k marked (smaller scores are pruned)."""
+    m = method(method_name)
     names = list(scores)
     cols = min(len(names), 4)
     rows = math.ceil(len(names) / cols)
@@ -140,11 +141,11 @@ def _score_panels(scores: Mapping[str, torch.Tensor], cutoffs: Mapping[float, Ma
     palette = sns.color_palette("rocket_r", len(cutoffs))
     for ax, name in zip(axes.flat, names):
         values = scores[name].flatten().cpu().numpy()
-        ax.hist(values, bins=80, color="tab:grey", log=log)
+        ax.hist(values, bins=80, color="tab:grey", log=m.log_scale)
         for colour, (k, cut) in zip(palette, cutoffs.items()):
             if not math.isnan(cut[name]):
                 ax.axvline(cut[name], color=colour, lw=1.2, label=f"k = {k:g} %")
-        ax.set(title=name, xlabel=xlabel)
+        ax.set(title=name, xlabel=m.score_label)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
@@ -152,24 +153,14 @@ def _score_panels(scores: Mapping[str, torch.Tensor], cutoffs: Mapping[float, Ma
     return fig
 
 
-def magnitude_distribution(weights: Mapping[str, torch.Tensor], cutoffs: Mapping[float, Mapping[str, float]]) -> plt.Figure:
-    """Histogram of |w| per layer, with the cut-off of each level k marked (weights below are pruned)."""
-    return _score_panels({n: w.abs() for n, w in weights.items()}, cutoffs, "|w|", log=True)
-
-
-def norm_distribution(norms: Mapping[str, torch.Tensor], cutoffs: Mapping[float, Mapping[str, float]]) -> plt.Figure:
-    """Histogram of neuron (weight-row) L2 norms per layer, with the cut-off of each level k marked."""
-    return _score_panels(norms, cutoffs, "L2 norm of a neuron's weights", log=False)
-
-
-def layer_sparsity_plot(results: pd.DataFrame, method: str) -> plt.Figure:
+def layer_sparsity_plot(results: pd.DataFrame, method_name: str) -> plt.Figure:
     """Measured fraction of zero weights per layer at each k, for one method."""
-    cols = [c for c in results if c.startswith("sparsity_")]
-    long = results[results.method == method].melt(id_vars="k", value_vars=cols, var_name="layer", value_name="zeros")
+    cols = layer_columns(results)
+    long = results[results.method == method_name].melt(id_vars="k", value_vars=cols, var_name="layer", value_name="zeros")
     long["layer"] = long["layer"].str.removeprefix("sparsity_")
     fig, ax = plt.subplots(figsize=(8, 3.6))
     sns.lineplot(long, x="k", y="zeros", hue="layer", marker="o", ax=ax, errorbar=None)
-    ax.set(xlabel="k (%)", ylabel="measured fraction of zero weights", title=f"{method} pruning: per-layer sparsity")
+    ax.set(xlabel="k (%)", ylabel="measured fraction of zero weights", title=f"{method_name} pruning: per-layer sparsity")
     fig.tight_layout()
     return fig
 

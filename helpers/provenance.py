@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from .machine import stable_facts
+
 VERSIONED = ("torch", "torchvision", "numpy", "pandas")
 """Packages whose versions can change the numbers of the report."""
 
@@ -30,13 +32,8 @@ def versions() -> dict[str, str]:
 
 def machine() -> dict[str, Any]:
     """The machine the numbers were computed on: CPU, cores, operating system, torch's threads
-    and BLAS (:func:`helpers.efficiency.machine_facts` without the momentary load)."""
-    from .efficiency import machine_facts
-
-    facts = machine_facts()
-    for volatile in ("load_average", "python", "torch_version"):  # versions are recorded apart
-        facts.pop(volatile, None)
-    return facts
+    and BLAS (:func:`helpers.machine.stable_facts`)."""
+    return stable_facts()
 
 
 def digest(data: Any, length: int = 16) -> str:

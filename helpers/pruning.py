@@ -17,11 +17,14 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .model import linear_layers
+from .compact import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_DENSITY, SparseMLP, compact_units, to_sparse
+from .model import MLP, linear_layers
 
 Masks = dict[str, torch.Tensor]
 """Layer name -> boolean tensor of the weight's shape, True where the weight is kept."""
@@ -108,8 +111,15 @@ def apply_masks(model: nn.Module, masks: Masks) -> nn.Module:
 def _prune(model: nn.Module, k: float, prune_last: bool, mask_fn) -> nn.Module:
     check_k(k)
     pruned = copy.deepcopy(model)
-    masks = {name: mask_fn(layer.weight, k) for name, layer in prunable_layers(pruned, prune_last)}
-    return apply_masks(pruned, masks)
+    return prune_in_place(pruned, k, mask_fn, prune_last)[0]
+
+
+def prune_in_place(model: nn.Module, k: float, mask_fn: Callable[[torch.Tensor, float], torch.Tensor],
+                   prune_last: bool = False) -> tuple[nn.Module, Masks]:
+    """Prune every prunable layer of ``model`` in place to level ``k`` with ``mask_fn`` (a
+    method's :attr:`Method.mask`); returns ``(model, masks)``."""
+    masks = {name: mask_fn(layer.weight, k) for name, layer in prunable_layers(model, prune_last)}
+    return apply_masks(model, masks), masks
 
 
 def weight_prune(model: nn.Module, k: float, *, prune_last: bool = False) -> nn.Module:
@@ -169,42 +179,87 @@ def masks_of(model: nn.Module, prune_last: bool = False) -> Masks:
     return {name: layer.weight.detach() != 0 for name, layer in prunable_layers(model, prune_last)}
 
 
-def layer_sparsity(model: nn.Module) -> dict[str, float]:
-    """Fraction of zero weights in every ``nn.Linear`` of ``model``, by layer name."""
-    return {
-        name: 1.0 - int(torch.count_nonzero(layer.weight)) / layer.weight.numel()
-        for name, layer in linear_layers(model)
-    }
+def _row_norms(weight: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(weight.detach(), ord=2, dim=1)
 
 
-def sparsity(model: nn.Module, prune_last: bool = False) -> float:
-    """Fraction of zero weights over the prunable layers of ``model`` taken together."""
-    layers = prunable_layers(model, prune_last)
-    zeros = sum(layer.weight.numel() - int(torch.count_nonzero(layer.weight)) for _, layer in layers)
-    return zeros / sum(layer.weight.numel() for _, layer in layers)
+def _sparse_form(model: MLP, *, max_density: float = DEFAULT_MAX_DENSITY,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> SparseMLP:
+    return to_sparse(model, max_density=max_density, chunk_size=chunk_size)
 
 
-def unit_norms(model: nn.Module, prune_last: bool = False) -> dict[str, torch.Tensor]:
-    """L2 norm of every output neuron's weight row, per prunable layer."""
-    return {
-        name: torch.linalg.vector_norm(layer.weight.detach(), ord=2, dim=1)
-        for name, layer in prunable_layers(model, prune_last)
-    }
+def _shrunk_form(model: MLP, **_sparse_options) -> MLP:
+    # the CSR options do not apply: a shrunk network is dense
+    return compact_units(model)
 
 
-def thresholds(model: nn.Module, k: float, method: str, prune_last: bool = False) -> dict[str, float]:
-    """Per prunable layer, the largest |w| (``method="weight"``) or row norm (``"unit"``)
-    that a level of ``k`` percent removes; NaN where nothing is removed."""
-    if method not in PRUNERS:
-        raise ValueError(f"unknown method {method!r}; accepted: {sorted(PRUNERS)}")
+@dataclass(frozen=True)
+class Method:
+    """Everything the report knows about one pruning method, in one place.
+
+    Attributes:
+        name: the method's name in parameters and results (``"weight"``, ``"unit"``).
+        unit: what a level k counts: ``"weight"`` or ``"neuron"``.
+        mask: ``(weight, k) -> bool mask`` (True = kept), the weight's shape.
+        scores: ``weight -> 1-D tensor``, one score per unit ranked (the smallest go first).
+        score_label: what :attr:`scores` measures, for axes.
+        log_scale: whether the scores span decades (figures draw them on log axes).
+        compact: ``(pruned MLP, **sparse options) -> model``, the form in which its savings
+            are real (:mod:`helpers.compact`), computing the pruned network's logits.
+        executed_macs: whether the multiply-adds of its compact form are all it stores (a
+            shrunk network has no zeros left to skip) rather than its non-zero weights
+            (:func:`helpers.cost.macs_per_image`).
+    """
+
+    name: str
+    unit: str
+    mask: Callable[[torch.Tensor, float], torch.Tensor]
+    scores: Callable[[torch.Tensor], torch.Tensor]
+    score_label: str
+    log_scale: bool
+    compact: Callable[..., nn.Module]
+    executed_macs: bool
+
+    def removed(self, mask: torch.Tensor) -> int:
+        """How many units (weights or neurons) a mask of this method removes from its layer."""
+        removed = int((~mask).sum())
+        return removed if self.unit == "weight" else removed // mask.shape[1]
+
+
+METHODS: dict[str, Method] = {
+    "weight": Method("weight", "weight", weight_mask, lambda w: w.detach().abs().reshape(-1), "|w|", True,
+                     _sparse_form, False),
+    "unit": Method("unit", "neuron", unit_mask, _row_norms, "L2 norm of a neuron's weights", False,
+                   _shrunk_form, True),
+}
+"""The pruning methods of the study, by name."""
+
+
+def method(name: str) -> Method:
+    """The :class:`Method` called ``name``; ``ValueError`` naming the accepted ones otherwise."""
+    if not isinstance(name, str) or name not in METHODS:
+        raise ValueError(f"unknown pruning method {name!r}; accepted: {sorted(METHODS)}")
+    return METHODS[name]
+
+
+def prune(model: nn.Module, k: float, method_name: str, *, prune_last: bool = False) -> nn.Module:
+    """Prune a deep copy of ``model`` by the method called ``method_name`` (:func:`weight_prune`
+    or :func:`unit_prune`) at level ``k``; ``model`` is not modified."""
+    return _prune(model, k, prune_last, method(method_name).mask)
+
+
+def layer_scores(model: nn.Module, method_name: str, prune_last: bool = False) -> dict[str, torch.Tensor]:
+    """Per prunable layer, the scores the method called ``method_name`` ranks (|w| of every
+    weight, or the L2 norm of every neuron's weight row)."""
+    scores = method(method_name).scores
+    return {name: scores(layer.weight) for name, layer in prunable_layers(model, prune_last)}
+
+
+def thresholds(model: nn.Module, k: float, method_name: str, prune_last: bool = False) -> dict[str, float]:
+    """Per prunable layer, the largest score (|w|, or a neuron's row norm) that the method called
+    ``method_name`` removes at level ``k``; NaN where nothing is removed."""
     out = {}
-    for name, layer in prunable_layers(model, prune_last):
-        w = layer.weight.detach()
-        scores = w.abs().reshape(-1) if method == "weight" else torch.linalg.vector_norm(w, dim=1)
+    for name, scores in layer_scores(model, method_name, prune_last).items():
         n_prune = n_to_prune(k, scores.numel())
         out[name] = float(torch.sort(scores).values[n_prune - 1]) if n_prune else math.nan
     return out
-
-
-PRUNERS = {"weight": weight_prune, "unit": unit_prune}
-"""Method name -> pruning function, for sweeps over methods."""

@@ -1,5 +1,4 @@
-"""Beyond one-shot pruning: fine-tuning with a fixed mask, gradual magnitude pruning, and
-the sensitivity of each layer to pruning on its own.
+"""Retraining after pruning: fine-tuning with a fixed mask, and gradual magnitude pruning.
 
 Every training here goes through :func:`helpers.training.train` with fixed masks, so
 pruned weights stay exactly zero through every optimiser step: their gradients are zeroed
@@ -11,9 +10,6 @@ are exact zeros, hence the smallest |w| (or row norms), so a higher level remove
 plus the smallest survivors. Schedules with non-decreasing levels therefore grow the pruned
 set monotonically, and the last step leaves exactly ``round(k / 100 * n)`` pruned per layer,
 the count of :mod:`helpers.pruning`.
-
-Per-layer sparsities of *global* magnitude pruning need no code here:
-``layer_sparsity(global_weight_prune(model, k))`` from :mod:`helpers.pruning`.
 """
 
 from __future__ import annotations
@@ -30,21 +26,11 @@ from tqdm.auto import tqdm
 
 from .checks import non_negative_int, positive_finite, positive_int
 from .data import Split
-from .model import linear_layers
-from .pruning import Masks, apply_masks, check_k, masks_of, prunable_layers, unit_mask, weight_mask
-from .training import evaluate, train
-
-MASK_FUNCTIONS = {"weight": weight_mask, "unit": unit_mask}
-"""Method name -> function ``(weight, k) -> bool mask`` (True = kept), as in :data:`helpers.pruning.PRUNERS`."""
+from .pruning import check_k, masks_of, method as pruning_method, prune_in_place
+from .training import train
 
 
 # --- argument checks -------------------------------------------------------------------
-
-
-def _method(value) -> str:
-    if not isinstance(value, str) or value not in MASK_FUNCTIONS:
-        raise ValueError(f"unknown pruning method {value!r}; accepted: {sorted(MASK_FUNCTIONS)}")
-    return value
 
 
 def _check_training(epochs, lr, batch_size, seed) -> None:
@@ -52,14 +38,6 @@ def _check_training(epochs, lr, batch_size, seed) -> None:
     positive_finite("lr", lr)
     positive_int("batch_size", batch_size)
     non_negative_int("seed", seed)
-
-
-def _prune_in_place(model: nn.Module, k: float, method: str, prune_last: bool) -> Masks:
-    """Prune every prunable layer of ``model`` in place to level ``k``; return the masks."""
-    mask_fn = MASK_FUNCTIONS[method]
-    masks = {name: mask_fn(layer.weight, k) for name, layer in prunable_layers(model, prune_last)}
-    apply_masks(model, masks)
-    return masks
 
 
 def _call_seeds(seed: int, n: int) -> list[int]:
@@ -175,7 +153,7 @@ def gradual_prune(
     ``call_epoch``).
     """
     k = check_k(k)
-    method = _method(method)
+    mask_fn = pruning_method(method).mask
     _check_training(epochs, lr, batch_size, seed)
     prune_every = positive_int("prune_every", prune_every)
     if isinstance(ramp, bool) or not isinstance(ramp, numbers.Real) or not 0.0 <= ramp < 1.0:
@@ -210,7 +188,7 @@ def gradual_prune(
         tqdm(calls, desc=f"gradual {method} k={k:g}", disable=not progress, unit="call")
     ):
         if level != current:
-            masks = _prune_in_place(work, level, method, prune_last)
+            _, masks = prune_in_place(work, level, mask_fn, prune_last)
             current = level
         peak_lr = lr * 0.5 * (1.0 + math.cos(math.pi * begin / total))
         if whole_epochs:
@@ -225,65 +203,3 @@ def gradual_prune(
         done = (begin + history["epoch"] * len(split)) / n
         frames.append(_history_rows(history, call=index, phase=phase, k=level, lr=peak_lr, epoch=done))
     return work, pd.concat(frames, ignore_index=True)
-
-
-# --- sensitivity -----------------------------------------------------------------------
-
-
-def sensitivity(
-    model: nn.Module,
-    test_split: Split,
-    ks: Sequence[float],
-    method: str | Sequence[str] = "weight",
-    *,
-    layers: Sequence[str] | None = None,
-    batch_size: int = 10_000,
-) -> pd.DataFrame:
-    """Accuracy and loss when a single layer is pruned, the others left dense.
-
-    For every layer in ``layers`` (default: every ``nn.Linear``, the logits layer included,
-    each as its own row), every method in ``method`` (``"weight"``, ``"unit"`` or a list of
-    them) and every level in ``ks``, only that layer is pruned, by the method's mask
-    (:func:`helpers.pruning.weight_mask` or :func:`~helpers.pruning.unit_mask`), and the
-    model is evaluated on ``test_split``. ``model`` is unchanged.
-
-    Returns one row per layer x method x k with columns ``layer``, ``method``, ``k``,
-    ``n_pruned`` (weights or neurons removed), ``layer_sparsity`` (fraction of the layer's
-    weights removed), ``accuracy`` and ``loss``.
-    """
-    methods = [method] if isinstance(method, str) else list(method)
-    if not methods:
-        raise ValueError("method must name at least one of " f"{sorted(MASK_FUNCTIONS)}, got {method!r}")
-    methods = [_method(m) for m in methods]
-    ks = [check_k(k) for k in ks]
-    if not ks:
-        raise ValueError("ks must hold at least one level in [0, 100), got none")
-    names = [name for name, _ in linear_layers(model)]
-    chosen = names if layers is None else list(layers)
-    unknown = [name for name in chosen if name not in names]
-    if unknown or not chosen:
-        raise ValueError(f"unknown layer(s) {unknown or chosen!r}; accepted: {names}")
-    positive_int("batch_size", batch_size)
-
-    work = copy.deepcopy(model)
-    modules = dict(work.named_modules())
-    rows = []
-    for name in chosen:
-        weight = modules[name].weight
-        original = weight.detach().clone()
-        for m in methods:
-            for k in ks:
-                mask = MASK_FUNCTIONS[m](original, k)
-                with torch.no_grad():
-                    weight.copy_(original)
-                apply_masks(work, {name: mask})
-                removed = int((~mask).sum())
-                n_pruned = removed if m == "weight" else removed // original.shape[1]
-                rows.append({
-                    "layer": name, "method": m, "k": k, "n_pruned": n_pruned,
-                    "layer_sparsity": removed / mask.numel(),
-                    **{metric: value for metric, value in evaluate(work, test_split, batch_size).items()},
-                })
-        with torch.no_grad():
-            weight.copy_(original)
-    return pd.DataFrame(rows, columns=["layer", "method", "k", "n_pruned", "layer_sparsity", "accuracy", "loss"])

@@ -1,11 +1,7 @@
-"""Write ``reports/index.html``: the entry page linking the rendered notebooks.
-
-    python -m helpers.report REPORTS_DIR [--datasets mnist ...] [--findings results/findings.csv]
-"""
+"""Write ``reports/index.html``: the entry page linking the rendered notebooks."""
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 from collections.abc import Sequence
@@ -68,16 +64,3 @@ def write_index(reports_dir: Path, datasets: Sequence[str], findings_path: Path 
     findings = pd.read_csv(findings_path) if findings_path and Path(findings_path).is_file() else None
     return io.atomic_write(Path(reports_dir) / "index.html",
                            lambda tmp: tmp.write_text(index_html(Path(reports_dir), datasets, findings)))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write the report's index.html.")
-    parser.add_argument("reports_dir", type=Path)
-    parser.add_argument("--datasets", nargs="+", default=["mnist"])
-    parser.add_argument("--findings", type=Path, default=Path("results/findings.csv"))
-    args = parser.parse_args(argv)
-    print(f"wrote {write_index(args.reports_dir, args.datasets, args.findings)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,23 +1,31 @@
-"""Prune a trained model at every level with every method and measure the result."""
+"""Prune the dense models at every level with every strategy, and measure each pruned network.
+
+A *strategy* is how a pruned network is obtained from a trained dense one (:data:`STRATEGIES`):
+pruned once; pruned once, then fine-tuned with the mask fixed; or pruned gradually during
+retraining. Retrained networks are cached under their provenance record (:class:`Retraining`),
+so a rerun with the same parameters trains nothing. The inputs here are trusted: notebooks
+pass the values :func:`helpers.parameters.check_namespace` checked and normalised.
+"""
 
 from __future__ import annotations
 
-import numbers
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import provenance
-from .data import Split
-from .model import count_nonzero_weights
-from .pruning import PRUNERS, check_k, global_weight_prune, layer_sparsity, sparsity
+from . import io, provenance
+from .checkpoints import cached, data_expectation, load_dense
+from .cost import count_nonzero_weights, layer_sparsity, sparsity
+from .data import Split, load_dataset
+from .model import MLP
+from .pruning import global_weight_prune, prune
 from .recovery import finetune, gradual_prune
-from .training import (cache_path, data_expectation, dense_checkpoint, evaluate, load_cached, load_checkpoint,
-                       save_checkpoint)
+from .training import evaluate
 
 STRATEGIES = ("oneshot", "finetune", "gradual")
 """How a pruned model is obtained: pruned once from the dense model; pruned once, then
@@ -30,84 +38,15 @@ STUDY_KS: tuple[float, ...] = (0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5
 """The study's sparsity levels, in percent."""
 
 
-def check_methods(methods: Iterable[str]) -> tuple[str, ...]:
-    """Validate method names against :data:`helpers.pruning.PRUNERS`."""
-    methods = (methods,) if isinstance(methods, str) else tuple(methods)
-    unknown = [m for m in methods if m not in PRUNERS]
-    if unknown or not methods:
-        raise ValueError(f"methods must be a non-empty subset of {sorted(PRUNERS)}, got {list(methods)}")
-    return methods
-
-
-def check_ks(ks: Iterable[float]) -> tuple[float, ...]:
-    """Validate a non-empty collection of sparsity levels (each 0 <= k < 100, in percent).
-
-    Levels are normalised, not refused, when unsorted or repeated: the result is sorted in
-    increasing order without repeats, so ``[90, 50, 90]`` gives ``(50.0, 90.0)``.
-    """
-    if isinstance(ks, (str, bytes)) or not isinstance(ks, Iterable):
-        raise TypeError(f"ks must be a list of percentages in [0, 100), got {ks!r}")
-    ks = tuple(sorted({check_k(k) for k in ks}))
-    if not ks:
-        raise ValueError("ks must hold at least one sparsity level in [0, 100), got none")
-    return ks
-
-
-def check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
-    """Validate a non-empty list of distinct non-negative integer seeds; their order is kept."""
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
-        raise TypeError(f"seeds must be a list of non-negative integers, got {seeds!r}")
-    seeds = tuple(seeds)
-    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0]
-    if bad or not seeds:
-        raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {list(seeds)!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must not repeat (a repeat would count one model twice), got {list(seeds)}")
-    return tuple(int(s) for s in seeds)
-
-
-def check_strategies(strategies: Iterable[str]) -> tuple[str, ...]:
-    """Validate strategy names against :data:`STRATEGIES`; their order is kept."""
-    if isinstance(strategies, str):
-        strategies = [strategies]
-    strategies = tuple(strategies)
-    unknown = [s for s in strategies if s not in STRATEGIES]
-    if unknown or not strategies:
-        raise ValueError(f"unknown strategy {unknown or strategies!r}: strategies must be a non-empty "
-                         f"subset of {list(STRATEGIES)}")
-    return strategies
-
-
-def measure(model: nn.Module, split: Split, prune_last: bool = False) -> dict[str, float]:
-    """Test ``accuracy`` and ``loss``, measured ``sparsity`` over the prunable layers,
-    ``nonzero_weights`` over the whole network, and ``sparsity_<layer>`` for every layer."""
+def evaluate_pruned(model: nn.Module, split: Split, prune_last: bool = False) -> dict[str, float]:
+    """Test ``accuracy`` and ``loss`` of a pruned network, its measured ``sparsity`` over the
+    prunable layers, ``nonzero_weights`` over the whole network, and ``sparsity_<layer>`` for
+    every layer."""
     row = evaluate(model, split)
     row["sparsity"] = sparsity(model, prune_last)
     row["nonzero_weights"] = count_nonzero_weights(model)
     row.update({f"sparsity_{name}": s for name, s in layer_sparsity(model).items()})
     return row
-
-
-def sweep(
-    model: nn.Module,
-    test_split: Split,
-    ks: Sequence[float] = STUDY_KS,
-    methods: Sequence[str] = ("weight", "unit"),
-    *,
-    prune_last: bool = False,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """One-shot pruning of ``model`` by every method at every level ``k``, each from the
-    same trained weights (``model`` is not modified).
-
-    Returns one row per (method, k): ``method``, ``k`` and the columns of :func:`measure`.
-    """
-    methods, ks = check_methods(methods), check_ks(ks)
-    rows = []
-    for method, k in tqdm([(m, k) for m in methods for k in ks], desc="pruning", disable=not progress):
-        pruned = PRUNERS[method](model, k, prune_last=prune_last)
-        rows.append({"method": method, "k": k, **measure(pruned, test_split, prune_last)})
-    return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
@@ -125,161 +64,184 @@ class RecoveryBudget:
             raise ValueError(f"recovery lr must be in (0, 1], got {self.lr!r}")
 
 
-def recovery_provenance(strategy: str, dense_weights: str, train_split: Split, method: str, k: float, seed: int,
-                        budget: RecoveryBudget, prune_last: bool) -> dict:
-    """The provenance record of a model that ``strategy`` makes of the dense model whose weights
-    have fingerprint ``dense_weights``: everything that determines its weights."""
-    return {"kind": strategy, "dense_weights": dense_weights, "method": method, "k": check_k(k), "seed": seed,
-            "prune_last": prune_last, "train_data": train_split.fingerprint, "budget": asdict(budget),
-            "versions": provenance.versions()}
+@dataclass(frozen=True)
+class Retraining:
+    """One retrained network: the strategy (``"finetune"`` or ``"gradual"``), method, level,
+    seed and budget that, with the dense model and the training data, determine its weights."""
+
+    strategy: str
+    method: str
+    k: float
+    seed: int
+    budget: RecoveryBudget
+    prune_last: bool = False
+
+    def record(self, dense_fingerprint: str, train_split: Split) -> dict[str, Any]:
+        """The provenance record of this network made from the dense model whose weights have
+        fingerprint ``dense_fingerprint``: both its cache key and what its checkpoint says."""
+        return {"kind": self.strategy, "dense_fingerprint": dense_fingerprint, "method": self.method, "k": self.k,
+                "seed": self.seed, "prune_last": self.prune_last, "train_data": train_split.fingerprint,
+                "budget": asdict(self.budget), "versions": provenance.versions()}
+
+    def run(self, dense: nn.Module, train_split: Split) -> nn.Module:
+        """Train this network from ``dense`` (not modified) on ``train_split``."""
+        common = dict(epochs=self.budget.epochs, lr=self.budget.lr, batch_size=self.budget.batch_size,
+                      seed=self.seed, prune_last=self.prune_last)
+        if self.strategy == "finetune":
+            return finetune(prune(dense, self.k, self.method, prune_last=self.prune_last), train_split, {},
+                            **common)[0]
+        return gradual_prune(dense, train_split, {}, k=self.k, method=self.method, **common)[0]
 
 
-def recovered(
-    strategy: str,
-    dense: nn.Module,
-    dense_weights: str,
-    train_split: Split,
-    method: str,
-    k: float,
-    seed: int,
-    budget: RecoveryBudget,
-    cache_dir: str | os.PathLike,
-    prune_last: bool,
-) -> nn.Module:
-    """The model that ``strategy`` (``"finetune"`` or ``"gradual"``) makes of ``dense`` at level ``k``
-    with ``budget``, loaded from ``cache_dir`` when the same configuration, data and package
-    versions were trained before (``dense_weights``: the fingerprint of ``dense``'s weights,
-    saved in its checkpoint)."""
-    if strategy not in STRATEGIES[1:]:
-        raise ValueError(f"strategy must be one of {list(STRATEGIES[1:])}, got {strategy!r}")
-    check_methods([method])
-    record = recovery_provenance(strategy, dense_weights, train_split, method, k, seed, budget, prune_last)
-    path = cache_path(cache_dir, f"{strategy}-{method}-k{k:g}-seed{seed}", record)
-    cached = load_cached(path, record)
-    if cached is not None:
-        return cached[0]
-    common = dict(epochs=budget.epochs, lr=budget.lr, batch_size=budget.batch_size, seed=seed,
-                  prune_last=prune_last)
-    if strategy == "finetune":
-        model, _ = finetune(PRUNERS[method](dense, k, prune_last=prune_last), train_split, {}, **common)
-    else:
-        model, _ = gradual_prune(dense, train_split, {}, k=k, method=method, **common)
-    save_checkpoint(model, path, record)
-    return model
+@dataclass(frozen=True)
+class DenseModels:
+    """The trained dense models the pruning notebooks start from, loaded once: seed -> model,
+    and seed -> fingerprint of its weights (what results and retrained models record)."""
+
+    models: Mapping[int, MLP]
+    fingerprints: Mapping[int, str]
+
+    @classmethod
+    def load(cls, checkpoint_dir: str | os.PathLike, seeds: Iterable[int], data: Mapping[str, Split]) -> DenseModels:
+        """The dense model of every seed left in ``checkpoint_dir`` by the training notebook,
+        each refused (:class:`helpers.checkpoints.CheckpointError`) unless trained on ``data``."""
+        loaded = {seed: load_dense(checkpoint_dir, seed, data) for seed in seeds}
+        return cls({s: m for s, (m, _) in loaded.items()}, {s: c["fingerprint"] for s, (_, c) in loaded.items()})
+
+    def record(self) -> dict[str, str]:
+        """Seed (as text) -> fingerprint, for provenance records."""
+        return {str(seed): fingerprint for seed, fingerprint in self.fingerprints.items()}
 
 
-def load_dense(checkpoint_dir: str | os.PathLike, seed: int, splits: dict[str, Split]) -> tuple[nn.Module, dict]:
-    """The dense model of ``seed`` left in ``checkpoint_dir`` by the training notebook, refused
-    (:class:`helpers.training.CheckpointError`) unless it was trained and evaluated on ``splits``."""
-    return load_checkpoint(dense_checkpoint(checkpoint_dir, seed), expect=data_expectation(splits))
+def retrained(job: Retraining, dense: DenseModels, train_split: Split, cache_dir: str | os.PathLike) -> nn.Module:
+    """The network ``job`` makes of the dense model of its seed, loaded from ``cache_dir`` when
+    the same record was trained before, else trained and cached."""
+    record = job.record(dense.fingerprints[job.seed], train_split)
+    stem = f"{job.strategy}-{job.method}-k{job.k:g}-seed{job.seed}"
+    return cached(cache_dir, stem, record, lambda: (job.run(dense.models[job.seed], train_split), {}))[0]
 
 
 def strategy_sweep(
-    checkpoint_dir: str | os.PathLike,
-    seeds: Sequence[int],
-    splits: dict[str, Split],
+    dense: DenseModels,
+    data: Mapping[str, Split],
     method: str,
-    ks: Sequence[float] = STUDY_KS,
-    strategies: Sequence[str] = STRATEGIES,
-    budget: RecoveryBudget = RecoveryBudget(),
+    ks: Sequence[float],
+    strategies: Sequence[str],
+    budget: RecoveryBudget,
     *,
-    cache_dir: str | os.PathLike = "artefacts/cache",
+    cache_dir: str | os.PathLike,
     prune_last: bool = False,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Every strategy of :data:`STRATEGIES` for ``method`` at every level, for the dense model
-    of every seed, measured on ``splits["test"]``; fine-tuning and gradual pruning train on
-    ``splits["train"]`` with ``budget`` and are cached in ``cache_dir`` by configuration.
+    """Every strategy of ``strategies`` for ``method`` at every level of ``ks``, for the dense
+    model of every seed, measured on ``data["test"]``; fine-tuning and gradual pruning train on
+    ``data["train"]`` with ``budget`` and are cached in ``cache_dir``.
 
     At k = 0 nothing is pruned, so only the one-shot row (the dense model) is measured.
     Returns one row per seed, strategy and k: ``seed``, ``method``, ``strategy``, ``ranking``
     (``"layer"``), ``k``, ``epochs`` (training after the dense model: 0 for one-shot) and the
-    columns of :func:`measure`.
+    columns of :func:`evaluate_pruned`.
     """
-    check_methods([method])
-    ks, seeds, strategies = check_ks(ks), check_seeds(seeds), check_strategies(strategies)
-    jobs = [(seed, strategy, k) for seed in seeds for strategy in strategies for k in ks
+    jobs = [(seed, strategy, k) for seed in dense.models for strategy in strategies for k in ks
             if strategy == "oneshot" or k > 0]
-    rows, dense = [], {}
+    rows = []
     for seed, strategy, k in tqdm(jobs, desc=f"{method} pruning", disable=not progress):
-        if seed not in dense:
-            dense[seed] = load_dense(checkpoint_dir, seed, splits)
-        model, ckpt = dense[seed]
         if strategy == "oneshot":
-            pruned = PRUNERS[method](model, k, prune_last=prune_last)
+            pruned = prune(dense.models[seed], k, method, prune_last=prune_last)
         else:
-            pruned = recovered(strategy, model, ckpt["weights"], splits["train"], method, k, seed,
-                                budget, cache_dir, prune_last)
+            pruned = retrained(Retraining(strategy, method, k, seed, budget, prune_last), dense, data["train"],
+                               cache_dir)
         rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": "layer", "k": k,
                      "epochs": 0 if strategy == "oneshot" else budget.epochs,
-                     **measure(pruned, splits["test"], prune_last)})
+                     **evaluate_pruned(pruned, data["test"], prune_last)})
     return pd.DataFrame(rows)
 
 
-def global_sweep(
-    checkpoint_dir: str | os.PathLike,
-    seeds: Sequence[int],
-    splits: dict[str, Split],
-    ks: Sequence[float] = STUDY_KS,
-    *,
-    prune_last: bool = False,
-) -> pd.DataFrame:
+def global_sweep(dense: DenseModels, test_split: Split, ks: Sequence[float], *, prune_last: bool = False) -> pd.DataFrame:
     """One-shot weight pruning with a single ranking across all prunable layers
     (:func:`helpers.pruning.global_weight_prune`) for the dense model of every seed, measured
-    on ``splits["test"]``.
+    on ``test_split``.
 
     Returns rows like :func:`strategy_sweep` with ``ranking="global"`` and ``strategy="oneshot"``.
     """
-    rows, ks = [], check_ks(ks)
-    for seed in check_seeds(seeds):
-        model, _ = load_dense(checkpoint_dir, seed, splits)
+    rows = []
+    for seed, model in dense.models.items():
         for k in ks:
             pruned = global_weight_prune(model, k, prune_last=prune_last)
             rows.append({"seed": seed, "method": "weight", "strategy": "oneshot", "ranking": "global", "k": k,
-                         "epochs": 0, **measure(pruned, splits["test"], prune_last)})
+                         "epochs": 0, **evaluate_pruned(pruned, test_split, prune_last)})
     return pd.DataFrame(rows)
 
 
-def mean_std_table(results: pd.DataFrame, value: str, columns: str | list[str], percent: bool = True) -> pd.DataFrame:
-    """``value`` by k (rows) and ``columns`` as "mean ± std" over seeds (std omitted for one seed)."""
-    stats = results.groupby(["k", *([columns] if isinstance(columns, str) else columns)])[value].agg(["mean", "std"])
-    scale, unit = (100, " %") if percent else (1, "")
+@dataclass(frozen=True)
+class MethodStudy:
+    """What a pruning notebook computed for one method: the data, the dense models, the
+    retraining budgets, every result row and the provenance record written beside them."""
 
-    def cell(row: pd.Series) -> str:
-        if pd.isna(row["std"]):
-            return f"{row['mean'] * scale:.2f}{unit}"
-        return f"{row['mean'] * scale:.2f} ± {row['std'] * scale:.2f}{unit}"
+    method: str
+    data: Mapping[str, Split]
+    dense: DenseModels
+    budget: RecoveryBudget
+    long_budget: RecoveryBudget
+    strategies: Sequence[str]
+    results: pd.DataFrame
+    record: dict[str, Any]
+    cache_dir: str
+    prune_last: bool
 
-    table = stats.apply(cell, axis=1).unstack(list(range(1, stats.index.nlevels)))
-    # methods and strategies in the study's order rather than alphabetical
-    order = {name: i for i, name in enumerate((*PRUNERS, *STRATEGIES, "layer", "global"))}
-    table = table[sorted(table.columns, key=lambda c: [order.get(x, len(order)) for x in (c if isinstance(c, tuple) else (c,))])]
-    return table.fillna("")
+    def stages(self, seed: int, k: float) -> dict[str, nn.Module]:
+        """The dense model of ``seed``, its one-shot pruning at ``k``, and, when the study
+        fine-tunes, that pruned model fine-tuned with :attr:`budget` (from the cache of the
+        sweep when it ran there)."""
+        dense = self.dense.models[seed]
+        stages = {"dense": dense, "one-shot": prune(dense, k, self.method, prune_last=self.prune_last)}
+        if "finetune" in self.strategies:
+            job = Retraining("finetune", self.method, k, seed, self.budget, self.prune_last)
+            stages["fine-tuned"] = retrained(job, self.dense, self.data["train"], self.cache_dir)
+        return stages
 
-
-def stages(
-    checkpoint_dir: str | os.PathLike,
-    seed: int,
-    splits: dict[str, Split],
-    method: str,
-    k: float,
-    budget: RecoveryBudget = RecoveryBudget(),
-    *,
-    cache_dir: str | os.PathLike = "artefacts/cache",
-    prune_last: bool = False,
-) -> dict[str, nn.Module]:
-    """The dense model of ``seed``, its one-shot pruning by ``method`` at ``k``, and that pruned
-    model fine-tuned with ``budget`` (from the cache of :func:`strategy_sweep` when present)."""
-    dense, ckpt = load_dense(checkpoint_dir, seed, splits)
-    return {
-        "dense": dense,
-        "one-shot": PRUNERS[method](dense, k, prune_last=prune_last),
-        "fine-tuned": recovered("finetune", dense, ckpt["weights"], splits["train"], method, check_k(k),
-                                seed, budget, cache_dir, prune_last),
-    }
+    def level_sweep(self) -> pd.DataFrame:
+        """The per-layer rows of every strategy at its shortest budget (:func:`sweep_rows`)."""
+        return sweep_rows(self.results[self.results.ranking == "layer"])
 
 
-def dense_weights(checkpoint_dir: str | os.PathLike, seeds: Sequence[int], splits: dict[str, Split]) -> dict[str, str]:
-    """Seed -> fingerprint of the weights of the dense model that results for ``splits`` start
-    from, for their provenance record (each checkpoint checked as :func:`load_dense` does)."""
-    return {str(seed): load_dense(checkpoint_dir, seed, splits)[1]["weights"] for seed in check_seeds(seeds)}
+def sweep_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the level sweep: one-shot rows, and for each retraining strategy the rows of
+    its smallest budget (``epochs``), leaving out longer runs made at a few levels only."""
+    if "epochs" not in results or "strategy" not in results:
+        return results
+    retrained = results[results["strategy"] != "oneshot"]
+    budget = retrained.groupby("strategy")["epochs"].transform("min")
+    return pd.concat([results[results["strategy"] == "oneshot"], retrained[retrained["epochs"] == budget]])
+
+
+def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
+                     global_ranking: bool = False) -> MethodStudy:
+    """The shared work of the weight- and unit-pruning notebooks, from their checked parameters
+    ``params`` (:func:`helpers.parameters.check_namespace` of ``notebook``).
+
+    Loads the data and the dense model of every seed once, prunes them by ``method`` at every
+    level ``ks`` with every strategy of ``strategies`` (retraining for ``recovery_epochs``
+    epochs), retrains again for ``target_epochs`` at the levels ``target_ks`` with the
+    retraining strategies among ``strategies``, adds the global ranking when ``global_ranking``,
+    and writes the rows to ``results_path`` with their provenance record.
+    """
+    from_params = {name: params[name] for name in ("prune_last", "progress")}
+    data = load_dataset(params["dataset"], params["data_dir"], params["archive"],
+                        train_size=params["train_size"], test_size=params["test_size"])
+    dense = DenseModels.load(params["checkpoint_dir"], params["seeds"], data)
+    budget = RecoveryBudget(params["recovery_epochs"], params["recovery_lr"], params["recovery_batch_size"])
+    long_budget = RecoveryBudget(params["target_epochs"], params["recovery_lr"], params["recovery_batch_size"])
+    common = dict(cache_dir=params["cache_dir"], **from_params)
+    frames = [strategy_sweep(dense, data, method, params["ks"], params["strategies"], budget, **common)]
+    retraining = [s for s in params["strategies"] if s != "oneshot"]
+    if params["target_ks"] and retraining:
+        frames.append(strategy_sweep(dense, data, method, params["target_ks"], retraining, long_budget, **common))
+    if global_ranking:
+        frames.append(global_sweep(dense, data["test"], params["ks"], prune_last=params["prune_last"]))
+    results = pd.concat(frames, ignore_index=True)
+    results.insert(0, "dataset", params["dataset"])
+    record = provenance.run_record(notebook, params, data=data_expectation(data), dense_fingerprints=dense.record())
+    io.write_csv(results, params["results_path"], record)
+    return MethodStudy(method, data, dense, budget, long_budget, params["strategies"], results, record,
+                       params["cache_dir"], params["prune_last"])

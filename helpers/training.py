@@ -1,11 +1,10 @@
-"""Training and evaluation on in-memory tensors, with optional fixed pruning masks."""
+"""Training and evaluation on in-memory tensors, with optional fixed pruning masks, and the dense models."""
 
 from __future__ import annotations
 
 import os
 import random
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,18 +16,12 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from . import io, provenance
+from . import provenance
+from .checkpoints import cached, select_device
 from .checks import non_negative_int, positive_finite, positive_int
 from .data import Split, check_name
 from .model import MLP, STUDY_HIDDEN
 from .pruning import Masks, apply_masks
-
-
-def select_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -162,90 +155,12 @@ class TrainConfig:
             raise ValueError(f"train_size must be None (all images) or an integer >= 1, got {self.train_size!r}")
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: unreadable, not of this project, or made for another
-    configuration than the one asked for."""
-
-
 def dense_provenance(config: TrainConfig, data: Mapping[str, Split]) -> dict:
     """The provenance record of the dense model of ``config`` trained on ``data["train"]`` and
     evaluated on ``data["test"]``: kind, configuration, data fingerprints and package versions."""
     return {"kind": "dense", "dataset": config.dataset, "config": asdict(config),
             "train_data": data["train"].fingerprint, "test_data": data["test"].fingerprint,
             "versions": provenance.versions()}
-
-
-def data_expectation(data: Mapping[str, Split]) -> dict[str, str]:
-    """What a dense checkpoint's provenance must say for use with ``data``: the same training
-    and test data (dataset, subset and normalisation)."""
-    return {"train_data": data["train"].fingerprint, "test_data": data["test"].fingerprint}
-
-
-def load_checkpoint(
-    path: str | os.PathLike,
-    device: torch.device | str | None = None,
-    expect: Mapping | None = None,
-) -> tuple[MLP, dict]:
-    """Rebuild the model saved at ``path`` by :func:`save_checkpoint`; returns ``(model, checkpoint)``.
-
-    Refuses, with a :class:`CheckpointError` that names the file and the fault, a file that
-    cannot be read (truncated, corrupted), that is not a checkpoint of this project, whose
-    weights differ from the fingerprint saved with them or do not fit its architecture, and,
-    with ``expect``, whose provenance differs from ``expect`` in any field (each one named).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: run the training notebook first")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # zip, pickle and storage errors all mean an unusable file
-        raise CheckpointError(f"{path} cannot be read as a checkpoint ({type(err).__name__}: {err}); "
-                              "it is truncated or corrupted: delete it and rerun the step that writes it") from err
-    missing = {"state_dict", "widths", "weights", "provenance"} - set(ckpt if isinstance(ckpt, dict) else ())
-    if missing:
-        raise CheckpointError(f"{path} is not a checkpoint of this project (it lacks {sorted(missing)}): "
-                              "delete it and rerun the step that writes it")
-    widths = tuple(ckpt["widths"])
-    if provenance.state_fingerprint(ckpt["state_dict"]) != ckpt["weights"]:
-        raise CheckpointError(f"{path}: its weights differ from the fingerprint saved with them (corrupted): "
-                              "delete it and rerun the step that writes it")
-    try:
-        model = MLP(hidden=widths[1:-1], in_features=widths[0], n_classes=widths[-1])
-        model.load_state_dict(ckpt["state_dict"])
-    except (RuntimeError, ValueError, TypeError) as err:
-        raise CheckpointError(f"{path}: its weights do not fit the {'-'.join(map(str, widths))} network it "
-                              f"names ({err})") from err
-    if expect:
-        wrong = provenance.differences(ckpt["provenance"], expect)
-        if wrong:
-            raise CheckpointError(f"{path} was made for another configuration than the one asked for "
-                                  f"({'; '.join(wrong)}): rerun the step that writes it with this configuration")
-    return model.to(select_device(device)), ckpt
-
-
-def save_checkpoint(model: MLP, path: str | os.PathLike, record: Mapping, **extra) -> None:
-    """Save ``model``'s weights, widths, their fingerprint and the provenance ``record`` (and
-    ``extra`` entries) atomically at ``path``."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    io.save_torch({"state_dict": state, "widths": model.widths, "weights": provenance.state_fingerprint(state),
-                   "provenance": dict(record), **extra}, path)
-
-
-def load_cached(path: Path, record: Mapping) -> tuple[MLP, dict] | None:
-    """The cached model at ``path`` if it exists and was made with exactly ``record``; else None,
-    with a warning saying why when a file is there but unusable (it is then recomputed)."""
-    if not path.is_file():
-        return None
-    try:
-        return load_checkpoint(path, expect=record)
-    except CheckpointError as err:
-        warnings.warn(f"recomputing a cached model: {err}", stacklevel=2)
-        return None
-
-
-def cache_path(cache_dir: str | os.PathLike, stem: str, record: Mapping) -> Path:
-    """Where a model with provenance ``record`` is cached: ``<cache_dir>/<stem>-<hash of record>.pt``."""
-    return Path(cache_dir) / f"{stem}-{provenance.digest(record, 12)}.pt"
 
 
 def train_dense(
@@ -266,29 +181,15 @@ def train_dense(
     expected = config.train_size or len(data["train"])
     if len(data["train"]) != expected:
         raise ValueError(f"config asks for {expected} training images, data has {len(data['train'])}")
-    record = dense_provenance(config, data)
-    path = cache_path(cache_dir, f"{config.dataset}-dense-seed{config.seed}", record)
-    cached = load_cached(path, record)
-    if cached is not None:
-        model, ckpt = cached
-        return model.to(select_device(device)), pd.DataFrame(ckpt["history"]), path
-    torch.manual_seed(config.seed)
-    model = MLP(hidden=config.hidden).to(select_device(device))
-    history = train(
-        model,
-        data["train"],
-        {"test": data["test"]},
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        seed=config.seed,
-        progress=progress,
-        description=f"{config.dataset} seed {config.seed}",
-    )
-    save_checkpoint(model, path, record, history=history.to_dict("records"))
-    return model, history, path
 
+    def compute() -> tuple[MLP, dict]:
+        torch.manual_seed(config.seed)
+        model = MLP(hidden=config.hidden).to(select_device(device))
+        history = train(model, data["train"], {"test": data["test"]}, epochs=config.epochs,
+                        batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=progress,
+                        description=f"{config.dataset} seed {config.seed}")
+        return model, {"history": history.to_dict("records")}
 
-def dense_checkpoint(checkpoint_dir: str | os.PathLike, seed: int) -> Path:
-    """Where the training notebook leaves the dense model of ``seed`` for later notebooks."""
-    return Path(checkpoint_dir) / f"dense-seed{seed}.pt"
+    model, checkpoint, path = cached(cache_dir, f"{config.dataset}-dense-seed{config.seed}",
+                                     dense_provenance(config, data), compute)
+    return model.to(select_device(device)), pd.DataFrame(checkpoint["history"]), path

@@ -27,7 +27,8 @@ import torch
 
 from helpers import io
 from helpers.data import load_dataset, validation_split
-from helpers.pruning import PRUNERS, sparsity
+from helpers.cost import sparsity
+from helpers.pruning import prune
 from helpers.recovery import finetune, gradual_prune
 from helpers.training import TrainConfig, evaluate, train_dense
 
@@ -107,7 +108,7 @@ def run(method, k, procedure, epochs, lr, make):
 
 run("dense", 0.0, "dense", config.epochs, config.lr, lambda: dense)
 common = {"batch_size": config.batch_size, "seed": 0}
-pruned = {(method, k): PRUNERS[method](dense, k) for method, k in CASES}
+pruned = {(method, k): prune(dense, k, method) for method, k in CASES}
 for (method, k), model in pruned.items():
     run(method, k, "one-shot", 0, 0.0, lambda: model)
 
@@ -129,7 +130,7 @@ for procedure, epochs, lr in grid:
         run(method, k, procedure, epochs, lr, lambda: recover(method, k, procedure, epochs, lr))
 if not args.no_check:
     for method, k in CHECK_CASES:
-        pruned[method, k] = PRUNERS[method](dense, k)
+        pruned[method, k] = prune(dense, k, method)
         run(method, k, "one-shot", 0, 0.0, lambda: pruned[method, k])
         for procedure, epochs, lr in CHECK_GRID:
             run(method, k, procedure, epochs, lr, lambda: recover(method, k, procedure, epochs, lr))

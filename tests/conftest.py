@@ -23,7 +23,8 @@ def small_model():
     return MLP(hidden=(40, 30, 20), in_features=50, n_classes=10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def study_model():
+    """The study's network, freshly initialised: built once, never modified (pruning returns copies)."""
     torch.manual_seed(0)
     return MLP()

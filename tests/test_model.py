@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from helpers.model import MLP, count_nonzero_weights, count_weights, linear_layers, widths_of
+from helpers.cost import count_nonzero_weights, count_weights
+from helpers.model import MLP, linear_layers
 
 
 def test_study_network_has_the_studys_shape_and_no_bias(study_model):
@@ -9,7 +10,9 @@ def test_study_network_has_the_studys_shape_and_no_bias(study_model):
     assert sum(p.numel() for p in study_model.parameters()) == 2_386_000
     assert [n for n, _ in linear_layers(study_model)] == ["fc1", "fc2", "fc3", "fc4", "fc5"]
     assert all(layer.bias is None for _, layer in linear_layers(study_model))
-    assert widths_of(study_model) == (784, 1000, 1000, 500, 200, 10)
+    assert study_model.widths == (784, 1000, 1000, 500, 200, 10)
+    assert [(m.in_features, m.out_features) for _, m in linear_layers(study_model)] == [
+        (784, 1000), (1000, 1000), (1000, 500), (500, 200), (200, 10)]
 
 
 def test_forward_flattens_images_and_returns_logits(study_model):

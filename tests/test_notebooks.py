@@ -132,9 +132,9 @@ def test_an_independent_run_reproduces_every_number(smoke_run, tmp_path_factory)
     record = json.loads((second.results / "mnist" / "weight_pruning.provenance.json").read_text())
     assert record["parameters"]["seeds"] == SMOKE["03_weight_pruning"]["seeds"]
     assert record["versions"]["torch"] and record["machine"]["cpu"]
-    assert record["dense_weights"] == json.loads((first.results / "mnist" / "weight_pruning.provenance.json")
-                                                 .read_text())["dense_weights"], "the same dense weights, bit for bit"
-    assert list(record["dense_weights"]) == ["0", "1"]
+    assert record["dense_fingerprints"] == json.loads((first.results / "mnist" / "weight_pruning.provenance.json")
+                                                      .read_text())["dense_fingerprints"], "the same dense weights, bit for bit"
+    assert list(record["dense_fingerprints"]) == ["0", "1"]
 
 
 def test_pruning_notebook_refuses_dense_models_trained_on_other_data(smoke_run, tmp_path):

@@ -27,7 +27,7 @@ def test_every_parameter_is_annotated_and_its_default_passes(name):
     ("03_weight_pruning", {"ks": [0, "50"]}, TypeError, r"list\[float\]"),
     ("02_training", {"epochs": 2.5}, TypeError, "parameter epochs must be int, got 2.5"),
     ("02_training", {"epochs": True}, TypeError, "parameter epochs must be int, got True"),
-    ("02_training", {"train_size": "all"}, TypeError, r"train_size must be int \| None"),
+    ("02_training", {"train_size": "all"}, TypeError, r"train_size must be Optional\[int\]"),
     ("02_training", {"epochs": 0}, ValueError, "parameter epochs: epochs must be >= 1, got 0"),
     ("02_training", {"batch_size": -256}, ValueError, "batch_size must be >= 1"),
     ("02_training", {"lr": math.nan}, ValueError, "lr must be a finite number > 0, got nan"),
@@ -54,10 +54,15 @@ def test_bad_parameters_are_refused_by_name(notebook, values, error, match):
 
 
 def test_unsorted_and_repeated_levels_are_accepted_and_normalised():
-    parameters.check({"ks": [90, 50, 90, 0]}, "03_weight_pruning")
-    from helpers.sweep import check_ks
-
-    assert check_ks([90, 50, 90, 0]) == (0.0, 50.0, 90.0)
+    checked = parameters.check({"ks": [90, 50, 90, 0], "target_ks": [99, 97.5], "seeds": [2, 0],
+                                "strategies": ["finetune", "oneshot", "finetune"], "shift_k": 90}, "03_weight_pruning")
+    assert checked == {"ks": [0.0, 50.0, 90.0], "target_ks": [97.5, 99.0], "seeds": [2, 0],
+                       "strategies": ["finetune", "oneshot"], "shift_k": 90.0}
+    assert parameters.check_ks([90, 50, 90, 0]) == [0.0, 50.0, 90.0]
+    with pytest.raises(ValueError, match=r"\[0, 100\)"):
+        parameters.check_ks([])
+    with pytest.raises(ValueError, match=r"\[0, 100\)"):
+        parameters.check_ks([50, 100])
 
 
 def test_namespace_check_ignores_ipython_and_imports_but_not_injected_names():

@@ -65,11 +65,11 @@ def test_an_interrupted_write_leaves_the_old_file_whole_and_is_detected(tmp_path
 
 
 def test_results_of_different_runs_are_not_compared():
-    a = {**RECORD, "dense_weights": {"0": "1" * 16}}
-    b = {**RECORD, "dense_weights": {"0": "2" * 16}}
-    provenance.require_same({"weight": a, "unit": a}, ("data", "dense_weights"))
-    with pytest.raises(ValueError, match="differ in dense_weights .*weight: \\{'0': '1111"):
-        provenance.require_same({"weight": a, "unit": b}, ("data", "dense_weights"))
+    a = {**RECORD, "dense_fingerprints": {"0": "1" * 16}}
+    b = {**RECORD, "dense_fingerprints": {"0": "2" * 16}}
+    provenance.require_same({"weight": a, "unit": a}, ("data", "dense_fingerprints"))
+    with pytest.raises(ValueError, match="differ in dense_fingerprints .*weight: \\{'0': '1111"):
+        provenance.require_same({"weight": a, "unit": b}, ("data", "dense_fingerprints"))
 
 
 def test_differences_name_every_field():
@@ -106,7 +106,7 @@ def test_results_no_notebook_could_write_are_refused(change, match):
 
 
 def test_benchmark_of_another_model_is_refused():
-    machine = {"settings": {"weights": "b" * 16, "model": "artefacts/mnist/dense-seed0.pt"}}
+    machine = {"settings": {"fingerprint": "b" * 16, "model": "artefacts/mnist/dense-seed0.pt"}}
     analysis.check_benchmarked_model(machine, {"0": "b" * 16, "1": "c" * 16})
     with pytest.raises(ValueError, match="measured the model with weights 'bbbb.*none of the dense models"):
         analysis.check_benchmarked_model(machine, {"0": "c" * 16})
@@ -144,7 +144,7 @@ def test_executed_notebooks_lose_random_table_ids_and_addresses():
 
 def test_the_report_states_seeds_data_versions_and_machine():
     record = provenance.run_record("05_comparison", {"tolerance": 0.01}, data={"train_data": "f" * 16},
-                                   dense_weights={"0": "a" * 16, "1": "b" * 16})
+                                   dense_fingerprints={"0": "a" * 16, "1": "b" * 16})
     text = analysis.provenance_markdown(record)
     assert "seeds 0 (dense weights `aaaa" in text and "1 (dense weights `bbbb" in text
     assert "data train `ffff" in text and f"torch {torch.__version__}" in text and record["machine"]["cpu"] in text

@@ -6,12 +6,13 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from helpers.model import count_nonzero_weights
+from helpers.cost import count_nonzero_weights, layer_sparsity, sparsity
 from helpers.pruning import (
+    METHODS,
     global_weight_prune,
-    layer_sparsity,
+    method,
     n_to_prune,
-    sparsity,
+    prune,
     thresholds,
     unit_prune,
     weight_prune,
@@ -46,20 +47,20 @@ def test_unit_prune_zeroes_whole_rows(small_model, k):
     assert torch.equal(pruned.fc4.weight, small_model.fc4.weight)
 
 
-@pytest.mark.parametrize("prune", [weight_prune, unit_prune, global_weight_prune])
-def test_pruning_returns_a_copy_and_leaves_the_model_unchanged(small_model, prune):
+@pytest.mark.parametrize("prune_fn", [weight_prune, unit_prune, global_weight_prune])
+def test_pruning_returns_a_copy_and_leaves_the_model_unchanged(small_model, prune_fn):
     before = copy.deepcopy(small_model.state_dict())
-    pruned = prune(small_model, 90)
+    pruned = prune_fn(small_model, 90)
     assert pruned is not small_model
     for name, tensor in small_model.state_dict().items():
         assert torch.equal(tensor, before[name])
         assert pruned.state_dict()[name].data_ptr() != tensor.data_ptr()
 
 
-@pytest.mark.parametrize("prune", [weight_prune, unit_prune])
-def test_prune_last_also_prunes_the_logits_layer(small_model, prune):
-    assert torch.count_nonzero(prune(small_model, 50).fc4.weight) == small_model.fc4.weight.numel()
-    assert torch.count_nonzero(prune(small_model, 50, prune_last=True).fc4.weight) == small_model.fc4.weight.numel() // 2
+@pytest.mark.parametrize("prune_fn", [weight_prune, unit_prune])
+def test_prune_last_also_prunes_the_logits_layer(small_model, prune_fn):
+    assert torch.count_nonzero(prune_fn(small_model, 50).fc4.weight) == small_model.fc4.weight.numel()
+    assert torch.count_nonzero(prune_fn(small_model, 50, prune_last=True).fc4.weight) == small_model.fc4.weight.numel() // 2
 
 
 def test_unit_prune_keeps_the_rows_of_largest_norm(small_model):
@@ -127,10 +128,10 @@ def test_global_ranking_gives_layers_different_sparsities(study_model):
 
 
 @pytest.mark.parametrize("k", [-1, 100, 150, math.nan, math.inf])
-@pytest.mark.parametrize("prune", [weight_prune, unit_prune, global_weight_prune])
-def test_out_of_range_k_is_rejected_with_the_range(small_model, prune, k):
+@pytest.mark.parametrize("prune_fn", [weight_prune, unit_prune, global_weight_prune])
+def test_out_of_range_k_is_rejected_with_the_range(small_model, prune_fn, k):
     with pytest.raises(ValueError, match=r"\[0, 100\)"):
-        prune(small_model, k)
+        prune_fn(small_model, k)
 
 
 @pytest.mark.parametrize("k", ["50", None, True])
@@ -148,12 +149,12 @@ def test_works_on_any_module_made_of_bias_free_linear_layers():
     assert zero_rows(pruned[4].weight) == 0
 
 
-@pytest.mark.parametrize("prune", [weight_prune, unit_prune, global_weight_prune])
-def test_layers_with_a_bias_are_refused_by_name(prune):
+@pytest.mark.parametrize("prune_fn", [weight_prune, unit_prune, global_weight_prune])
+def test_layers_with_a_bias_are_refused_by_name(prune_fn):
     """A zeroed row with a bias left in place would still output relu(bias): not a removed neuron."""
     net = nn.Sequential(nn.Linear(8, 6, bias=False), nn.ReLU(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
     with pytest.raises(ValueError, match=r"with a bias \(2, 4\); .* bias=False"):
-        prune(net, 50)
+        prune_fn(net, 50)
 
 
 @pytest.mark.parametrize("model, error, match", [
@@ -162,10 +163,10 @@ def test_layers_with_a_bias_are_refused_by_name(prune):
     (nn.Sequential(nn.Linear(4, 2, bias=False)), ValueError, r"only nn.Linear \(0\) is the logits layer.*prune_last=True"),
     ({"fc1.weight": torch.ones(2, 2)}, TypeError, "expected a torch.nn.Module to prune, got dict"),
 ])
-@pytest.mark.parametrize("prune", [weight_prune, unit_prune, global_weight_prune])
-def test_models_that_cannot_be_pruned_are_refused(prune, model, error, match):
+@pytest.mark.parametrize("prune_fn", [weight_prune, unit_prune, global_weight_prune])
+def test_models_that_cannot_be_pruned_are_refused(prune_fn, model, error, match):
     with pytest.raises(error, match=match):
-        prune(model, 50)
+        prune_fn(model, 50)
 
 
 def test_a_single_logits_layer_is_pruned_when_asked():
@@ -197,3 +198,26 @@ def test_thresholds_separate_pruned_from_kept(study_model, method):
         assert score[removed].max() == pytest.approx(cut[name])
         assert score[~removed].min() >= cut[name]
     assert math.isnan(thresholds(study_model, 0, method)["fc1"])
+
+
+def test_the_registry_knows_each_method_once():
+    assert set(METHODS) == {"weight", "unit"}
+    assert method("unit").unit == "neuron" and method("weight").unit == "weight"
+    with pytest.raises(ValueError, match=r"unknown pruning method 'neuron'; accepted: \['unit', 'weight'\]"):
+        method("neuron")
+    with pytest.raises(ValueError, match="unknown pruning method 'rows'"):
+        thresholds(torch.nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False)), 50, "rows")
+
+
+@pytest.mark.parametrize("name", ["weight", "unit"])
+def test_prune_by_name_is_the_methods_own_pruning(study_model, name):
+    by_name = prune(study_model, 90, name)
+    direct = (weight_prune if name == "weight" else unit_prune)(study_model, 90)
+    assert all(torch.equal(a, b) for a, b in zip(by_name.state_dict().values(), direct.state_dict().values()))
+
+
+@pytest.mark.parametrize("name, removed", [("weight", 3), ("unit", 1)])
+def test_a_methods_removed_count_is_in_its_own_unit(name, removed):
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    mask[1] = False
+    assert method(name).removed(mask) == removed

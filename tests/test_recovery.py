@@ -6,16 +6,12 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import recovery
+from helpers import recovery, sensitivity as sensitivity_module
 from helpers.data import Split
 from helpers.model import MLP, linear_layers
 from helpers.pruning import masks_of, n_to_prune, unit_prune, weight_mask, weight_prune
-from helpers.recovery import (
-    cubic_schedule,
-    finetune,
-    gradual_prune,
-    sensitivity,
-)
+from helpers.recovery import cubic_schedule, finetune, gradual_prune
+from helpers.sensitivity import layer_sensitivity as sensitivity
 from helpers.training import evaluate, train
 
 TRAIN = {"batch_size": 64, "lr": 3e-3}
@@ -295,7 +291,7 @@ def test_sensitivity_prunes_only_the_named_layer(data, dense, monkeypatch):
         seen.append({name: layer.weight.detach().clone() for name, layer in linear_layers(model)})
         return evaluate(model, split, batch_size)
 
-    monkeypatch.setattr(recovery, "evaluate", recording_evaluate)
+    monkeypatch.setattr(sensitivity_module, "evaluate", recording_evaluate)
     ks = [0, 50, 90]
     table = sensitivity(dense, data["val"], ks, method=["weight", "unit"])
     assert same_state(state(dense), before)

@@ -9,8 +9,8 @@ import textwrap
 import nbformat
 import pytest
 
-from helpers import data, io, pipeline, provenance, sweep, training
-from helpers.sweep import RecoveryBudget
+from helpers import checkpoints, data, io, pipeline, provenance, sweep, training
+from helpers.sweep import DenseModels, RecoveryBudget
 from helpers.training import TrainConfig
 
 from .conftest import DATA_DIR, ROOT
@@ -29,12 +29,13 @@ def run_small_study(root, splits):
     for seed in (0, 1):
         config = TrainConfig(**{**CONFIG.__dict__, "seed": seed})
         model, history, cached = training.train_dense(config, splits, root / "cache", progress=False)
-        io.copy_file(cached, training.dense_checkpoint(root / "models", seed))
+        io.copy_file(cached, checkpoints.dense_checkpoint(root / "models", seed))
         histories.append(history.assign(seed=seed))
     import pandas as pd
 
     io.write_csv(pd.concat(histories).drop(columns="seconds"), root / "training.csv")
-    frames = [sweep.strategy_sweep(root / "models", [0, 1], splits, method, [0, 50, 90], sweep.STRATEGIES,
+    dense = DenseModels.load(root / "models", [0, 1], splits)
+    frames = [sweep.strategy_sweep(dense, splits, method, [0.0, 50.0, 90.0], sweep.STRATEGIES,
                                    RecoveryBudget(1, 8e-3, 64), cache_dir=root / "cache") for method in ("weight", "unit")]
     io.write_csv(pd.concat(frames, ignore_index=True), root / "pruning.csv")
     return root
@@ -72,8 +73,15 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(splits, tmp_path_factory):
+    """The model and history of a run nobody interrupted, trained once for every case below."""
+    model, history, _ = training.train_dense(CONFIG, splits, tmp_path_factory.mktemp("fresh"), progress=False)
+    return provenance.state_fingerprint(model.state_dict()), history
+
+
 @pytest.mark.parametrize("where", ["training", "writing"])
-def test_a_run_killed_mid_way_restarts_cleanly_with_the_same_result(tmp_path, splits, where):
+def test_a_run_killed_mid_way_restarts_cleanly_with_the_same_result(tmp_path, splits, uninterrupted, where):
     cache = tmp_path / "cache"
     child = subprocess.run([sys.executable, "-c", CHILD, str(cache), where], cwd=ROOT, capture_output=True,
                            text=True, env={**os.environ, "DATA_DIR": str(DATA_DIR)}, timeout=300)
@@ -81,10 +89,10 @@ def test_a_run_killed_mid_way_restarts_cleanly_with_the_same_result(tmp_path, sp
     assert not list(cache.glob("*.pt")), "no checkpoint, whole or half, under a name a later step reads"
 
     resumed, history, path = training.train_dense(CONFIG, splits, cache, progress=False)
-    uninterrupted, history_ref, _ = training.train_dense(CONFIG, splits, tmp_path / "fresh", progress=False)
-    assert provenance.state_fingerprint(resumed.state_dict()) == provenance.state_fingerprint(uninterrupted.state_dict())
+    fingerprint, history_ref = uninterrupted
+    assert provenance.state_fingerprint(resumed.state_dict()) == fingerprint
     assert history.drop(columns="seconds").equals(history_ref.drop(columns="seconds"))
-    assert training.load_checkpoint(path)[1]["weights"]
+    assert checkpoints.load_checkpoint(path)[1]["fingerprint"] == fingerprint
 
 
 def test_a_failed_notebook_leaves_the_previous_report_in_place(tmp_path):

@@ -2,11 +2,11 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import training
+from helpers import checkpoints, training
 from helpers.data import Split
 from helpers.model import MLP
 from helpers.pruning import masks_of, weight_prune
-from helpers.sweep import check_ks, check_methods, sweep
+from helpers.sweep import evaluate_pruned
 from helpers.training import TrainConfig, evaluate, train, train_dense
 
 
@@ -108,7 +108,7 @@ def test_train_dense_caches_by_configuration_data_and_versions(tmp_path, monkeyp
     config = TrainConfig(**SMALL)
     model, history, path = train_dense(config, data, tmp_path, progress=False)
     assert path.is_file() and path.name.startswith("mnist-dense-seed0-")
-    record = training.load_checkpoint(path)[1]["provenance"]
+    record = checkpoints.load_checkpoint(path)[1]["provenance"]
     assert record["train_data"] == data["train"].fingerprint and record["versions"]["torch"] == torch.__version__
 
     def no_training(*args, **kwargs):
@@ -133,7 +133,7 @@ def test_unusable_cached_model_is_recomputed_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="recomputing a cached model: .* cannot be read"):
         again, _, _ = train_dense(config, data, tmp_path, progress=False)
     assert torch.equal(again.fc1.weight, model.fc1.weight)  # the same seed gives the same model
-    assert training.load_checkpoint(path)[1]["weights"]  # and the cache entry is whole again
+    assert checkpoints.load_checkpoint(path)[1]["fingerprint"]  # and the cache entry is whole again
 
 
 def _saved(tmp_path, **expect):
@@ -146,18 +146,18 @@ def test_corrupted_checkpoints_are_refused_with_the_fault(tmp_path):
     model, path, data = _saved(tmp_path)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(training.CheckpointError, match="truncated.pt cannot be read .* truncated or corrupted"):
-        training.load_checkpoint(truncated)
+    with pytest.raises(checkpoints.CheckpointError, match="truncated.pt cannot be read .* truncated or corrupted"):
+        checkpoints.load_checkpoint(truncated)
     foreign = tmp_path / "foreign.pt"
     torch.save({"model": model.state_dict()}, foreign)
-    with pytest.raises(training.CheckpointError, match="not a checkpoint of this project"):
-        training.load_checkpoint(foreign)
+    with pytest.raises(checkpoints.CheckpointError, match="not a checkpoint of this project"):
+        checkpoints.load_checkpoint(foreign)
     tampered = tmp_path / "tampered.pt"
     ckpt = torch.load(path, weights_only=True)
     ckpt["state_dict"]["fc1.weight"][0, 0] += 1.0
     torch.save(ckpt, tampered)
-    with pytest.raises(training.CheckpointError, match="differ from the fingerprint"):
-        training.load_checkpoint(tampered)
+    with pytest.raises(checkpoints.CheckpointError, match="differ from the fingerprint"):
+        checkpoints.load_checkpoint(tampered)
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
@@ -166,34 +166,29 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     ckpt["widths"] = (784, 1000, 1000, 500, 200, 10)  # says the study's network, holds a small one
     other = tmp_path / "other.pt"
     torch.save(ckpt, other)
-    with pytest.raises(training.CheckpointError, match="do not fit the 784-1000-1000-500-200-10 network"):
-        training.load_checkpoint(other)
+    with pytest.raises(checkpoints.CheckpointError, match="do not fit the 784-1000-1000-500-200-10 network"):
+        checkpoints.load_checkpoint(other)
 
 
 def test_checkpoint_for_other_data_is_refused_naming_the_field(tmp_path):
     model, path, data = _saved(tmp_path)
     fashion = {**data, "test": Split(data["test"].images * 2, data["test"].labels)}
-    with pytest.raises(training.CheckpointError, match="test_data: stored '[0-9a-f]{16}', asked for"):
-        training.load_checkpoint(path, expect=training.data_expectation(fashion))
-    with pytest.raises(training.CheckpointError, match="dataset: stored 'mnist', asked for 'fashion_mnist'"):
-        training.load_checkpoint(path, expect={"dataset": "fashion_mnist"})
-    assert training.load_checkpoint(path, expect=training.data_expectation(data))[1]["provenance"]["kind"] == "dense"
+    with pytest.raises(checkpoints.CheckpointError, match="test_data: stored '[0-9a-f]{16}', asked for"):
+        checkpoints.load_checkpoint(path, expect=checkpoints.data_expectation(fashion))
+    with pytest.raises(checkpoints.CheckpointError, match="dataset: stored 'mnist', asked for 'fashion_mnist'"):
+        checkpoints.load_checkpoint(path, expect={"dataset": "fashion_mnist"})
+    assert checkpoints.load_checkpoint(path, expect=checkpoints.data_expectation(data))[1]["provenance"]["kind"] == "dense"
 
 
 def test_missing_checkpoint_says_which_step_writes_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="training notebook"):
-        training.load_checkpoint(tmp_path / "none.pt")
+        checkpoints.load_checkpoint(tmp_path / "none.pt")
 
 
-def test_sweep_rows_and_validation(small_model):
+def test_a_pruned_network_is_measured_with_its_sparsity(small_model):
     data = Split(torch.randn(40, 50), torch.randint(0, 10, (40,)))
-    frame = sweep(small_model, data, [90, 0, 50], ["unit", "weight"])
-    assert list(zip(frame.method, frame.k)) == [("unit", 0), ("unit", 50), ("unit", 90),
-                                               ("weight", 0), ("weight", 50), ("weight", 90)]
-    assert {"accuracy", "loss", "sparsity", "nonzero_weights", "sparsity_fc1", "sparsity_fc4"} <= set(frame)
-    with pytest.raises(ValueError, match="weight"):
-        check_methods(["magnitude"])
-    with pytest.raises(ValueError, match=r"\[0, 100\)"):
-        check_ks([])
-    with pytest.raises(ValueError, match=r"\[0, 100\)"):
-        check_ks([50, 100])
+    row = evaluate_pruned(weight_prune(small_model, 50), data)
+    assert list(row) == ["loss", "accuracy", "sparsity", "nonzero_weights", "sparsity_fc1", "sparsity_fc2",
+                         "sparsity_fc3", "sparsity_fc4"]
+    assert row["sparsity"] == pytest.approx(0.5) and row["sparsity_fc4"] == 0
+    assert row["accuracy"] == evaluate(weight_prune(small_model, 50), data)["accuracy"]

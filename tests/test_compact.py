@@ -1,4 +1,5 @@
-"""Compact forms of pruned networks: same logits, expected shapes and byte counts.
+"""Compact forms of pruned networks, their costs, timing and the benchmark: same logits,
+expected shapes and byte counts.
 
 No timing is asserted here (machines are noisy); speed ratios are measured by
 ``python -m helpers.benchmark``.
@@ -15,8 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import benchmark
-from helpers import efficiency as eff
+from helpers import benchmark, compact, cost, timing
 from helpers.benchmark import COLUMNS
 from helpers.model import MLP
 from helpers.pruning import unit_prune, weight_prune
@@ -62,28 +62,28 @@ def assert_same_logits(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor) 
 @pytest.mark.parametrize("k", [0, 50, 90, 97.5, 99])
 def test_compacted_unit_pruned_network_gives_the_same_logits(study, images, k):
     pruned = unit_prune(study, k)
-    compact = eff.compact_units(pruned)
-    assert_same_logits(pruned, compact, images)
-    assert_same_logits(pruned, compact, images[:1])
+    shrunk = compact.compact_units(pruned)
+    assert_same_logits(pruned, shrunk, images)
+    assert_same_logits(pruned, shrunk, images[:1])
 
 
 def test_study_network_unit_pruned_at_90_shrinks_to_784_100_100_50_20_10(study):
-    compact = eff.compact_units(unit_prune(study, 90))
-    assert compact.widths == (784, 100, 100, 50, 20, 10)
-    assert [tuple(m.weight.shape) for m in (compact.fc1, compact.fc2, compact.fc5)] == [
+    shrunk = compact.compact_units(unit_prune(study, 90))
+    assert shrunk.widths == (784, 100, 100, 50, 20, 10)
+    assert [tuple(m.weight.shape) for m in (shrunk.fc1, shrunk.fc2, shrunk.fc5)] == [
         (100, 784), (100, 100), (10, 20)
     ]
-    assert eff.nonzero_params(compact) == 784 * 100 + 100 * 100 + 100 * 50 + 50 * 20 + 20 * 10
+    assert cost.nonzero_params(shrunk) == 784 * 100 + 100 * 100 + 100 * 50 + 50 * 20 + 20 * 10
 
 
 def test_compaction_keeps_a_zero_neuron_where_a_layer_lost_every_neuron(small):
     pruned = unit_prune(small, 99.9)  # round(0.999 * n) = n: every hidden neuron removed
     assert all(int(torch.count_nonzero(m.weight)) == 0 for m in (pruned.fc1, pruned.fc2, pruned.fc3))
-    compact = eff.compact_units(pruned)
-    assert compact.widths == (24, 1, 1, 1, 5)
+    shrunk = compact.compact_units(pruned)
+    assert shrunk.widths == (24, 1, 1, 1, 5)
     x = torch.randn(7, 24)
-    assert_same_logits(pruned, compact, x)
-    assert torch.equal(compact(x), torch.zeros(7, 5))
+    assert_same_logits(pruned, shrunk, x)
+    assert torch.equal(shrunk(x), torch.zeros(7, 5))
 
 
 def test_compaction_also_drops_neurons_nobody_reads(small):
@@ -91,15 +91,15 @@ def test_compaction_also_drops_neurons_nobody_reads(small):
     model.load_state_dict(small.state_dict())
     with torch.no_grad():
         model.fc2.weight[:, :7] = 0  # neurons 0..6 of fc1 feed nothing
-    compact = eff.compact_units(model)
-    assert compact.widths == (24, 33, 30, 20, 5)
-    assert_same_logits(model, compact, torch.randn(9, 24))
+    shrunk = compact.compact_units(model)
+    assert shrunk.widths == (24, 33, 30, 20, 5)
+    assert_same_logits(model, shrunk, torch.randn(9, 24))
 
 
 def test_compaction_does_not_change_its_input(study):
     pruned = unit_prune(study, 50)
     before = {k: v.clone() for k, v in pruned.state_dict().items()}
-    eff.compact_units(pruned)
+    compact.compact_units(pruned)
     assert all(torch.equal(before[k], v) for k, v in pruned.state_dict().items())
 
 
@@ -109,18 +109,17 @@ def test_compaction_does_not_change_its_input(study):
 @pytest.mark.parametrize("k", [0, 80, 90, 95, 99])
 def test_sparse_network_gives_the_masked_dense_networks_logits(study, images, k):
     pruned = weight_prune(study, k)
-    sparse = eff.to_sparse(pruned, chunk_size=128)  # 300 images: chunks of 128, 128 and 44
+    sparse = compact.to_sparse(pruned, chunk_size=128)  # 300 images: chunks of 128, 128 and 44
     assert_same_logits(pruned, sparse, images)
     assert_same_logits(pruned, sparse, images[:1])
-    assert eff.nonzero_params(sparse) == eff.nonzero_params(pruned)
+    assert cost.nonzero_params(sparse) == cost.nonzero_params(pruned)
 
 
 def test_sparse_layers_follow_the_density_threshold(study):
-    sparse = eff.to_sparse(weight_prune(study, 90))
+    sparse = compact.to_sparse(weight_prune(study, 90))
     assert sparse.formats == ("csr", "csr", "csr", "csr", "dense")  # fc5 is not pruned
-    assert eff.to_sparse(weight_prune(study, 80)).formats == ("dense",) * 5  # density 0.2 > 0.15
-    assert eff.to_sparse(weight_prune(study, 80), max_density=0.2).formats[:4] == ("csr",) * 4
-    assert eff.to_sparse(weight_prune(study, 99), layout="dense").formats == ("dense",) * 5
+    assert compact.to_sparse(weight_prune(study, 80)).formats == ("dense",) * 5  # density 0.2 > 0.15
+    assert compact.to_sparse(weight_prune(study, 80), max_density=0.2).formats[:4] == ("csr",) * 4
     assert all(
         w.crow_indices().dtype == torch.int32 and w.col_indices().dtype == torch.int32
         for w in sparse.weights() if w.layout == torch.sparse_csr
@@ -129,66 +128,74 @@ def test_sparse_layers_follow_the_density_threshold(study):
 
 def test_every_layer_in_csr_still_gives_the_same_logits(small):
     pruned = weight_prune(small, 60, prune_last=True)
-    sparse = eff.to_sparse(pruned, max_density=1.0, index_dtype=torch.int64)
+    sparse = compact.to_sparse(pruned, max_density=1.0, index_dtype=torch.int64)
     assert sparse.formats == ("csr",) * 4
     assert_same_logits(pruned, sparse, torch.randn(11, 24))
 
 
-def test_saved_compact_forms_load_back_to_the_same_logits(study, images, tmp_path):
-    for pruned, compact in (
-        (p := weight_prune(study, 97.5), eff.to_sparse(p)),
-        (u := unit_prune(study, 75), eff.compact_units(u)),
-    ):
-        path = eff.save_compact(compact, tmp_path / "compact.pt")
-        loaded = eff.load_compact(path)
-        assert type(loaded) is type(compact)
-        assert_same_logits(pruned, loaded, images)
+def test_saved_compact_forms_hold_every_stored_value(study, tmp_path):
+    """The file whose size the benchmark reports holds the whole network, exactly."""
+    sparse = compact.to_sparse(weight_prune(study, 97.5))
+    blob = torch.load(compact.save_compact(sparse, tmp_path / "sparse.pt"), weights_only=True)
+    assert blob["kind"] == "sparse_mlp" and len(blob["layers"]) == 5
+    for layer, w in zip(blob["layers"], sparse.weights()):
+        if w.layout == torch.sparse_csr:
+            assert torch.equal(layer["values"], w.values())
+            assert torch.equal(layer["col_indices"].long(), w.col_indices().long())
+            assert layer["col_indices"].dtype == torch.int16
+            assert torch.equal(layer["crow_indices"].long(), w.crow_indices().long())
+        else:
+            assert torch.equal(layer["weight"], w)
+    shrunk = compact.compact_units(unit_prune(study, 75))
+    blob = torch.load(compact.save_compact(shrunk, tmp_path / "shrunk.pt"), weights_only=True)
+    assert blob["kind"] == "mlp" and tuple(blob["widths"]) == shrunk.widths
+    assert all(torch.equal(blob["state_dict"][k], v) for k, v in shrunk.state_dict().items())
 
 
 # ----------------------------------------------------------------------------- sizes
 
 
 def test_dense_and_shrunk_networks_cost_four_bytes_per_weight(study):
-    assert eff.memory_bytes(study) == STUDY_DENSE_BYTES
-    compact = eff.compact_units(unit_prune(study, 90))
-    assert eff.memory_bytes(compact) == 4 * 94_600
-    assert eff.macs_per_image(compact, executed=True) == 94_600
+    assert cost.memory_bytes(study) == STUDY_DENSE_BYTES
+    shrunk = compact.compact_units(unit_prune(study, 90))
+    assert cost.memory_bytes(shrunk) == 4 * 94_600
+    assert cost.macs_per_image(shrunk, executed=True) == 94_600
 
 
 def test_csr_bytes_are_values_column_indices_and_row_pointers(study):
     pruned = weight_prune(study, 99)
-    sparse = eff.to_sparse(pruned)
+    sparse = compact.to_sparse(pruned)
     shapes = [(1000, 784), (1000, 1000), (500, 1000), (200, 500)]
     nnz = [round(0.01 * o * i) for o, i in shapes]
     # float32 values + int32 column indices per non-zero, int32 row pointers (rows + 1)
     expected = sum(4 * n + 4 * n + 4 * (o + 1) for n, (o, _) in zip(nnz, shapes)) + 4 * 200 * 10
-    assert eff.memory_bytes(sparse) == expected
-    assert eff.nonzero_params(sparse) == sum(nnz) + 2000
-    assert eff.macs_per_image(sparse) == sum(nnz) + 2000
-    assert eff.compression_ratio(pruned, sparse) == pytest.approx(2_386_000 / (sum(nnz) + 2000))
-    sparse64 = eff.to_sparse(pruned, index_dtype=torch.int64)
-    assert eff.memory_bytes(sparse64) == expected + sum(4 * n + 4 * (o + 1) for n, (o, _) in zip(nnz, shapes))
+    assert cost.memory_bytes(sparse) == expected
+    assert cost.nonzero_params(sparse) == sum(nnz) + 2000
+    assert cost.macs_per_image(sparse) == sum(nnz) + 2000
+    assert cost.compression_ratio(pruned, sparse) == pytest.approx(2_386_000 / (sum(nnz) + 2000))
+    sparse64 = compact.to_sparse(pruned, index_dtype=torch.int64)
+    assert cost.memory_bytes(sparse64) == expected + sum(4 * n + 4 * (o + 1) for n, (o, _) in zip(nnz, shapes))
 
 
 def test_disk_sizes_of_the_compact_forms(study):
-    dense = eff.disk_bytes(study)
+    dense = cost.disk_bytes(study)
     assert STUDY_DENSE_BYTES <= dense <= STUDY_DENSE_BYTES * 1.01
-    weight99 = eff.disk_bytes(eff.to_sparse(weight_prune(study, 99)))
-    unit90 = eff.disk_bytes(eff.compact_units(unit_prune(study, 90)))
+    weight99 = cost.disk_bytes(compact.to_sparse(weight_prune(study, 99)))
+    unit90 = cost.disk_bytes(compact.compact_units(unit_prune(study, 90)))
     assert weight99 <= 0.03 * dense
     assert unit90 <= 0.05 * dense
     assert unit90 >= 4 * 94_600  # the float32 weights themselves are all there
 
 
 def test_side_by_side_timing_gives_one_time_per_round_and_paired_ratios(small):
-    times = eff.time_side_by_side({"a": small, "b": small}, 3, repeats=4, warmup=1, in_features=24)
+    times = timing.time_side_by_side({"a": small, "b": small}, 3, repeats=4, warmup=1, in_features=24)
     assert [len(t) for t in times.values()] == [4, 4]
     assert all(t > 0 for ts in times.values() for t in ts)
-    assert eff.paired_speedup([2.0, 9.0, 3.0], [1.0, 1.0, 3.0]) == 2.0
+    assert timing.paired_speedup([2.0, 9.0, 3.0], [1.0, 1.0, 3.0]) == 2.0
 
 
 def test_training_macs_skip_the_first_layers_input_gradient():
-    assert eff.training_macs_per_image((784, 1000, 10)) == 3 * 784_000 + 3 * 10_000 - 784_000
+    assert cost.training_macs_per_image((784, 1000, 10)) == 3 * 784_000 + 3 * 10_000 - 784_000
 
 
 # ----------------------------------------------------------------------------- bad arguments
@@ -197,21 +204,20 @@ def test_training_macs_skip_the_first_layers_input_gradient():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda m: eff.to_sparse(m, layout="coo"), "'coo'"),
-        (lambda m: eff.to_sparse(m, max_density=1.5), "1.5"),
-        (lambda m: eff.to_sparse(m, max_density=-0.1), "-0.1"),
-        (lambda m: eff.to_sparse(m, chunk_size=0), "chunk_size.*0"),
-        (lambda m: eff.to_sparse(m, index_dtype=torch.int16), "int16"),
-        (lambda m: eff.SparseMLP([m.fc1.weight, m.fc1.weight]), "40 outputs.*24 inputs"),
-        (lambda m: eff.compare_speed({"m": m}, 0), "batch_size.*0"),
-        (lambda m: eff.compare_speed({"m": m}, 2, repeats=0), "repeats.*0"),
-        (lambda m: eff.time_call(lambda: None, warmup=-1), "warmup.*-1"),
-        (lambda m: eff.time_side_by_side({}, 4), "none"),
-        (lambda m: eff.time_side_by_side({"m": m}, 4, min_seconds=-1.0), "min_seconds.*-1"),
-        (lambda m: eff.paired_speedup([1.0], [1.0, 2.0]), "1 and 2"),
-        (lambda m: eff.matmul_peak(size=0), "size.*0"),
-        (lambda m: eff.training_throughput(n_images=0), "n_images.*0"),
-        (lambda m: eff.training_macs_per_image((784,)), r"\[784\]"),
+        (lambda m: compact.to_sparse(m, max_density=1.5), "1.5"),
+        (lambda m: compact.to_sparse(m, max_density=-0.1), "-0.1"),
+        (lambda m: compact.to_sparse(m, chunk_size=0), "chunk_size.*0"),
+        (lambda m: compact.to_sparse(m, index_dtype=torch.int16), "int16"),
+        (lambda m: compact.SparseMLP([m.fc1.weight, m.fc1.weight]), "40 outputs.*24 inputs"),
+        (lambda m: timing.time_side_by_side({"m": m}, 0), "batch_size.*0"),
+        (lambda m: timing.time_side_by_side({"m": m}, 2, repeats=0), "repeats.*0"),
+        (lambda m: timing.time_call(lambda: None, warmup=-1), "warmup.*-1"),
+        (lambda m: timing.time_side_by_side({}, 4), "none"),
+        (lambda m: timing.time_side_by_side({"m": m}, 4, min_seconds=-1.0), "min_seconds.*-1"),
+        (lambda m: timing.paired_speedup([1.0], [1.0, 2.0]), "1 and 2"),
+        (lambda m: timing.matmul_peak(size=0), "size.*0"),
+        (lambda m: timing.training_throughput(n_images=0), "n_images.*0"),
+        (lambda m: cost.training_macs_per_image((784,)), r"\[784\]"),
     ],
 )
 def test_bad_arguments_raise_value_errors_naming_the_value(small, call, message):
@@ -221,16 +227,16 @@ def test_bad_arguments_raise_value_errors_naming_the_value(small, call, message)
 
 def test_a_model_that_is_not_an_mlp_is_refused():
     with pytest.raises(TypeError, match="Sequential"):
-        eff.compact_units(torch.nn.Sequential(torch.nn.Linear(3, 2, bias=False)))
+        compact.compact_units(torch.nn.Sequential(torch.nn.Linear(3, 2, bias=False)))
     with pytest.raises(TypeError, match="Linear"):
-        eff.memory_bytes(torch.nn.Linear(3, 2))
+        cost.memory_bytes(torch.nn.Linear(3, 2))
 
 
 def test_a_layer_with_a_bias_is_refused(small):
     model = MLP(hidden=(40, 30, 20), in_features=24, n_classes=5)
     model.fc2 = torch.nn.Linear(40, 30)
     with pytest.raises(ValueError, match="fc2 has a bias"):
-        eff.compact_units(model)
+        compact.compact_units(model)
 
 
 # ----------------------------------------------------------------------------- the benchmark

@@ -1,0 +1,192 @@
+"""Timing on a shared machine: paired rounds of forward passes, the matrix-multiply peak, and
+the training loop's speed against it.
+
+Ratios of two models' times are taken round by round (:func:`time_side_by_side`,
+:func:`paired_speedup`): a machine busy with other work slows both in that round alike.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .checks import non_negative_int, positive_int
+from .cost import training_macs_per_image
+from .data import Split
+from .model import MLP, STUDY_HIDDEN
+from .training import train
+
+
+def time_call(
+    fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1, min_seconds: float = 0.0
+) -> list[float]:
+    """Seconds per call of ``fn``: ``repeats`` measurements after ``warmup`` unmeasured calls.
+
+    Each measurement calls ``fn`` enough times in a row to last at least ``min_seconds``
+    (found during the warm-up) and reports the mean per call, so calls far shorter than the
+    clock's and the scheduler's resolution are still timed well.
+
+    Raises:
+        ValueError: ``repeats`` < 1, ``warmup`` < 0 or ``min_seconds`` < 0.
+    """
+    repeats = positive_int("repeats", repeats)
+    warmup = non_negative_int("warmup", warmup)
+    if not min_seconds >= 0:
+        raise ValueError(f"min_seconds must be >= 0, got {min_seconds!r}")
+    per_call = math.inf
+    for _ in range(warmup):
+        start = time.perf_counter()
+        fn()
+        per_call = min(per_call, time.perf_counter() - start)
+    inner = max(1, math.ceil(min_seconds / per_call)) if math.isfinite(per_call) and per_call > 0 else 1
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - start) / inner)
+    return times
+
+
+def time_side_by_side(
+    models: dict[str, nn.Module],
+    batch_size: int,
+    *,
+    repeats: int = 5,
+    warmup: int = 1,
+    min_seconds: float = 0.02,
+    in_features: int = 784,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Seconds per forward pass of a batch of ``batch_size`` random images, per model and round.
+
+    The models are timed side by side: each round times every model once (the order
+    alternating between rounds), so a machine busy with other work slows them alike and
+    the ratio of two models' times *in the same round* stays meaningful. Each measurement
+    repeats the call enough times to last ``min_seconds`` (calibrated on the warm-up) and
+    reports the mean per call. Runs under ``torch.inference_mode`` on the CPU with the
+    thread count set by the caller (``torch.set_num_threads``).
+
+    Args:
+        models: name -> model taking ``(batch_size, in_features)`` float32 inputs.
+        batch_size: images per forward pass, >= 1.
+        repeats: timed rounds, >= 1.
+        warmup: untimed calls per model before the rounds, >= 0.
+        min_seconds: shortest time of one measurement, >= 0.
+        in_features: input features per image, >= 1.
+        seed: seed of the random inputs.
+
+    Returns:
+        name -> ``repeats`` seconds per forward pass, in round order.
+    """
+    batch_size = positive_int("batch_size", batch_size)
+    repeats = positive_int("repeats", repeats)
+    warmup = non_negative_int("warmup", warmup)
+    in_features = positive_int("in_features", in_features)
+    if not min_seconds >= 0:
+        raise ValueError(f"min_seconds must be >= 0, got {min_seconds!r}")
+    if not models:
+        raise ValueError("models must name at least one model, got none")
+    x = torch.randn(batch_size, in_features, generator=torch.Generator().manual_seed(seed))
+    names = list(models)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    with torch.inference_mode():
+        calls = {name: (lambda m=models[name]: m(x)) for name in names}
+        inner = {}
+        for name in names:
+            per_call = min(time_call(calls[name], repeats=1, warmup=warmup)) if warmup else math.inf
+            inner[name] = max(1, math.ceil(min_seconds / per_call)) if math.isfinite(per_call) else 1
+        for r in range(repeats):
+            for name in names if r % 2 == 0 else reversed(names):
+                start = time.perf_counter()
+                for _ in range(inner[name]):
+                    calls[name]()
+                times[name].append((time.perf_counter() - start) / inner[name])
+    return times
+
+
+def paired_speedup(baseline: Sequence[float], other: Sequence[float]) -> float:
+    """Median over rounds of ``baseline[i] / other[i]``: how many times faster ``other`` ran
+    than ``baseline`` in the same round (see :func:`time_side_by_side`).
+
+    Pairing by round cancels what a busy machine does to both in that round; the median
+    then discards rounds where it hit only one of them.
+    """
+    if len(baseline) != len(other) or not baseline:
+        raise ValueError(
+            f"need two equally long, non-empty lists of times, got {len(baseline)} and {len(other)}"
+        )
+    return statistics.median(b / o for b, o in zip(baseline, other))
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5) -> dict[str, float]:
+    """The machine's dense float32 matrix-multiply rate with torch's current thread count.
+
+    Times ``repeats`` products of two random ``size`` x ``size`` matrices (after one warm-up
+    product) and reports the best, counting :math:`2 n^3` floating-point operations each.
+
+    Returns:
+        ``{"size": n, "seconds": best seconds, "gflops": best GFLOP/s,
+        "gflops_median": median GFLOP/s}``.
+    """
+    size = positive_int("size", size)
+    repeats = positive_int("repeats", repeats)
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen)
+    b = torch.randn(size, size, generator=gen)
+    out = torch.empty(size, size)
+    with torch.inference_mode():
+        times = time_call(lambda: torch.mm(a, b, out=out), repeats=repeats, warmup=1)
+    flops = 2.0 * size**3
+    return {
+        "size": size,
+        "seconds": min(times),
+        "gflops": flops / min(times) / 1e9,
+        "gflops_median": flops / statistics.median(times) / 1e9,
+    }
+
+
+def training_throughput(
+    widths: Sequence[int] = (784, *STUDY_HIDDEN, 10),
+    *,
+    n_images: int = 60_000,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Speed of :func:`helpers.training.train` on random MNIST-shaped data.
+
+    Trains a freshly initialised :class:`MLP` of ``widths`` for one epoch over ``n_images``
+    random images with random labels (Adam, the project's training loop unchanged) and
+    relates the epoch's wall time to :func:`training_macs_per_image`.
+
+    Returns:
+        ``{"n_images", "batch_size", "seconds" (the epoch), "seconds_per_60000" (scaled to
+        MNIST's training set), "macs_per_image", "gflops" (2 flops per multiply-add)}``.
+    """
+    n_images = positive_int("n_images", n_images)
+    batch_size = positive_int("batch_size", batch_size)
+    widths = tuple(widths)
+    gen = torch.Generator().manual_seed(seed)
+    split = Split(
+        torch.randn(n_images, widths[0], generator=gen),
+        torch.randint(0, widths[-1], (n_images,), generator=gen),
+    )
+    torch.manual_seed(seed)
+    model = MLP(hidden=widths[1:-1], in_features=widths[0], n_classes=widths[-1])
+    history = train(model, split, {}, epochs=1, batch_size=batch_size, lr=lr, seed=seed, progress=False)
+    seconds = float(history["seconds"].iloc[0])
+    macs = training_macs_per_image(widths)
+    return {
+        "n_images": n_images,
+        "batch_size": batch_size,
+        "seconds": seconds,
+        "seconds_per_60000": seconds * 60_000 / n_images,
+        "macs_per_image": macs,
+        "gflops": 2.0 * macs * n_images / seconds / 1e9,
+    }

@@ -225,9 +225,10 @@ RESULT_COLUMNS = ("dataset", "seed", "method", "strategy", "ranking", "k", "epoc
 
 
 def check_results(results: pd.DataFrame, source: str = "results") -> pd.DataFrame:
-    """Refuse pruning results that no notebook of this report could have written: a missing
-    column, an unknown dataset, method, strategy or ranking, a level outside [0, 100), an
-    accuracy outside [0, 1], or two rows for the same configuration. Returns ``results``."""
+    """Refuse pruning results that no notebook of this report could have written, or that cannot
+    be compared: a missing column, an unknown dataset, method, strategy or ranking, a level
+    outside [0, 100), an accuracy outside [0, 1], two rows for the same configuration, or a
+    method without its dense level (one-shot, k = 0). Returns ``results``."""
     missing = [c for c in RESULT_COLUMNS if c not in results]
     if missing:
         raise ValueError(f"{source} lacks the column(s) {missing}; expected at least {list(RESULT_COLUMNS)}")
@@ -246,6 +247,11 @@ def check_results(results: pd.DataFrame, source: str = "results") -> pd.DataFram
     if len(repeated):
         raise ValueError(f"{source}: {len(repeated)} rows repeat a configuration, e.g. "
                          f"{repeated[key].iloc[0].to_dict()}")
+    dense = results[(results["k"] == 0) & (results["strategy"] == "oneshot")]
+    without = sorted(set(results["method"]) - set(dense["method"]))
+    if without:
+        raise ValueError(f"{source}: the {', '.join(without)} results lack the dense level k = 0, the baseline "
+                         f"every comparison needs: run the pruning notebook with 0 among its ks")
     return results
 
 
@@ -264,13 +270,3 @@ def provenance_markdown(record: dict) -> str:
         parts.append("data " + ", ".join(f"{k.removesuffix('_data')} `{v}`" for k, v in data.items()))
     return (", ".join(parts) + f"; {versions}; on {m['cpu']} ({m['logical_cores']} logical cores, "
             f"{m['platform']}, {m['torch_threads']} torch threads, BLAS {m['torch_blas']}).")
-
-
-def check_benchmarked_model(machine: dict, dense_fingerprints: dict[str, str]) -> None:
-    """Refuse an efficiency benchmark (its JSON record ``machine``) that measured another model
-    than one of the dense models (seed -> weights fingerprint) the pruning results start from."""
-    measured = machine.get("settings", {}).get("fingerprint")
-    if measured not in dense_fingerprints.values():
-        raise ValueError(f"the efficiency benchmark measured the model with weights {measured!r} "
-                         f"({machine.get('settings', {}).get('model')}), none of the dense models of the pruning "
-                         f"results {dense_fingerprints}: rerun the benchmark on their checkpoint (make report does)")

@@ -24,6 +24,7 @@ sparse kernels and makes the ratios meaningless; ``--threads 2`` is there for qu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -31,13 +32,14 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from io import StringIO
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from . import cost, io, timing
-from .checkpoints import load_checkpoint
+from . import cost, io, provenance, timing
+from .checkpoints import dense_checkpoint, load_checkpoint
 from .compact import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_DENSITY, SparseMLP
 from .machine import machine_facts
 from .model import MLP
@@ -328,6 +330,34 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     print(f"wrote {args.out} and {args.machine_out} in {machine['seconds']:.0f} s")
     print(json.dumps(machine["summary"], indent=1))
     return 0
+
+
+def measured(checkpoint_dir: str | os.PathLike, fingerprints: dict[str, str], cache_dir: str | os.PathLike,
+             quick: bool = False) -> tuple[Path, Path]:
+    """The benchmark of the first dense model of ``fingerprints`` (seed as text -> fingerprint of
+    the dense weights that pruning results start from) left in ``checkpoint_dir``: its CSV and
+    JSON, measured now or by an earlier run (``cache_dir``, keyed by the weights' fingerprint, the
+    settings, package versions and machine: a measurement is an artefact like a trained model).
+
+    Raises ``ValueError`` before measuring when the checkpoint there holds other weights than the
+    results started from. Returns the paths of the CSV and the JSON in ``cache_dir``.
+    """
+    seed, expected = next(iter(fingerprints.items()))
+    checkpoint = dense_checkpoint(checkpoint_dir, int(seed))
+    fingerprint = load_checkpoint(checkpoint)[1]["fingerprint"]
+    if fingerprint != expected:
+        raise ValueError(f"{checkpoint} holds the dense model with weights {fingerprint!r}, not the one the pruning "
+                         f"results start from (seed {seed}: {expected!r}): rerun the notebooks on the same "
+                         f"checkpoint_dir, or point checkpoint_dir at the models the results come from")
+    machine = {k: v for k, v in provenance.machine().items() if k != "torch_threads"}  # the benchmark sets its own
+    key = provenance.digest({"fingerprint": fingerprint, "quick": quick, "versions": provenance.versions(),
+                             "machine": machine}, 12)
+    csv, record = Path(cache_dir) / f"efficiency-{key}.csv", Path(cache_dir) / f"efficiency-{key}.json"
+    if not (csv.is_file() and record.is_file()):
+        with contextlib.redirect_stdout(StringIO()):  # its progress lines would clutter a rendered notebook
+            main(["--checkpoint", str(checkpoint), "--out", str(csv), "--machine-out", str(record),
+                  *(["--quick"] if quick else [])])
+    return csv, record
 
 
 if __name__ == "__main__":

@@ -134,3 +134,56 @@ def load_dense(checkpoint_dir: str | os.PathLike, seed: int, data: Mapping[str, 
     """The dense model of ``seed`` left in ``checkpoint_dir`` by the training notebook, refused
     (:class:`CheckpointError`) unless it was trained and evaluated on ``data``."""
     return load_checkpoint(dense_checkpoint(checkpoint_dir, seed), expect=data_expectation(data))
+
+
+DENSE_RECORD = "dense_models.json"
+"""What the training notebook records beside the dense checkpoints it leaves in its checkpoint
+folder: the dataset, subset sizes and seeds they were trained with, and their fingerprints."""
+
+RECORDED_DATA = ("dataset", "train_size", "test_size")
+"""The parameters that belong to the data of the dense models: later notebooks take them from
+the record (when given None) or must agree with it."""
+
+
+def write_dense_record(checkpoint_dir: str | os.PathLike, dataset: str, train_size: int | None,
+                       test_size: int | None, fingerprints: Mapping[str, str]) -> Path:
+    """Record, beside the dense checkpoints in ``checkpoint_dir``, the data they were trained
+    with and their fingerprints (seed as text -> fingerprint)."""
+    path = Path(checkpoint_dir) / DENSE_RECORD
+    io.write_json({"dataset": dataset, "train_size": train_size, "test_size": test_size,
+                   "seeds": [int(s) for s in fingerprints], "fingerprints": dict(fingerprints)}, path)
+    return path
+
+
+def with_recorded_data(params: Mapping[str, Any], notebook: str) -> dict[str, Any]:
+    """``params`` (a notebook's checked parameters, with ``checkpoint_dir``) with the dataset,
+    subset sizes and seeds that the training notebook recorded for the dense models in
+    ``checkpoint_dir``: a parameter given as None takes the recorded value; a given one must
+    agree with it (seeds: be among the recorded ones).
+
+    Raises ``ValueError`` naming every field that differs, with both values
+    (``train_size: checkpoints 2000, asked 3000``), before anything is computed.
+    """
+    path = Path(params["checkpoint_dir"]) / DENSE_RECORD
+    if not path.is_file():
+        raise FileNotFoundError(f"{notebook}: {path} does not exist: run 02_training with checkpoint_dir = "
+                                f"{str(params['checkpoint_dir'])!r} first (it leaves the dense models there)")
+    recorded = io.read_json(path)
+    resolved, wrong = dict(params), []
+    for name in RECORDED_DATA:
+        if params.get(name) is None:
+            resolved[name] = recorded[name]
+        elif params[name] != recorded[name]:
+            wrong.append(f"{name}: checkpoints {recorded[name]!r}, asked {params[name]!r}")
+    if params.get("seeds") is None:
+        resolved["seeds"] = list(recorded["seeds"])
+    else:
+        missing = [s for s in params["seeds"] if s not in recorded["seeds"]]
+        if missing:
+            wrong.append(f"seeds: checkpoints {recorded['seeds']}, asked {list(params['seeds'])} "
+                         f"(no dense model for {missing})")
+    if wrong:
+        raise ValueError(f"{notebook}: the dense models in {params['checkpoint_dir']} were trained by 02_training "
+                         f"with other data than this run asks for: {'; '.join(wrong)}. Rerun 02_training with "
+                         f"these values, or leave them out (None) to use the recorded ones.")
+    return resolved

@@ -21,16 +21,27 @@ import pandas as pd
 import torch
 
 
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
 
     The rename is atomic on POSIX file systems, so an interrupted run leaves either the
     previous artefact or none, never a truncated one that a later step would read.
-    Parent folders are created. Returns ``path`` as a :class:`Path`.
+    Parent folders are created; the file gets the permissions the umask gives (0644 under
+    022). Returns ``path`` as a :class:`Path`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp creates the file private (0600); give it the mode a plain open() would (0644
+    # under the usual umask 022), so that artefacts can be served and shared
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -24,8 +24,7 @@ import pandas as pd
 import papermill
 from nbconvert import HTMLExporter
 
-from . import benchmark, io, parameters, provenance, report
-from .checkpoints import load_checkpoint
+from . import io, parameters, report
 from .data import DATASETS, check_name
 from .parameters import SOURCE_DIR
 
@@ -82,6 +81,7 @@ class Layout:
                                 "sensitivity_path": str(results / "unit_sensitivity.csv")},
             "05_comparison": {"weight_results_path": str(results / "weight_pruning.csv"),
                               "unit_results_path": str(results / "unit_pruning.csv"),
+                              "checkpoint_dir": models, "cache_dir": str(self.artefacts / "cache"),
                               "pruning_results_path": str(results / "pruning.csv"),
                               "findings_path": str(results / "findings.csv"),
                               "targets_path": str(results / "targets.csv"),
@@ -175,22 +175,6 @@ def merge_results(results: Path, datasets: Sequence[str]) -> list[Path]:
     return written
 
 
-def measure_efficiency(checkpoint: Path, out: Path, machine_out: Path, cache_dir: Path, quick: bool) -> None:
-    """Run :mod:`helpers.benchmark` on ``checkpoint`` into ``out`` and ``machine_out``, or copy
-    the results of an earlier run from ``cache_dir``: the measurement is an artefact like a
-    trained model, keyed by the checkpoint's weights, the settings, package versions and machine."""
-    fingerprint = load_checkpoint(checkpoint)[1]["fingerprint"]
-    machine = {k: v for k, v in provenance.machine().items() if k != "torch_threads"}  # the benchmark sets its own
-    key = provenance.digest({"fingerprint": fingerprint, "quick": quick, "versions": provenance.versions(),
-                             "machine": machine}, 12)
-    cached_csv, cached_json = cache_dir / f"efficiency-{key}.csv", cache_dir / f"efficiency-{key}.json"
-    if not (cached_csv.is_file() and cached_json.is_file()):
-        benchmark.main(["--checkpoint", str(checkpoint), "--out", str(cached_csv),
-                        "--machine-out", str(cached_json), *(["--quick"] if quick else [])])
-    io.copy_file(cached_csv, out)
-    io.copy_file(cached_json, machine_out)
-
-
 def run(
     layout: Layout,
     datasets: Sequence[str] = ("mnist",),
@@ -201,8 +185,8 @@ def run(
     """Execute every notebook for every dataset into ``layout.reports/<dataset>``, render each
     to HTML, merge the results across datasets and write the index page.
 
-    Before the comparison notebook, :mod:`helpers.benchmark` measures the speed and size of
-    the compact pruned forms of the seed-0 dense model (``quick_benchmark``: few levels and
+    The comparison notebook has :mod:`helpers.benchmark` measure the speed and size of the
+    compact pruned forms of the first seed's dense model (``quick_benchmark``: few levels and
     repeats). ``overrides`` adds or replaces parameters per notebook name. Returns the HTML pages.
     A notebook that fails stops the run (papermill raises), leaving the earlier outputs.
     """
@@ -217,16 +201,14 @@ def run(
     plan = {dataset: {name: {**params, **overrides.get(name, {})}
                       for name, params in layout.parameters(dataset).items()} for dataset in datasets}
     for by_notebook in plan.values():
+        by_notebook["05_comparison"].setdefault("quick_benchmark", quick_benchmark)
+    for by_notebook in plan.values():
         for name, params in by_notebook.items():
             parameters.check(params, name)
     pages = []
     for dataset, by_notebook in plan.items():
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
         for name, params in by_notebook.items():
-            if name == "05_comparison":
-                checkpoint = Path(by_notebook["03_weight_pruning"]["checkpoint_dir"]) / "dense-seed0.pt"
-                measure_efficiency(checkpoint, Path(params["efficiency_path"]), Path(params["machine_path"]),
-                                   layout.artefacts / "cache", quick_benchmark)
             started = time.perf_counter()
             executed = execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
             pages.append(render_html(executed))

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
@@ -112,21 +113,31 @@ def sensitivity_plot(sensitivity: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def distribution_shift(models: Mapping[str, torch.nn.Module], method_name: str, prune_last: bool = False) -> plt.Figure:
-    """Per prunable layer, the distribution of the surviving scores of the method called
-    ``method_name`` in each model of ``models`` (e.g. dense, one-shot, fine-tuned): |w| of the
-    non-zero weights, or L2 norms of the non-zero neurons."""
+def distribution_shift(models: Mapping[str, torch.nn.Module], method_name: str, prune_last: bool = False,
+                       bins: int = 60) -> plt.Figure:
+    """Per prunable layer, the distribution (density histogram, shared bins) of the surviving
+    scores of the method called ``method_name`` in each model of ``models`` (e.g. dense,
+    one-shot, fine-tuned): |w| of the non-zero weights, or L2 norms of the non-zero neurons."""
     m = method(method_name)
-    frames = []
-    for stage, model in models.items():
-        for name, scores in layer_scores(model, method_name, prune_last).items():
-            frames.append(pd.DataFrame({"layer": name, "stage": stage, "score": scores[scores > 0].numpy()}))
-    data = pd.concat(frames, ignore_index=True)
-    grid = sns.displot(data, x="score", hue="stage", col="layer", kind="hist", element="step", fill=False,
-                       stat="density", common_norm=False, bins=60, log_scale=(m.log_scale, False),
-                       facet_kws={"sharex": False, "sharey": False}, height=2.8, aspect=1.1)
-    grid.set_axis_labels(f"{m.score_label}, surviving {m.unit}s", "density")
-    return grid.figure
+    scores = {stage: {name: s[s > 0].numpy() for name, s in layer_scores(model, method_name, prune_last).items()}
+              for stage, model in models.items()}
+    layers = list(next(iter(scores.values())))
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.1 * len(layers), 2.9), squeeze=False)
+    colours = dict(zip(models, sns.color_palette(n_colors=len(models))))
+    for ax, layer in zip(axes.flat, layers):
+        values = [v for by_layer in scores.values() for v in [by_layer[layer]] if v.size]
+        low, high = min(v.min() for v in values), max(v.max() for v in values)
+        edges = np.geomspace(low, high, bins + 1) if m.log_scale else np.linspace(low, high, bins + 1)
+        for stage, by_layer in scores.items():
+            if by_layer[layer].size:
+                density, _ = np.histogram(by_layer[layer], bins=edges, density=True)
+                ax.stairs(density, edges, color=colours[stage], label=stage)
+        ax.set(title=f"layer = {layer}", xlabel=f"{m.score_label}, surviving {m.unit}s",
+               xscale="log" if m.log_scale else "linear")
+    axes.flat[0].set_ylabel("density")
+    axes.flat[-1].legend(title="stage", loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
 
 
 def score_distribution(scores: Mapping[str, torch.Tensor], cutoffs: Mapping[float, Mapping[str, float]],

@@ -174,6 +174,31 @@ def global_weight_prune(model: nn.Module, k: float, *, prune_last: bool = False)
     return apply_masks(pruned, masks)
 
 
+def emptied_layers(model: nn.Module, k: float, method_name: str, prune_last: bool = False) -> list[str]:
+    """The prunable layers of ``model`` that the method called ``method_name`` would empty at
+    level ``k``: ``round(k / 100 * n)`` equals their n weights (or n neurons)."""
+    per_unit = method(method_name).unit == "neuron"
+    return [name for name, layer in prunable_layers(model, prune_last)
+            if n_to_prune(k, layer.weight.shape[0] if per_unit else layer.weight.numel())
+            == (layer.weight.shape[0] if per_unit else layer.weight.numel())]
+
+
+def check_levels_keep_every_layer(model: nn.Module, ks, method_name: str, prune_last: bool = False) -> None:
+    """Refuse levels at which the method called ``method_name`` would remove every weight (or
+    neuron) of a prunable layer of ``model``: the network would then output constant logits,
+    and its accuracy would say nothing about pruning. The error names the level, the layer and
+    how much it holds."""
+    unit = method(method_name).unit
+    for k in ks:
+        emptied = emptied_layers(model, k, method_name, prune_last)
+        if emptied:
+            layers = dict(prunable_layers(model, prune_last))
+            sizes = ", ".join(f"{name} has {layers[name].weight.shape[0] if unit == 'neuron' else layers[name].weight.numel()}"
+                              f" {unit}s" for name in emptied)
+            raise ValueError(f"k = {k:g} % would remove every {unit} of {', '.join(emptied)} ({sizes}; "
+                             f"round({k:g} / 100 * n) = n): choose levels that leave each layer at least one {unit}")
+
+
 def masks_of(model: nn.Module, prune_last: bool = False) -> Masks:
     """The current masks (``weight != 0``) of the prunable layers of ``model``."""
     return {name: layer.weight.detach() != 0 for name, layer in prunable_layers(model, prune_last)}

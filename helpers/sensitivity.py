@@ -35,7 +35,9 @@ def layer_sensitivity(
 
     Returns one row per layer x method x k with columns ``layer``, ``method``, ``k``,
     ``n_pruned`` (weights or neurons removed), ``layer_sparsity`` (fraction of the layer's
-    weights removed), ``accuracy`` and ``loss``.
+    weights removed), ``emptied`` (whether the level removed the whole layer: the logits are
+    then constant, e.g. unit pruning of the 10-neuron logits layer at k >= 95, where
+    round(9.5) = 10), ``accuracy`` and ``loss``.
     """
     methods = [method] if isinstance(method, str) else list(method)
     if not methods:
@@ -65,9 +67,10 @@ def layer_sensitivity(
                 apply_masks(work, {name: mask})
                 rows.append({
                     "layer": name, "method": m.name, "k": k, "n_pruned": m.removed(mask),
-                    "layer_sparsity": int((~mask).sum()) / mask.numel(),
+                    "layer_sparsity": int((~mask).sum()) / mask.numel(), "emptied": not bool(mask.any()),
                     **{metric: value for metric, value in evaluate(work, test_split, batch_size).items()},
                 })
         with torch.no_grad():
             weight.copy_(original)
-    return pd.DataFrame(rows, columns=["layer", "method", "k", "n_pruned", "layer_sparsity", "accuracy", "loss"])
+    return pd.DataFrame(rows, columns=["layer", "method", "k", "n_pruned", "layer_sparsity", "emptied",
+                                       "accuracy", "loss"])

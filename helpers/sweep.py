@@ -3,15 +3,17 @@
 A *strategy* is how a pruned network is obtained from a trained dense one (:data:`STRATEGIES`):
 pruned once; pruned once, then fine-tuned with the mask fixed; or pruned gradually during
 retraining. Retrained networks are cached under their provenance record (:class:`Retraining`),
-so a rerun with the same parameters trains nothing. The inputs here are trusted: notebooks
+and so is every evaluation (:func:`cached_evaluation`), so a rerun with the same parameters
+trains, prunes and evaluates nothing. The inputs here are trusted: notebooks
 pass the values :func:`helpers.parameters.check_namespace` checked and normalised.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,6 +27,7 @@ from .data import Split, load_dataset
 from .model import MLP
 from .pruning import global_weight_prune, prune
 from .recovery import finetune, gradual_prune
+from .sensitivity import layer_sensitivity
 from .training import evaluate
 
 STRATEGIES = ("oneshot", "finetune", "gradual")
@@ -46,6 +49,26 @@ def evaluate_pruned(model: nn.Module, split: Split, prune_last: bool = False) ->
     row["sparsity"] = sparsity(model, prune_last)
     row["nonzero_weights"] = count_nonzero_weights(model)
     row.update({f"sparsity_{name}": s for name, s in layer_sparsity(model).items()})
+    return row
+
+
+def cached_evaluation(cache_dir: str | os.PathLike, record: Mapping[str, Any],
+                      compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The evaluation row of the pruned network that ``record`` determines (how it was made from
+    which weights, the test data, package versions): read from ``cache_dir`` when computed
+    before, else ``compute()`` and stored. A rerun with the same parameters therefore loads,
+    prunes and evaluates nothing. The row comes back exactly (JSON keeps every float's digits)."""
+    key = provenance.digest(record)
+    path = Path(cache_dir) / f"evaluation-{key}.json"
+    if path.is_file():
+        try:
+            stored = io.read_json(path)
+            if provenance.digest(stored["record"]) == key:
+                return stored["row"]
+        except (ValueError, KeyError, TypeError):  # a damaged entry is recomputed
+            pass
+    row = compute()
+    io.write_json({"record": dict(record), "row": row}, path)
     return row
 
 
@@ -144,32 +167,52 @@ def strategy_sweep(
     """
     jobs = [(seed, strategy, k) for seed in dense.models for strategy in strategies for k in ks
             if strategy == "oneshot" or k > 0]
+    test = data["test"]
     rows = []
     for seed, strategy, k in tqdm(jobs, desc=f"{method} pruning", disable=not progress):
         if strategy == "oneshot":
-            pruned = prune(dense.models[seed], k, method, prune_last=prune_last)
+            record = oneshot_record(dense.fingerprints[seed], method, "layer", k, prune_last, test)
+
+            def compute(seed=seed, k=k):
+                return evaluate_pruned(prune(dense.models[seed], k, method, prune_last=prune_last), test, prune_last)
         else:
-            pruned = retrained(Retraining(strategy, method, k, seed, budget, prune_last), dense, data["train"],
-                               cache_dir)
+            job = Retraining(strategy, method, k, seed, budget, prune_last)
+            record = {"evaluated": job.record(dense.fingerprints[seed], data["train"]), "test_data": test.fingerprint}
+
+            def compute(job=job):
+                return evaluate_pruned(retrained(job, dense, data["train"], cache_dir), test, prune_last)
         rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": "layer", "k": k,
                      "epochs": 0 if strategy == "oneshot" else budget.epochs,
-                     **evaluate_pruned(pruned, data["test"], prune_last)})
+                     **cached_evaluation(cache_dir, record, compute)})
     return pd.DataFrame(rows)
 
 
-def global_sweep(dense: DenseModels, test_split: Split, ks: Sequence[float], *, prune_last: bool = False) -> pd.DataFrame:
+def oneshot_record(dense_fingerprint: str, method: str, ranking: str, k: float, prune_last: bool,
+                   test_split: Split) -> dict[str, Any]:
+    """What determines the evaluation of a one-shot pruned network: the dense weights, how and
+    how much they were pruned, the test data and package versions."""
+    return {"kind": "oneshot", "dense_fingerprint": dense_fingerprint, "method": method, "ranking": ranking,
+            "k": k, "prune_last": prune_last, "test_data": test_split.fingerprint,
+            "versions": provenance.versions()}
+
+
+def global_sweep(dense: DenseModels, test_split: Split, ks: Sequence[float], *, cache_dir: str | os.PathLike,
+                 prune_last: bool = False) -> pd.DataFrame:
     """One-shot weight pruning with a single ranking across all prunable layers
     (:func:`helpers.pruning.global_weight_prune`) for the dense model of every seed, measured
-    on ``test_split``.
+    on ``test_split`` (evaluations cached in ``cache_dir``).
 
     Returns rows like :func:`strategy_sweep` with ``ranking="global"`` and ``strategy="oneshot"``.
     """
     rows = []
     for seed, model in dense.models.items():
         for k in ks:
-            pruned = global_weight_prune(model, k, prune_last=prune_last)
+            record = oneshot_record(dense.fingerprints[seed], "weight", "global", k, prune_last, test_split)
+
+            def compute(model=model, k=k):
+                return evaluate_pruned(global_weight_prune(model, k, prune_last=prune_last), test_split, prune_last)
             rows.append({"seed": seed, "method": "weight", "strategy": "oneshot", "ranking": "global", "k": k,
-                         "epochs": 0, **evaluate_pruned(pruned, test_split, prune_last)})
+                         "epochs": 0, **cached_evaluation(cache_dir, record, compute)})
     return pd.DataFrame(rows)
 
 
@@ -199,6 +242,18 @@ class MethodStudy:
             job = Retraining("finetune", self.method, k, seed, self.budget, self.prune_last)
             stages["fine-tuned"] = retrained(job, self.dense, self.data["train"], self.cache_dir)
         return stages
+
+    def layer_sensitivity(self, seed: int, ks: Sequence[float]) -> pd.DataFrame:
+        """:func:`helpers.sensitivity.layer_sensitivity` of the dense model of ``seed`` for this
+        method at ``ks`` on the test data (cached like every evaluation)."""
+        record = {"kind": "sensitivity", "dense_fingerprint": self.dense.fingerprints[seed], "method": self.method,
+                  "ks": list(ks), "test_data": self.data["test"].fingerprint, "versions": provenance.versions()}
+
+        def compute() -> dict[str, Any]:
+            frame = layer_sensitivity(self.dense.models[seed], self.data["test"], ks, self.method)
+            return {"columns": list(frame.columns), "rows": frame.to_dict("records")}
+        table = cached_evaluation(self.cache_dir, record, compute)
+        return pd.DataFrame(table["rows"], columns=table["columns"])
 
     def level_sweep(self) -> pd.DataFrame:
         """The per-layer rows of every strategy at its shortest budget (:func:`sweep_rows`)."""
@@ -238,7 +293,8 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     if params["target_ks"] and retraining:
         frames.append(strategy_sweep(dense, data, method, params["target_ks"], retraining, long_budget, **common))
     if global_ranking:
-        frames.append(global_sweep(dense, data["test"], params["ks"], prune_last=params["prune_last"]))
+        frames.append(global_sweep(dense, data["test"], params["ks"], cache_dir=params["cache_dir"],
+                                   prune_last=params["prune_last"]))
     results = pd.concat(frames, ignore_index=True)
     results.insert(0, "dataset", params["dataset"])
     record = provenance.run_record(notebook, params, data=data_expectation(data), dense_fingerprints=dense.record())

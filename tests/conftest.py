@@ -1,8 +1,12 @@
 import os
 from pathlib import Path
 
-import pytest
-import torch
+# One OpenMP thread per process: the suite runs in two workers on two cores, and the notebook
+# kernels they start inherit this; two-thread OpenMP regions stall when the cores are shared.
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from helpers.data import load_dataset
 from helpers.model import MLP

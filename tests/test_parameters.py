@@ -22,7 +22,7 @@ def test_every_parameter_is_annotated_and_its_default_passes(name):
 
 @pytest.mark.parametrize("notebook, values, error, match", [
     ("02_training", {"epocs": 3}, ValueError, r"02_training: unknown parameter\(s\) 'epocs' \(did you mean 'epochs'\?\)"),
-    ("03_weight_pruning", {"seeds": [0], "kss": [50]}, ValueError, "'kss' \\(did you mean 'ks'\\?\\); accepted: dataset"),
+    ("03_weight_pruning", {"seeds": [0], "kss": [50]}, ValueError, "'kss' \\(did you mean 'ks'\\?\\); accepted: data_dir"),
     ("03_weight_pruning", {"ks": "[0, 50]"}, TypeError, r"parameter ks must be list\[float\], got '\[0, 50\]' \(str\).* -y"),
     ("03_weight_pruning", {"ks": [0, "50"]}, TypeError, r"list\[float\]"),
     ("02_training", {"epochs": 2.5}, TypeError, "parameter epochs must be int, got 2.5"),

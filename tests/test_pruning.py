@@ -221,3 +221,15 @@ def test_a_methods_removed_count_is_in_its_own_unit(name, removed):
     mask = torch.ones(4, 3, dtype=torch.bool)
     mask[1] = False
     assert method(name).removed(mask) == removed
+
+
+def test_a_level_that_empties_a_layer_is_named(study_model):
+    from helpers.pruning import check_levels_keep_every_layer, emptied_layers
+
+    assert emptied_layers(study_model, 99, "unit") == []
+    assert emptied_layers(study_model, 99.9, "unit") == ["fc3", "fc4"]  # round(499.5) = 500, round(199.8) = 200
+    check_levels_keep_every_layer(study_model, [0, 50, 99], "weight")
+    with pytest.raises(ValueError, match=r"k = 99.9 % would remove every neuron of fc3, fc4 \(fc3 has 500 neurons, fc4 has 200"):
+        check_levels_keep_every_layer(study_model, [50, 99.9], "unit")
+    with pytest.raises(ValueError, match=r"k = 99.99 % would remove every weight of fc5 \(fc5 has 2000 weights"):
+        check_levels_keep_every_layer(study_model, [99.99], "weight", prune_last=True)

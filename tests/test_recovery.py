@@ -295,7 +295,8 @@ def test_sensitivity_prunes_only_the_named_layer(data, dense, monkeypatch):
     ks = [0, 50, 90]
     table = sensitivity(dense, data["val"], ks, method=["weight", "unit"])
     assert same_state(state(dense), before)
-    assert list(table.columns) == ["layer", "method", "k", "n_pruned", "layer_sparsity", "accuracy", "loss"]
+    assert list(table.columns) == ["layer", "method", "k", "n_pruned", "layer_sparsity", "emptied", "accuracy", "loss"]
+    assert not table.emptied.any()
     assert len(table) == 3 * 2 * 3 == len(seen)
     assert list(table.groupby(["layer", "method"]).size()) == [3] * 6
     for row, weights in zip(table.itertuples(), seen):
@@ -317,6 +318,13 @@ def test_sensitivity_prunes_only_the_named_layer(data, dense, monkeypatch):
     with torch.no_grad():
         manual.fc2.weight.mul_(weight_mask(manual.fc2.weight, 90))
     assert row.accuracy == evaluate(manual, data["val"])["accuracy"]
+
+
+def test_sensitivity_says_when_a_level_empties_the_layer(data, dense):
+    """Unit pruning of the 10 logits at k = 95 removes round(9.5) = 10 of them: said, not hidden."""
+    table = sensitivity(dense, data["val"], [90, 95], method="unit", layers=["fc3"])
+    assert list(table.n_pruned) == [9, 10] and list(table.emptied) == [False, True]
+    assert table.accuracy.iloc[1] == pytest.approx(float((data["val"].labels == 0).float().mean()))
 
 
 def test_sensitivity_layers_and_errors(data, dense):

@@ -9,7 +9,7 @@ import textwrap
 import nbformat
 import pytest
 
-from helpers import checkpoints, data, io, pipeline, provenance, sweep, training
+from helpers import analysis, checkpoints, data, io, pipeline, provenance, sensitivity, sweep, training
 from helpers.sweep import DenseModels, RecoveryBudget
 from helpers.training import TrainConfig
 
@@ -37,16 +37,43 @@ def run_small_study(root, splits):
     dense = DenseModels.load(root / "models", [0, 1], splits)
     frames = [sweep.strategy_sweep(dense, splits, method, [0.0, 50.0, 90.0], sweep.STRATEGIES,
                                    RecoveryBudget(1, 8e-3, 64), cache_dir=root / "cache") for method in ("weight", "unit")]
-    io.write_csv(pd.concat(frames, ignore_index=True), root / "pruning.csv")
+    frames.append(sweep.global_sweep(dense, splits["test"], [0.0, 50.0, 90.0], cache_dir=root / "cache"))
+    results = pd.concat(frames, ignore_index=True).assign(dataset="mnist")
+    io.write_csv(results, root / "pruning.csv")
+    # what the comparison notebook computes from them, and the per-layer sensitivity
+    io.write_csv(analysis.findings(results), root / "findings.csv")
+    io.write_csv(analysis.targets(results), root / "targets.csv")
+    io.write_csv(sensitivity.layer_sensitivity(dense.models[0], splits["test"], [0.0, 50.0, 90.0], ["weight", "unit"]),
+                 root / "sensitivity.csv")
     return root
 
 
 def test_two_independent_runs_give_identical_results_byte_for_byte(tmp_path, splits):
+    """Every number the report computes, from training to conclusions, the same twice over with
+    nothing shared (the notebooks add no numbers of their own; that their rendered outputs are
+    stable is checked by the pipeline's cached rerun in test_notebooks)."""
     first = run_small_study(tmp_path / "first", splits)
     second = run_small_study(tmp_path / "second", splits)
-    for name in ("training.csv", "pruning.csv"):
+    for name in ("training.csv", "pruning.csv", "findings.csv", "targets.csv", "sensitivity.csv"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert sorted(p.name for p in (first / "cache").iterdir()) == sorted(p.name for p in (second / "cache").iterdir())
+
+
+def test_a_cached_rerun_trains_prunes_and_evaluates_nothing(tmp_path, splits, monkeypatch):
+    root = run_small_study(tmp_path / "first", splits)
+    before = (root / "pruning.csv").read_bytes()
+    calls = []
+    for module, name in ((sweep, "evaluate_pruned"), (sweep, "retrained"), (sweep, "prune"), (training, "train")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _name=name, _f=original, **k: (calls.append(_name), _f(*a, **k))[1])
+    run_small_study(root, splits)
+    assert calls == [], "a cache hit computes nothing"
+    assert (root / "pruning.csv").read_bytes() == before
+    # another test set is another evaluation: the cache misses and evaluates again
+    other = {"train": splits["train"], "test": data.Split(splits["test"].images[:100], splits["test"].labels[:100])}
+    sweep.strategy_sweep(DenseModels.load(root / "models", [0], splits), other, "weight", [50.0], ["oneshot"],
+                         RecoveryBudget(1, 8e-3, 64), cache_dir=root / "cache")
+    assert calls == ["prune", "evaluate_pruned"]
 
 
 CHILD = textwrap.dedent("""

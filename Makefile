@@ -12,7 +12,7 @@ MNIST_ARCHIVE ?=
 export MNIST_ARCHIVE DATA_DIR
 
 .DEFAULT_GOAL := help
-.PHONY: help env report small test benchmark clean
+.PHONY: help env report small lab test benchmark clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,6 +20,7 @@ help: ## List the targets
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name mnist-pruning --display-name "MNIST pruning (helpers, .venv)"
 	touch $@
 
 env: $(BIN)/.installed ## Create the virtual environment and install the package
@@ -35,6 +36,10 @@ small: $(BIN)/.installed ## Rerun the five notebooks one by one with papermill, 
 	$(BIN)/papermill notebooks/04_unit_pruning.ipynb runs/04_unit_pruning.ipynb $(SMALL) -y "ks: [0, 50, 90]" -y "target_ks: []"
 	$(BIN)/papermill notebooks/05_comparison.ipynb runs/05_comparison.ipynb -p quick_benchmark True -p check_targets False
 	$(BIN)/jupyter nbconvert --to html --no-input runs/0*.ipynb
+
+LAB_PORT ?= 8888
+lab: $(BIN)/.installed ## Open the notebooks in JupyterLab (kernel "MNIST pruning (helpers, .venv)"), on http://localhost:$(LAB_PORT)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) --ServerApp.ip=127.0.0.1 --allow-root
 
 test: $(BIN)/.installed ## Run the test suite (unit tests and a smoke run of every notebook)
 	$(BIN)/pytest

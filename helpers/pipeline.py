@@ -150,9 +150,15 @@ def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, 
     return executed
 
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+"""The report's nbconvert template (``report``: the lab template without CDN scripts)."""
+
+
 def render_html(notebook: Path) -> Path:
-    """Write ``notebook`` as HTML beside it without code cells' input (what ``--no-input`` does)."""
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    """Write ``notebook`` as HTML beside it without code cells' input (what ``--no-input`` does),
+    self-contained: images inline, no script fetched from elsewhere."""
+    exporter = HTMLExporter(template_name="report", extra_template_basedirs=[str(TEMPLATES)], exclude_input=True,
+                            exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
     return io.atomic_write(notebook.with_suffix(".html"), lambda tmp: tmp.write_text(body))
 

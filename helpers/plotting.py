@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from io import BytesIO
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from IPython.display import Image, Markdown, display
 
 from . import io
 from .pruning import layer_scores, method
@@ -21,9 +23,23 @@ METHOD_COLOURS = {"weight": "tab:blue", "unit": "tab:orange"}
 sns.set_theme(style="whitegrid", context="notebook")
 
 
-def save(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Write ``fig`` as PNG at ``path`` atomically (a notebook still shows the figure itself)."""
-    io.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
+def save(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> bytes:
+    """Write ``fig`` as PNG at ``path`` atomically; returns the PNG's bytes."""
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    png = buffer.getvalue()
+    io.atomic_write(path, lambda tmp: tmp.write_bytes(png))
+    return png
+
+
+def show(fig: plt.Figure, path: str | os.PathLike, alt: str, caption: str) -> None:
+    """Save ``fig`` at ``path`` (:func:`save`) and show it in the notebook with ``alt`` as its
+    alternative text (what it shows, for a reader who cannot see it) and ``caption`` below it
+    (what to look at). The figure is closed, so the inline backend does not show it twice."""
+    png = save(fig, path)
+    plt.close(fig)
+    display(Image(data=png, format="png", metadata={"alt": alt}))
+    display(Markdown(f"*{caption}*"))
 
 
 def sample_grid(images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], per_class: int = 8) -> plt.Figure:

@@ -112,3 +112,17 @@ def test_a_cached_rerun_changes_no_report_file(smoke_run):
     pipeline.run(layout, ["mnist"], SMOKE, quick_benchmark=True)
     changed = [str(p.relative_to(layout.reports.parent)) for p in files if p.read_bytes() != before[p]]
     assert not changed
+
+
+def test_the_smoke_runs_pages_open_whole_in_a_browser(smoke_run, tmp_path_factory):
+    from .test_browser import CHROMEDRIVER, CHROMIUM, check_page, pages, start_chromium
+
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Debian's chromium and chromium-driver are not installed")
+    driver = start_chromium(tmp_path_factory.mktemp("chromium"))
+    try:
+        layout, _ = smoke_run
+        found = {page.name: check_page(driver, page) for page in pages(layout.reports)}
+    finally:
+        driver.quit()
+    assert len(found) == 6 and {page: problems for page, problems in found.items() if problems} == {}

@@ -110,6 +110,33 @@ def _pct(x: float) -> str:
     return f"{x:g} %"
 
 
+def _levels(ks) -> str:
+    named = [_pct(k) for k in ks]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+
+
+def stages_markdown(stages, k: float, seed: int, unit: str) -> str:
+    """The sentence introducing the before-and-after figure of a pruning notebook: which
+    ``stages`` (names, e.g. dense, one-shot, fine-tuned) it shows, at level ``k`` for ``seed``."""
+    shown = list(stages)
+    text = f"The surviving {unit} of every layer at k = {_pct(k)} (seed {seed}): " + ", ".join(shown[:-1])
+    text += f" and {shown[-1]}."
+    if "fine-tuned" not in shown:
+        text += " This run did not fine-tune (its strategies leave fine-tuning out), so there is no after."
+    return text
+
+
+def longer_budget_markdown(target_ks, strategies, target_epochs: int, recovery_epochs: int) -> str:
+    """The sentence introducing the longer-budget table, with the run's values; an empty
+    choice of levels, or no retraining strategy, reads as a sentence too."""
+    retraining = [STRATEGY_NAMES.get(s, s) for s in strategies if s != "oneshot"]
+    if not target_ks or not retraining:
+        why = "no level was chosen for it" if not target_ks else "this run retrains with no strategy"
+        return f"This run has no longer retraining budget: {why}."
+    return (f"{' and '.join(retraining).capitalize()} with {target_epochs} epochs of training instead of "
+            f"{recovery_epochs}, at k = {_levels(target_ks)} (mean ± std over seeds); one-shot for reference.")
+
+
 def conclusions_markdown(table: pd.DataFrame) -> str:
     """Sentences stating what :func:`findings` computed; every number comes from ``table``."""
     if "strategy" not in table:

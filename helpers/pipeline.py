@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import os
 import re
 import time
@@ -22,7 +23,10 @@ from typing import Any
 import nbformat
 import pandas as pd
 import papermill
+from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter
+from tqdm.auto import tqdm
+from traitlets import default
 
 from . import io, parameters, report
 from .data import DATASETS, check_name
@@ -125,6 +129,15 @@ def strip_volatile(book: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return book
 
 
+class LocalKernelManager(AsyncKernelManager):
+    """Kernels reached through local sockets (IPC) rather than TCP on loopback: nothing listens
+    on a port, and the kernel has no cause to warn that TCP traffic is unencrypted."""
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc"
+
+
 def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, cwd: Path | None = None) -> Path:
     """Run source notebook ``name`` with ``params`` into ``out_dir/<name>.ipynb`` and return that path.
 
@@ -137,7 +150,8 @@ def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, 
     tmp = out_dir / f".{name}.running.ipynb"
     try:
         papermill.execute_notebook(SOURCE_DIR / f"{name}.ipynb", tmp, parameters=params,
-                                   cwd=str(cwd or Path.cwd()), progress_bar=False)
+                                   cwd=str(cwd or Path.cwd()), progress_bar=False,
+                                   kernel_manager_class=LocalKernelManager)
     except BaseException:
         if tmp.is_file():
             failed_dir.mkdir(parents=True, exist_ok=True)
@@ -211,17 +225,43 @@ def run(
     for by_notebook in plan.values():
         for name, params in by_notebook.items():
             parameters.check(params, name)
-    pages = []
-    for dataset, by_notebook in plan.items():
+    steps = [(dataset, name, params) for dataset, by_notebook in plan.items() for name, params in by_notebook.items()]
+    expected = previous_cost(layout.results / COST_FILE)
+    cache = layout.artefacts / "cache"
+    pages, cost = [], []
+    bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)
+    for i, (dataset, name, params) in enumerate(bar):
+        left = sum(expected.get((d, n), math.nan) for d, n, _ in steps[i:])
+        bar.set_description(f"{dataset} {name}" + (f" (last run: {left / 60:.0f} min left)" if left == left else ""))
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
-        for name, params in by_notebook.items():
-            started = time.perf_counter()
-            executed = execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
-            pages.append(render_html(executed))
-            print(f"{dataset} {name}: {time.perf_counter() - started:.0f} s", flush=True)
+        before = set(cache.glob("*")) if cache.is_dir() else set()
+        started = time.perf_counter()
+        executed = execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
+        pages.append(render_html(executed))
+        seconds = time.perf_counter() - started
+        cached = (set(cache.glob("*")) if cache.is_dir() else set()) <= before
+        cost.append({"dataset": dataset, "notebook": name, "seconds": round(seconds, 1), "cached": cached})
+        bar.write(f"{dataset} {name}: {seconds:.0f} s{' (everything cached)' if cached else ''}")
+    bar.close()
     merge_results(layout.results, datasets)
+    io.write_csv(pd.DataFrame(cost), layout.results / COST_FILE)
     report.write_index(layout.reports, datasets, layout.results / "findings.csv")
     return pages
+
+
+COST_FILE = "cost.csv"
+"""Wall time of every notebook of the last run, per dataset, and whether it found everything it
+needed cached (it wrote nothing new to the artefacts cache): ``dataset``, ``notebook``,
+``seconds``, ``cached``."""
+
+
+def previous_cost(path: Path) -> dict[tuple[str, str], float]:
+    """(dataset, notebook) -> seconds in the run that wrote ``path`` (empty if none): what the
+    progress bar's estimate of the time left is made of."""
+    if not path.is_file():
+        return {}
+    frame = pd.read_csv(path)
+    return {(r.dataset, r.notebook): float(r.seconds) for r in frame.itertuples()}
 
 
 def main(argv: list[str] | None = None) -> None:

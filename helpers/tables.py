@@ -24,7 +24,13 @@ def mean_std_table(results: pd.DataFrame, value: str, columns: str | list[str], 
     table = stats.apply(cell, axis=1).unstack(list(range(1, stats.index.nlevels)))
     table = table[sorted(table.columns, key=lambda c: [_ORDER.get(x, len(_ORDER))
                                                        for x in (c if isinstance(c, tuple) else (c,))])]
-    return table.fillna("")
+    table.index = pd.Index([level(k) for k in table.index], name="k")
+    return table.fillna("—")
+
+
+def level(k: float) -> str:
+    """A sparsity level as a reader writes it: ``92.5 %``, ``90 %``."""
+    return f"{k:g} %"
 
 
 def layer_columns(results: pd.DataFrame) -> list[str]:
@@ -35,3 +41,28 @@ def layer_columns(results: pd.DataFrame) -> list[str]:
 def per_layer_sparsity(results: pd.DataFrame, *extra: str) -> pd.DataFrame:
     """Mean over seeds, by k, of the columns ``extra`` and every layer's measured sparsity."""
     return results.groupby("k")[[*extra, *layer_columns(results)]].mean()
+
+
+def findings_table(findings: pd.DataFrame) -> pd.DataFrame:
+    """The computed findings (:func:`helpers.analysis.findings`) as a reader reads them: one row
+    per method and strategy, accuracies and levels in percent, a dash where a finding does not
+    apply (a curve that never halves, a strategy the original study did not run)."""
+
+    def pct(x: float, digits: int) -> str:
+        return "—" if pd.isna(x) else f"{x * 100:.{digits}f} %"
+
+    def lvl(k: float) -> str:
+        return "—" if pd.isna(k) else level(k)
+
+    return pd.DataFrame({
+        "method": findings["method"],
+        "strategy": findings["strategy"],
+        "retraining epochs": findings["epochs"],
+        "dense accuracy": findings["dense_accuracy"].map(lambda x: pct(x, 2)),
+        "flat (within tolerance) up to": findings["flat_to"].map(lvl),
+        "first level below that": findings["degrades_at"].map(lvl),
+        "below half the dense accuracy from": findings["halves_at"].map(lvl),
+        "accuracy at the highest level": [f"{pct(a, 2)} at {level(k)}" for a, k in
+                                          zip(findings["accuracy_at_max_k"], findings["max_k"])],
+        "original study: flat to": findings["original_flat_to"].map(lvl),
+    }).set_index(["method", "strategy"])

@@ -78,3 +78,27 @@ def test_targets_say_whether_each_was_reached():
     assert table.loc[("unit", 90), "best_accuracy"] == 0.40 and not table.loc[("unit", 90), "reached"]
     text = targets_markdown(table.reset_index())
     assert "does **not** reach the target of 98.5%" in text
+
+
+def test_prose_shows_values_and_reads_as_a_sentence_when_nothing_was_chosen():
+    from helpers.analysis import longer_budget_markdown, stages_markdown
+
+    assert longer_budget_markdown([97.5, 99.0], ["oneshot", "finetune", "gradual"], 3, 1) == (
+        "One-shot + fine-tuning and gradual with 3 epochs of training instead of 1, at k = 97.5 % and 99 % "
+        "(mean ± std over seeds); one-shot for reference.")
+    assert longer_budget_markdown([], ["oneshot", "finetune"], 3, 1) == \
+        "This run has no longer retraining budget: no level was chosen for it."
+    assert "target_ks" not in longer_budget_markdown([], ["oneshot"], 3, 1)
+    assert stages_markdown({"dense": 0, "one-shot": 0}, 90.0, 0, "weights").endswith("so there is no after.")
+    assert "k = 92.5 %" in stages_markdown({"dense": 0, "one-shot": 0, "fine-tuned": 0}, 92.5, 1, "neurons")
+
+
+def test_findings_table_has_no_raw_floats_or_nan():
+    from helpers.tables import findings_table
+
+    table = findings_table(findings(pd.concat([frame("weight", WEIGHT), frame("unit", [0.98] * 13)])))
+    text = table.to_string()
+    assert "nan" not in text.lower() and "0.98" not in text
+    assert table.loc[("weight", "oneshot"), "flat (within tolerance) up to"] == "85 %"
+    assert table.loc[("unit", "oneshot"), "below half the dense accuracy from"] == "—"
+    assert table.loc[("weight", "oneshot"), "dense accuracy"] == "98.00 %"

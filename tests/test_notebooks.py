@@ -107,11 +107,15 @@ def test_a_cached_rerun_changes_no_report_file(smoke_run):
     """Run again over the same artefacts: every notebook, page and results file is unchanged,
     timings included (they come from the cached models and benchmark)."""
     layout, _ = smoke_run
-    files = [p for d in (layout.reports, layout.results) for p in sorted(d.rglob("*")) if p.is_file()]
+    first = pd.read_csv(layout.results / "cost.csv")
+    assert list(first.notebook) == list(NOTEBOOKS) and not first.set_index("notebook").cached["02_training"]
+    files = [p for d in (layout.reports, layout.results) for p in sorted(d.rglob("*"))
+             if p.is_file() and p.name != "cost.csv"]  # the one file of wall times
     before = {p: p.read_bytes() for p in files}
     pipeline.run(layout, ["mnist"], SMOKE, quick_benchmark=True)
     changed = [str(p.relative_to(layout.reports.parent)) for p in files if p.read_bytes() != before[p]]
     assert not changed
+    assert pd.read_csv(layout.results / "cost.csv").cached.all(), "the rerun trained, evaluated and measured nothing"
 
 
 def test_the_smoke_runs_pages_open_whole_in_a_browser(smoke_run, tmp_path_factory):

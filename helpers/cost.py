@@ -47,6 +47,46 @@ def sparsity(model: nn.Module, prune_last: bool = False) -> float:
     return zeros / sum(layer.weight.numel() for _, layer in layers)
 
 
+def live_neurons(model: nn.Module) -> list[torch.Tensor]:
+    """Per hidden layer of a bias-free ReLU network (its ``nn.Linear`` layers in order), the
+    boolean mask of the neurons that can affect the logits.
+
+    A neuron with no non-zero weight from a live input outputs relu(0) = 0; one with no non-zero
+    weight to a live neuron of the next layer (or to a logit) is read by nothing. Either kind is
+    dead, and its death can kill others, so both rules are applied until nothing changes. The
+    network's inputs and logits are always live.
+    """
+    nonzero = [m.weight.detach() != 0 for _, m in linear_layers(model)]
+    live = [torch.ones(w.shape[0], dtype=torch.bool, device=w.device) for w in nonzero[:-1]]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(live)):
+            incoming = nonzero[i] if i == 0 else nonzero[i][:, live[i - 1]]
+            outgoing = nonzero[i + 1] if i + 1 == len(live) else nonzero[i + 1][live[i + 1]]
+            now = live[i] & incoming.any(dim=1) & outgoing.any(dim=0)
+            if not torch.equal(now, live[i]):
+                live[i], changed = now, True
+    return live
+
+
+def remaining_weights(model: nn.Module) -> int:
+    """Weights a compact form of ``model`` must store: the non-zero weights between live
+    neurons (:func:`live_neurons`). A dead neuron takes with it its row in its own layer and its
+    column in the next, whatever pruned it: for a unit-pruned network these are the removed
+    neurons; for a weight-pruned one, neurons left with no incoming or no outgoing weight."""
+    nonzero = [m.weight.detach() != 0 for _, m in linear_layers(model)]
+    live = live_neurons(model)
+    total = 0
+    for w, rows, cols in zip(nonzero, [*live, None], [None, *live]):
+        if rows is not None:
+            w = w[rows]
+        if cols is not None:
+            w = w[:, cols]
+        total += int(w.sum())
+    return total
+
+
 def _nnz(w: torch.Tensor) -> int:
     if w.layout == torch.sparse_csr:
         return int(torch.count_nonzero(w.values()))

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from . import io, provenance
 from .checkpoints import cached, data_expectation, load_dense
-from .cost import count_nonzero_weights, layer_sparsity, sparsity
+from .cost import count_nonzero_weights, layer_sparsity, remaining_weights, sparsity
 from .data import Split, load_dataset
 from .model import MLP
 from .pruning import global_weight_prune, prune
@@ -43,13 +43,20 @@ STUDY_KS: tuple[float, ...] = (0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5
 
 def evaluate_pruned(model: nn.Module, split: Split, prune_last: bool = False) -> dict[str, float]:
     """Test ``accuracy`` and ``loss`` of a pruned network, its measured ``sparsity`` over the
-    prunable layers, ``nonzero_weights`` over the whole network, and ``sparsity_<layer>`` for
-    every layer."""
+    prunable layers, ``nonzero_weights`` over the whole network, ``remaining_weights`` (what a
+    compact form must store: :func:`helpers.cost.remaining_weights`), and ``sparsity_<layer>``
+    for every layer."""
     row = evaluate(model, split)
     row["sparsity"] = sparsity(model, prune_last)
     row["nonzero_weights"] = count_nonzero_weights(model)
+    row["remaining_weights"] = remaining_weights(model)
     row.update({f"sparsity_{name}": s for name, s in layer_sparsity(model).items()})
     return row
+
+
+ROW_SCHEMA = 2
+"""Version of what :func:`evaluate_pruned` returns, part of every evaluation's cache key: a row
+cached before a column was added is computed afresh, never reused without it."""
 
 
 def cached_evaluation(cache_dir: str | os.PathLike, record: Mapping[str, Any],
@@ -58,6 +65,7 @@ def cached_evaluation(cache_dir: str | os.PathLike, record: Mapping[str, Any],
     which weights, the test data, package versions): read from ``cache_dir`` when computed
     before, else ``compute()`` and stored. A rerun with the same parameters therefore loads,
     prunes and evaluates nothing. The row comes back exactly (JSON keeps every float's digits)."""
+    record = {**record, "row": ROW_SCHEMA}
     key = provenance.digest(record)
     path = Path(cache_dir) / f"evaluation-{key}.json"
     if path.is_file():

@@ -18,7 +18,7 @@ import torch
 
 from helpers import benchmark, compact, cost, timing
 from helpers.benchmark import COLUMNS
-from helpers.model import MLP
+from helpers.model import MLP, linear_layers
 from helpers.pruning import unit_prune, weight_prune
 
 STUDY_DENSE_BYTES = 2_386_000 * 4
@@ -273,3 +273,42 @@ def test_benchmark_rejects_bad_arguments_before_measuring(tmp_path, capsys, flag
     assert exit_info.value.code == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "e.csv").exists()
+
+
+# ----------------------------------------------------------------------------- remaining weights
+
+
+def hand_built(*weights):
+    """A bias-free MLP with the given (out, in) weights."""
+    model = MLP(hidden=[w.shape[0] for w in weights[:-1]], in_features=weights[0].shape[1],
+                n_classes=weights[-1].shape[0])
+    with torch.no_grad():
+        for (_, layer), w in zip(linear_layers(model), weights):
+            layer.weight.copy_(w)
+    return model
+
+
+def test_a_dead_neuron_takes_its_row_and_the_next_layers_column():
+    # 2 inputs -> 3 hidden -> 2 logits; hidden neuron 1 has no incoming weight
+    model = hand_built(torch.tensor([[1.0, 2.0], [0.0, 0.0], [3.0, 0.0]]),
+                       torch.tensor([[1.0, 5.0, 0.0], [2.0, 6.0, 7.0]]))
+    assert [m.tolist() for m in cost.live_neurons(model)] == [[True, False, True]]
+    # non-zero weights: 3 in fc1, 5 in fc2; neuron 1's outgoing 5 and 6 are not stored
+    assert cost.count_nonzero_weights(model) == 8 and cost.remaining_weights(model) == 3 + 3
+
+
+def test_a_neuron_nobody_reads_is_dead_and_death_cascades():
+    # 2 -> 2 -> 2 -> 1: hidden2 neuron 0 feeds nothing, so hidden1 neuron 1, which feeds only it, is dead too
+    model = hand_built(torch.tensor([[1.0, 1.0], [1.0, 1.0]]),
+                       torch.tensor([[0.0, 4.0], [2.0, 0.0]]),
+                       torch.tensor([[0.0, 3.0]]))
+    assert [m.tolist() for m in cost.live_neurons(model)] == [[True, False], [False, True]]
+    assert cost.remaining_weights(model) == 2 + 1 + 1
+
+
+def test_remaining_weights_of_the_pruned_study_network(study):
+    # unit pruning at 90 %: the shrunk 784-100-100-50-20-10 network; weight pruning: every non-zero
+    assert cost.remaining_weights(unit_prune(study, 90)) == 94_600
+    assert cost.remaining_weights(weight_prune(study, 90)) == cost.count_nonzero_weights(weight_prune(study, 90)) == 240_400
+    shrunk = compact.compact_units(unit_prune(study, 75))
+    assert cost.remaining_weights(unit_prune(study, 75)) == cost.dense_params(shrunk)

@@ -56,7 +56,7 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     layout, _ = smoke_run
     results = pd.read_csv(layout.results / "pruning.csv")
     assert {"dataset", "seed", "method", "strategy", "ranking", "k", "accuracy", "loss", "sparsity",
-            "nonzero_weights"} <= set(results)
+            "nonzero_weights", "remaining_weights"} <= set(results)
     ks, seeds = SMOKE["03_weight_pruning"]["ks"], SMOKE["03_weight_pruning"]["seeds"]
     expected = {("mnist", s, m, "oneshot", "layer", float(k)) for s in seeds for m in ("weight", "unit") for k in ks}
     expected |= {("mnist", s, m, st, "layer", float(k)) for s in seeds for m in ("weight", "unit")

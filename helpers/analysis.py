@@ -223,15 +223,17 @@ def targets_markdown(table: pd.DataFrame) -> str:
 
 def tradeoff_points(results: pd.DataFrame, efficiency: pd.DataFrame) -> pd.DataFrame:
     """Mean accuracy of each (method, strategy, k) of the level sweep joined with the measured
-    efficiency of the compact model at that (method, k): time per image at batch 256 (µs) and
+    efficiency (long form, :func:`helpers.benchmark.long_form`) of the compact model at that
+    (method, k): time per image at batch 256 (µs) and
     size on disk (kB). The compact form's size and speed depend on the level, not the strategy."""
     acc = (sweep_rows(results[results["ranking"] == "layer"])
            .groupby(["method", "strategy", "k"], as_index=False)["accuracy"].mean())
     dense = acc[(acc["strategy"] == "oneshot") & (acc["k"] == 0)]
     # every strategy starts from the dense model: give each curve its k = 0 point
     acc = pd.concat([acc] + [dense.assign(strategy=s) for s in acc["strategy"].unique() if s != "oneshot"])
-    eff = efficiency.assign(us_per_image_b256=1e6 / efficiency["throughput_b256_compact"],
-                            disk_kb=efficiency["disk_bytes"] / 1e3)[["method", "k", "us_per_image_b256", "disk_kb"]]
+    at256 = efficiency[efficiency["batch"] == 256]
+    eff = at256.assign(us_per_image_b256=1e3 * at256["ms_compact"] / 256,
+                       disk_kb=at256["disk_bytes"] / 1e3)[["method", "k", "us_per_image_b256", "disk_kb"]]
     return acc.merge(eff, on=["method", "k"]).sort_values(["method", "strategy", "k"], ignore_index=True)
 
 

@@ -68,6 +68,37 @@ COLUMNS: tuple[str, ...] = (
 """Columns of the CSV, in order (throughputs in images per second)."""
 
 
+LONG_COLUMNS: tuple[str, ...] = (
+    "method", "k", "batch", "format", "layer_formats", "widths",
+    "weights", "nonzero_weights", "compression_ratio", "dense_macs", "macs", "executed_macs",
+    "theoretical_speedup", "memory_bytes", "memory_fraction", "disk_bytes", "disk_fraction", "max_abs_diff",
+    "ms_dense", "ms_compact", "images_per_second_dense", "images_per_second_compact", "measured_speedup",
+    "threads", "repeats", "cpu", "torch_version",
+)
+"""Columns of the benchmark in long form: one row per method, level and batch size, with the
+names the pruning results use (``nonzero_weights``, not ``nonzero_params``)."""
+
+
+def long_form(frame: pd.DataFrame) -> pd.DataFrame:
+    """The benchmark's table (one row per method and level, a column per batch size) in long
+    form, one row per method, level and batch (:data:`LONG_COLUMNS`): milliseconds per call of
+    the dense and the compact network, their images per second and the paired speed-up."""
+    shared = frame.rename(columns={"dense_params": "weights", "nonzero_params": "nonzero_weights"})
+    rows = []
+    for batch in BATCHES:
+        if batch == 1:
+            ms = {side: shared[f"latency_b1_ms_{side}"] for side in ("dense", "compact")}
+        else:
+            ms = {side: 1e3 * batch / shared[f"throughput_b{batch}_{side}"] for side in ("dense", "compact")}
+        rows.append(shared.assign(batch=batch, ms_dense=ms["dense"], ms_compact=ms["compact"],
+                                  images_per_second_dense=1e3 * batch / ms["dense"],
+                                  images_per_second_compact=1e3 * batch / ms["compact"],
+                                  measured_speedup=shared[f"measured_speedup_b{batch}"]))
+    return (pd.concat(rows, ignore_index=True)[list(LONG_COLUMNS)]
+            .sort_values(["method", "k", "batch"], key=lambda c: c.map({m: i for i, m in enumerate(METHODS)})
+                         if c.name == "method" else c, kind="stable", ignore_index=True))
+
+
 def max_abs_difference(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor) -> float:
     """Largest absolute difference between the logits of ``a`` and ``b`` on ``x``."""
     with torch.inference_mode():

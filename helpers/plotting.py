@@ -194,12 +194,13 @@ def layer_sparsity_plot(results: pd.DataFrame, method_name: str) -> plt.Figure:
 
 def speedup_plot(efficiency: pd.DataFrame) -> plt.Figure:
     """Theoretical speed-up (dense multiply-adds / compact multiply-adds) against the speed-up
-    measured at each batch size, by k, one panel per method (log scale)."""
-    measured = [c for c in efficiency if c.startswith("measured_speedup_b")]
-    long = efficiency.melt(id_vars=["method", "k"], value_vars=["theoretical_speedup", *measured],
-                           var_name="speed-up", value_name="factor")
-    long["speed-up"] = long["speed-up"].str.replace("measured_speedup_b", "measured, batch ").str.replace(
-        "theoretical_speedup", "theoretical (multiply-adds)")
+    measured at each batch size, by k, one panel per method (log scale); ``efficiency`` in long
+    form (:func:`helpers.benchmark.long_form`)."""
+    measured = efficiency.assign(**{"speed-up": "measured, batch " + efficiency["batch"].astype(str),
+                                    "factor": efficiency["measured_speedup"]})
+    theory = efficiency.drop_duplicates(["method", "k"]).assign(**{"speed-up": "theoretical (multiply-adds)",
+                                                                   "factor": lambda f: f["theoretical_speedup"]})
+    long = pd.concat([theory, measured], ignore_index=True)[["method", "k", "speed-up", "factor"]]
     grid = sns.relplot(long, x="k", y="factor", hue="speed-up", col="method", kind="line", marker="o",
                        height=3.6, aspect=1.2, facet_kws={"sharey": True})
     for ax in grid.axes.flat:

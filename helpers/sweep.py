@@ -25,7 +25,7 @@ from .checkpoints import cached, data_expectation, load_dense
 from .cost import count_nonzero_weights, layer_sparsity, remaining_weights, sparsity
 from .data import Split, load_dataset
 from .model import MLP
-from .pruning import global_weight_prune, prune
+from .pruning import check_levels_keep_every_layer, global_weight_prune, prune
 from .recovery import finetune, gradual_prune
 from .sensitivity import layer_sensitivity
 from .training import evaluate
@@ -283,8 +283,9 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     """The shared work of the weight- and unit-pruning notebooks, from their checked parameters
     ``params`` (:func:`helpers.parameters.check_namespace` of ``notebook``).
 
-    Loads the data and the dense model of every seed once, prunes them by ``method`` at every
-    level ``ks`` with every strategy of ``strategies`` (retraining for ``recovery_epochs``
+    Loads the data and the dense model of every seed once, refuses levels that would empty a
+    pruned layer (:func:`helpers.pruning.check_levels_keep_every_layer`), prunes them by
+    ``method`` at every level ``ks`` with every strategy of ``strategies`` (retraining for ``recovery_epochs``
     epochs), retrains again for ``target_epochs`` at the levels ``target_ks`` with the
     retraining strategies among ``strategies``, adds the global ranking when ``global_ranking``,
     and writes the rows to ``results_path`` with their provenance record.
@@ -293,6 +294,8 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     data = load_dataset(params["dataset"], params["data_dir"], params["archive"],
                         train_size=params["train_size"], test_size=params["test_size"])
     dense = DenseModels.load(params["checkpoint_dir"], params["seeds"], data)
+    check_levels_keep_every_layer(next(iter(dense.models.values())), [*params["ks"], *params["target_ks"]], method,
+                                  params["prune_last"])
     budget = RecoveryBudget(params["recovery_epochs"], params["recovery_lr"], params["recovery_batch_size"])
     long_budget = RecoveryBudget(params["target_epochs"], params["recovery_lr"], params["recovery_batch_size"])
     common = dict(cache_dir=params["cache_dir"], **from_params)

@@ -128,3 +128,16 @@ def test_papermill_sees_every_parameter_with_its_type(name):
     for param, info in seen.items():
         assert info["inferred_type_name"] == declared[param]["annotation"], param
         assert ast.literal_eval(info["default"]) == ast.literal_eval(declared[param]["default"]), param
+
+
+def test_a_level_that_empties_a_layer_is_refused_before_anything_is_written(chain, tmp_path):
+    from helpers import sweep
+
+    cwd, _ = chain
+    params = {n: ast.literal_eval(p["default"]) for n, p in parameters.declared("04_unit_pruning").items()}
+    params.update(data_dir=str(DATA_DIR), checkpoint_dir=str(cwd / "runs" / "models"), ks=[0, 99.9],
+                  cache_dir=str(tmp_path / "cache"), results_path=str(tmp_path / "unit.csv"))
+    params = checkpoints.with_recorded_data(parameters.check(params, "04_unit_pruning"), "04_unit_pruning")
+    with pytest.raises(ValueError, match="k = 99.9 % would remove every neuron of fc3, fc4"):
+        sweep.run_method_study("04_unit_pruning", "unit", params)
+    assert not any(tmp_path.iterdir())

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ import nbformat
 import pandas as pd
 import papermill
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
 from traitlets import default
@@ -136,6 +138,13 @@ class LocalKernelManager(AsyncKernelManager):
     @default("transport")
     def _default_transport(self) -> str:
         return "ipc"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        # sockets of this kernel's own: jupyter_client's default path, "kernel-ipc" in the
+        # working directory, is shared by kernels started at once from one folder, which then
+        # answer each other's messages ("Invalid Signature")
+        return os.path.join(jupyter_runtime_dir(), f"kernel-{uuid.uuid4().hex}-ipc")
 
 
 def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, cwd: Path | None = None) -> Path:

@@ -9,6 +9,7 @@ import pandas as pd
 from .data import DATASETS
 from .pruning import METHODS
 from .sweep import RANKINGS, STRATEGIES, sweep_rows
+from .tables import level
 
 ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {
     "weight": {"flat_to": 80.0, "degrades_near": 90.0},
@@ -106,12 +107,8 @@ def findings(results: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _pct(x: float) -> str:
-    return f"{x:g} %"
-
-
 def _levels(ks) -> str:
-    named = [_pct(k) for k in ks]
+    named = [level(k) for k in ks]
     return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
 
 
@@ -119,7 +116,7 @@ def stages_markdown(stages, k: float, seed: int, unit: str) -> str:
     """The sentence introducing the before-and-after figure of a pruning notebook: which
     ``stages`` (names, e.g. dense, one-shot, fine-tuned) it shows, at level ``k`` for ``seed``."""
     shown = list(stages)
-    text = f"The surviving {unit} of every layer at k = {_pct(k)} (seed {seed}): " + ", ".join(shown[:-1])
+    text = f"The surviving {unit} of every layer at k = {level(k)} (seed {seed}): " + ", ".join(shown[:-1])
     text += f" and {shown[-1]}."
     if "fine-tuned" not in shown:
         text += " This run did not fine-tune (its strategies leave fine-tuning out), so there is no after."
@@ -148,32 +145,32 @@ def conclusions_markdown(table: pd.DataFrame) -> str:
         who = f"**{r.method.capitalize()} pruning, {STRATEGY_NAMES.get(r.strategy, r.strategy)}{budget}**,"
         if r.flat_to > 0:
             text = (f"- {who} stays within {r.tolerance * 100:g} point of the dense accuracy "
-                    f"({r.dense_accuracy:.2%}) up to k = {_pct(r.flat_to)}")
+                    f"({r.dense_accuracy:.2%}) up to k = {level(r.flat_to)}")
         else:
             text = (f"- {who} loses more than {r.tolerance * 100:g} point of the dense accuracy "
                     f"({r.dense_accuracy:.2%}) at the first tested level")
-        text += (f"; the first level that drops further is k = {_pct(r.degrades_at)}"
+        text += (f"; the first level that drops further is k = {level(r.degrades_at)}"
                  if not math.isnan(r.degrades_at) else "; no tested level drops further")
-        text += (f"; accuracy falls below half the dense accuracy at k = {_pct(r.halves_at)}"
+        text += (f"; accuracy falls below half the dense accuracy at k = {level(r.halves_at)}"
                  if not math.isnan(r.halves_at) else "; accuracy never falls below half the dense accuracy")
-        text += f"; at k = {_pct(r.max_k)} it is {r.accuracy_at_max_k:.2%}."
+        text += f"; at k = {level(r.max_k)} it is {r.accuracy_at_max_k:.2%}."
         if not math.isnan(r.original_flat_to):
             verdict = ("later than" if r.flat_to > r.original_flat_to
                        else "earlier than" if r.flat_to < r.original_flat_to else "at the same level as")
-            text += (f" The original study saw it flat to {_pct(r.original_flat_to)} and degrading near "
-                     f"{_pct(r.original_degrades_near)}: here the flat region ends {verdict} that.")
+            text += (f" The original study saw it flat to {level(r.original_flat_to)} and degrading near "
+                     f"{level(r.original_degrades_near)}: here the flat region ends {verdict} that.")
         lines.append(text)
     oneshot = table[table.strategy == "oneshot"].set_index("method")
     if {"weight", "unit"} <= set(oneshot.index):
         w, u = oneshot.loc["weight"], oneshot.loc["unit"]
         if u.flat_to < w.flat_to:
             lines.append(f"- One-shot unit pruning loses accuracy sooner than weight pruning (flat to "
-                         f"{_pct(u.flat_to)} against {_pct(w.flat_to)}), as the original study found.")
+                         f"{level(u.flat_to)} against {level(w.flat_to)}), as the original study found.")
         elif u.flat_to > w.flat_to:
             lines.append(f"- Unlike the original study, one-shot unit pruning stays flat longer than weight "
-                         f"pruning here ({_pct(u.flat_to)} against {_pct(w.flat_to)}).")
+                         f"pruning here ({level(u.flat_to)} against {level(w.flat_to)}).")
         else:
-            lines.append(f"- Both methods stay flat to the same level ({_pct(w.flat_to)}) one-shot, unlike "
+            lines.append(f"- Both methods stay flat to the same level ({level(w.flat_to)}) one-shot, unlike "
                          f"the original study, where unit pruning degraded sooner.")
     return "\n".join(lines)
 
@@ -211,7 +208,7 @@ def targets_markdown(table: pd.DataFrame) -> str:
     """One sentence per target row of :func:`targets`, saying whether it was reached."""
     lines = []
     for _, r in table.iterrows():
-        what = "the dense model" if r.method == "dense" else f"{r.method} pruning at k = {_pct(r.k)}"
+        what = "the dense model" if r.method == "dense" else f"{r.method} pruning at k = {level(r.k)}"
         how = "" if r.method == "dense" else f" ({STRATEGY_NAMES.get(r.best_strategy, r.best_strategy)}" + (
             f", {r.best_epochs} epoch{'s' if r.best_epochs > 1 else ''})" if r.best_epochs else ")")
         verdict = "reaches" if r.reached else "does **not** reach"

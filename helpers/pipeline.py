@@ -243,12 +243,12 @@ def run(
         left = sum(expected.get((d, n), math.nan) for d, n, _ in steps[i:])
         bar.set_description(f"{dataset} {name}" + (f" (last run: {left / 60:.0f} min left)" if left == left else ""))
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
-        before = set(cache.glob("*")) if cache.is_dir() else set()
+        before = set(cache.glob("*"))
         started = time.perf_counter()
         executed = execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
         pages.append(render_html(executed))
         seconds = time.perf_counter() - started
-        cached = (set(cache.glob("*")) if cache.is_dir() else set()) <= before
+        cached = set(cache.glob("*")) <= before  # wrote nothing new to the cache
         cost.append({"dataset": dataset, "notebook": name, "seconds": round(seconds, 1), "cached": cached})
         bar.write(f"{dataset} {name}: {seconds:.0f} s{' (everything cached)' if cached else ''}")
     bar.close()

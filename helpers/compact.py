@@ -23,6 +23,7 @@ indices and 1.4 ms with int64 ones, against 10 ms for COO and 24 ms for
 
 from __future__ import annotations
 
+import copy
 import numbers
 import os
 import warnings
@@ -134,6 +135,28 @@ def compact_units(model: MLP) -> MLP:
         for (_, layer), w in zip(linear_layers(small), kept):
             layer.weight.copy_(w)
     return small.eval()
+
+
+def restore_units(small: MLP, pruned: MLP) -> MLP:
+    """The inverse of :func:`compact_units`: a deep copy of ``pruned`` whose live weights (the
+    rows and columns :func:`compact_units` keeps) are replaced by ``small``'s, which must have
+    the shape of ``compact_units(pruned)``. The weights of dead neurons keep ``pruned``'s values;
+    they cannot affect the logits. Used to train the compact form and report the masked one."""
+    weights = [w.cpu() for w in _check_mlp(pruned)]
+    live = _live_units(weights)
+    restored = copy.deepcopy(pruned)
+    small_layers = [layer for _, layer in linear_layers(small)]
+    if [layer.weight.shape for layer in small_layers] != [
+            (int(r.sum()) if r is not None else w.shape[0], int(c.sum()) if c is not None else w.shape[1])
+            for w, r, c in zip(weights, [*live, None], [None, *live])]:
+        raise ValueError("small must have the shape of compact_units(pruned)")
+    with torch.no_grad():
+        for (_, layer), w_small, rows, cols in zip(linear_layers(restored), small_layers, [*live, None], [None, *live]):
+            rows = torch.arange(layer.weight.shape[0]) if rows is None else rows.nonzero().squeeze(1)
+            cols = torch.arange(layer.weight.shape[1]) if cols is None else cols.nonzero().squeeze(1)
+            layer.weight[rows.unsqueeze(1).to(layer.weight.device), cols.to(layer.weight.device)] = (
+                w_small.weight.detach().to(layer.weight.device))
+    return restored
 
 
 # --------------------------------------------------------------------------- sparse network

@@ -1,6 +1,6 @@
-"""Retraining after pruning: fine-tuning with a fixed mask, and gradual magnitude pruning.
+"""Retraining after pruning: fine-tuning with a fixed mask, gradual magnitude pruning, and the from-scratch control.
 
-Every training here goes through :func:`helpers.training.train` with fixed masks, so
+Every training here goes through :func:`helpers.training.train` with masks, so
 pruned weights stay exactly zero through every optimiser step: their gradients are zeroed
 before the step (Adam's moments for them therefore stay zero) and the weights are re-masked
 after it. No function changes the model it is given: each works on a deep copy.
@@ -17,16 +17,17 @@ from __future__ import annotations
 import copy
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .checks import non_negative_int, positive_finite, positive_int
 from .data import Split
-from .pruning import check_k, masks_of, method as pruning_method, prune_in_place
+from .compact import compact_units, restore_units
+from .model import MLP, linear_layers
+from .pruning import Masks, apply_masks, check_k, masks_of, method as pruning_method, prune_in_place
 from .training import train
 
 
@@ -38,12 +39,6 @@ def _check_training(epochs, lr, batch_size, seed) -> None:
     positive_finite("lr", lr)
     positive_int("batch_size", batch_size)
     non_negative_int("seed", seed)
-
-
-def _call_seeds(seed: int, n: int) -> list[int]:
-    """``n`` seeds for successive ``train`` calls, drawn from ``seed``."""
-    generator = torch.Generator().manual_seed(seed)
-    return [int(s) for s in torch.randint(0, 2**31 - 1, (n,), generator=generator)]
 
 
 # --- fine-tuning -----------------------------------------------------------------------
@@ -73,13 +68,79 @@ def finetune(
     the per-epoch history of :func:`helpers.training.train`.
     """
     _check_training(epochs, lr, batch_size, seed)
-    model = copy.deepcopy(pruned_model)
-    masks = masks_of(model, prune_last)
-    history = train(
-        model, train_split, eval_splits, epochs=epochs, batch_size=batch_size, lr=lr,
-        seed=seed, masks=masks, progress=progress, description=description,
-    )
-    return model, history
+    return _train_compact(pruned_model, lambda model: model, train_split, eval_splits, epochs=epochs, lr=lr,
+                          batch_size=batch_size, seed=seed, prune_last=prune_last, progress=progress,
+                          description=description)
+
+
+def _train_compact(pruned_model: nn.Module, initialise: Callable[[nn.Module], nn.Module], train_split: Split,
+                   eval_splits: Mapping[str, Split], *, prune_last: bool, **training) -> tuple[nn.Module, pd.DataFrame]:
+    """Train ``initialise(compact form)`` of ``pruned_model`` with its zero weights held at zero,
+    and return it expanded back to ``pruned_model``'s shape, with the history of ``train``.
+
+    An :class:`~helpers.model.MLP` trains as :func:`helpers.compact.compact_units` leaves it:
+    its dead neurons (zero row, or zero column in the next layer) neither affect the loss nor
+    receive a gradient, so masked training would leave them unchanged; dropping them gives
+    the same result up to summation order at a fraction of the cost (25x fewer multiply-adds
+    for unit pruning at k = 90 %). Any other module trains as it is, masked.
+    """
+    if not isinstance(pruned_model, MLP):
+        model = initialise(copy.deepcopy(pruned_model))
+        return model, train(model, train_split, eval_splits, masks=masks_of(model, prune_last), **training)
+    device = next(pruned_model.parameters()).device
+    small = initialise(compact_units(pruned_model).to(device))
+    history = train(small, train_split, eval_splits, masks=masks_of(small, prune_last), **training)
+    return restore_units(small, pruned_model), history
+
+
+# --- the control ------------------------------------------------------------------------
+
+
+SCRATCH_INIT_OFFSET = 1_000_003
+"""Added to the seed that initialises the scratch control, so that its fresh weights differ
+from the dense model's initialisation of the same seed (which is what rewinding would use)."""
+
+
+def scratch(
+    pruned_model: nn.Module,
+    train_split: Split,
+    eval_splits: Mapping[str, Split],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    prune_last: bool = False,
+    progress: bool = False,
+) -> tuple[nn.Module, pd.DataFrame]:
+    """The control of Liu et al. (2019): what pruning left, trained from scratch.
+
+    The architecture and mask of ``pruned_model`` (for unit pruning, the smaller network its
+    live neurons form; for weight pruning, its mask) get fresh weights, drawn as
+    :class:`~helpers.model.MLP` draws them from the seed ``seed + SCRATCH_INIT_OFFSET``, with
+    the pruned weights zero; they train with that mask fixed for ``epochs`` at ``lr``
+    (give it the dense model's recipe). Training runs on the compact form like
+    :func:`finetune`.
+
+    Returns ``(model, history)``: the trained network in ``pruned_model``'s shape (its dead
+    neurons keep ``pruned_model``'s weights, which cannot affect the logits) and the history.
+    """
+    _check_training(epochs, lr, batch_size, seed)
+
+    def fresh(model: nn.Module) -> nn.Module:
+        masks = masks_of(model, prune_last)
+        generator = torch.Generator().manual_seed(seed + SCRATCH_INIT_OFFSET)
+        with torch.no_grad():
+            for _, layer in linear_layers(model):
+                weight = torch.empty_like(layer.weight, device="cpu")
+                # nn.Linear's own initialisation (Kaiming uniform, a = sqrt(5)), from our generator
+                bound = 1.0 / math.sqrt(weight.shape[1])
+                layer.weight.copy_(weight.uniform_(-bound, bound, generator=generator))
+        return apply_masks(model, masks)
+
+    return _train_compact(pruned_model, fresh, train_split, eval_splits, epochs=epochs, lr=lr,
+                          batch_size=batch_size, seed=seed, prune_last=prune_last, progress=progress,
+                          description="scratch")
 
 
 # --- schedules -------------------------------------------------------------------------
@@ -105,13 +166,6 @@ def cubic_schedule(k_final: float, n_steps: int, k_initial: float = 0.0) -> list
 # --- gradual pruning -------------------------------------------------------------------
 
 
-def _history_rows(history: pd.DataFrame, **columns) -> pd.DataFrame:
-    history = history.rename(columns={"epoch": "call_epoch"})
-    for i, (name, value) in enumerate(columns.items()):
-        history.insert(i, name, value)
-    return history
-
-
 def gradual_prune(
     model: nn.Module,
     train_split: Split,
@@ -129,28 +183,20 @@ def gradual_prune(
     prune_last: bool = False,
     progress: bool = False,
 ) -> tuple[nn.Module, pd.DataFrame]:
-    """Gradual magnitude pruning (Zhu & Gupta 2017) of a trained model during ``epochs``
-    epochs of training.
+    """Gradual magnitude pruning (Zhu & Gupta 2017) of a trained model during one training
+    run of ``epochs`` epochs.
 
-    Pruning steps fall every ``prune_every`` optimiser steps (``prune_every * batch_size``
-    training examples) from the start of training until the fraction ``ramp`` of it; step
-    ``t`` prunes each prunable layer to the ``t``-th level of :func:`cubic_schedule`, so the
-    last one reaches exactly ``k`` (``round(k / 100 * n)`` weights, or neurons, per layer).
-    Between steps the model trains with that mask fixed; after the last step, it trains at
-    the final mask for the rest of the ``epochs`` epochs. ``ramp=0`` is one-shot pruning
-    followed by fine-tuning.
-
-    Each pruning step trains through one :func:`helpers.training.train` call, which starts a
-    new Adam optimiser and its own cosine decay; that call's peak learning rate follows a
-    cosine envelope over the whole training, ``lr * (1 + cos(pi * done / total)) / 2``.
-    The data are visited in one seeded random order per epoch; the final phase is the rest
-    of the epoch in which it starts, then whole epochs.
+    The run is one :func:`helpers.training.train` call: one Adam optimiser and one cosine
+    decay of the learning rate from ``lr`` to 0 over the whole budget. Inside it, a pruning
+    step falls every ``prune_every`` optimiser steps from the first one until the fraction
+    ``ramp`` of the run; step ``t`` prunes each prunable layer in place to the ``t``-th
+    level of :func:`cubic_schedule` by ``method``'s scores of the weights as they are then,
+    so the last step reaches exactly ``k`` (``round(k / 100 * n)`` weights, or neurons, per
+    layer), and the rest of the run trains at that mask. Each step zeroes the newly pruned
+    weights and their Adam moments. ``ramp=0`` is one-shot pruning followed by fine-tuning.
 
     Returns ``(model, history)``: the pruned, trained deep copy (``model`` is unchanged) and
-    one row per epoch of every ``train`` call, with the call's index ``call``, ``phase``
-    (``"ramp"`` or ``"final"``), level ``k``, peak ``lr``, ``epoch`` (training epochs done,
-    fractional) and the columns of :func:`helpers.training.train` (its ``epoch`` renamed
-    ``call_epoch``).
+    the per-epoch history of :func:`helpers.training.train`.
     """
     k = check_k(k)
     mask_fn = pruning_method(method).mask
@@ -162,44 +208,16 @@ def gradual_prune(
     if k_initial > k:
         raise ValueError(f"k_initial must be in [0, k={k}], got {k_initial!r}")
 
-    n = len(train_split)
-    total = epochs * n
-    segment = prune_every * batch_size
-    n_steps = int(ramp * total // segment) + 1
-    levels = cubic_schedule(k, n_steps, k_initial)
-    seeds = _call_seeds(seed, n_steps + 2)
-    order_generator = torch.Generator().manual_seed(seed)
-    stream = torch.cat([torch.randperm(n, generator=order_generator) for _ in range(epochs)])
-
-    # Calls: (start, stop, level, phase, whole_epochs); whole_epochs > 0 trains on the full split.
-    calls = [(i * segment, (i + 1) * segment, level, "ramp", 0) for i, level in enumerate(levels[:-1])]
-    start = (n_steps - 1) * segment
-    if start % n:
-        epoch_end = (start // n + 1) * n
-        calls.append((start, epoch_end, k, "final", 0))
-        start = epoch_end
-    if start < total:
-        calls.append((start, total, k, "final", (total - start) // n))
-
+    total_steps = epochs * -(-len(train_split) // batch_size)
+    levels = cubic_schedule(k, int(ramp * total_steps // prune_every) + 1, k_initial)
     work = copy.deepcopy(model)
-    frames = []
-    current = None
-    for index, (begin, end, level, phase, whole_epochs) in enumerate(
-        tqdm(calls, desc=f"gradual {method} k={k:g}", disable=not progress, unit="call")
-    ):
-        if level != current:
-            _, masks = prune_in_place(work, level, mask_fn, prune_last)
-            current = level
-        peak_lr = lr * 0.5 * (1.0 + math.cos(math.pi * begin / total))
-        if whole_epochs:
-            split, call_epochs = train_split, whole_epochs
-        else:
-            idx = stream[begin:end]
-            split, call_epochs = Split(train_split.images[idx], train_split.labels[idx]), 1
-        history = train(
-            work, split, eval_splits, epochs=call_epochs, batch_size=batch_size, lr=peak_lr,
-            seed=seeds[index], masks=masks, progress=False,
-        )
-        done = (begin + history["epoch"] * len(split)) / n
-        frames.append(_history_rows(history, call=index, phase=phase, k=level, lr=peak_lr, epoch=done))
-    return work, pd.concat(frames, ignore_index=True)
+
+    def prune_at(step: int) -> Masks | None:
+        t, due = divmod(step, prune_every)
+        if due or t >= len(levels):
+            return None
+        return prune_in_place(work, levels[t], mask_fn, prune_last)[1]
+
+    history = train(work, train_split, eval_splits, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                    prune_at=prune_at, progress=progress, description=f"gradual {method} k={k:g}")
+    return work, history

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -58,6 +58,7 @@ def train(
     lr: float,
     seed: int,
     masks: Masks | None = None,
+    prune_at: Callable[[int], Masks | None] | None = None,
     progress: bool = True,
     description: str = "training",
 ) -> pd.DataFrame:
@@ -67,6 +68,12 @@ def train(
     the in-memory tensors. With ``masks`` (layer name -> bool, True = kept), pruned weights
     stay exactly zero: their gradients are zeroed before every step (so Adam's moments for
     them stay zero too) and the weights are re-masked after it.
+
+    ``prune_at(step)``, when given, is called before optimiser step ``step`` (0, 1, ...
+    over the whole run); it may prune the model in place and return its new masks (else
+    ``None``). From then on those masks hold, and Adam's moments of every newly pruned
+    weight are zeroed with it, so one optimiser and one learning-rate schedule run
+    through every pruning step (gradual pruning, :func:`helpers.recovery.gradual_prune`).
 
     Returns one row per epoch: ``epoch``, ``train_loss`` and ``train_accuracy`` (running means
     over the epoch's batches), ``<name>_loss`` and ``<name>_accuracy`` for every split in
@@ -79,7 +86,11 @@ def train(
     device = next(model.parameters()).device
     x_all, y_all = train_split.images.to(device), train_split.labels.to(device)
     modules = dict(model.named_modules())
-    masked = [(modules[name].weight, mask.to(device)) for name, mask in (masks or {}).items()]
+
+    def fixed(masks: Masks | None) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        return [(modules[name].weight, mask.to(device)) for name, mask in (masks or {}).items()]
+
+    masked = fixed(masks)
     if masks:
         apply_masks(model, masks)
 
@@ -88,7 +99,7 @@ def train(
     # default per-tensor loop, which dominated the step time on CPU.
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * steps_per_epoch)
-    rows = []
+    rows, step = [], 0
     bar = tqdm(range(1, epochs + 1), desc=description, disable=not progress, unit="epoch")
     for epoch in bar:
         model.train()
@@ -97,6 +108,12 @@ def train(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         for batch in order.split(batch_size):
+            if prune_at is not None:
+                new_masks = prune_at(step)
+                if new_masks is not None:
+                    masked = fixed(new_masks)
+                    _mask_moments(optimiser, masked)
+            step += 1
             x, y = x_all[batch], y_all[batch]
             logits = model(x)
             loss = F.cross_entropy(logits, y)
@@ -126,6 +143,18 @@ def train(
         rows.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k.endswith("accuracy")})
     return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def _mask_moments(optimiser: torch.optim.Adam, masked: Sequence[tuple[nn.Parameter, torch.Tensor]]) -> None:
+    """Zero Adam's first and second moments of every pruned weight: a weight pruned now
+    would otherwise keep the momentum of its past gradients, and the next step would
+    move it although its gradient is zero."""
+    for weight, mask in masked:
+        state = optimiser.state.get(weight, {})
+        for moment in ("exp_avg", "exp_avg_sq"):
+            if moment in state:
+                state[moment].mul_(mask)
 
 
 @dataclass(frozen=True)

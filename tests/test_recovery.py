@@ -84,15 +84,16 @@ def test_finetune_keeps_the_mask_fixed(data, dense, adams, prune, prune_last):
     assert len(history) == 2 and "val_accuracy" in history
     (adam,) = adams
     layers = dict(linear_layers(tuned))
+    trained = dict(zip(layers, adam.param_groups[0]["params"]))  # the compact form's weights
     assert set(masks) == ({"fc1", "fc2", "fc3"} if prune_last else {"fc1", "fc2"})
     for name, mask in masks.items():
         w = layers[name].weight.detach()
         assert (w[~mask] == 0).all()  # pruned weights exactly zero after every step
         assert not torch.equal(w[mask], before[f"{name}.weight"][mask])  # kept ones trained
-        moments = adam.state[layers[name].weight]
+        moments, kept = adam.state[trained[name]], trained[name].detach() != 0
         for key in ("exp_avg", "exp_avg_sq"):
-            assert (moments[key][~mask] == 0).all()
-            assert moments[key][mask].abs().sum() > 0
+            assert (moments[key][~kept] == 0).all()
+            assert moments[key][kept].abs().sum() > 0
     if not prune_last:  # the logits layer is outside the mask and is trained
         assert not torch.equal(layers["fc3"].weight.detach(), before["fc3.weight"])
 
@@ -172,16 +173,46 @@ def test_cubic_schedule_rejects_bad_arguments(args, match):
 
 
 @pytest.fixture
-def recorded_masks(monkeypatch):
-    """The masks of every train() call made by helpers.recovery."""
-    calls = []
+def gradual_trace(monkeypatch):
+    """What gradual pruning's one train() call does: the masks of every pruning step, how many
+    optimisers it made, and after every optimiser step whether a pruned weight or one of
+    its Adam moments was non-zero."""
+    trace = {"masks": [], "steps_at": [], "optimisers": 0, "steps": 0, "violations": 0}
 
-    def recording_train(model, *args, masks=None, **kwargs):
-        calls.append({name: m.clone() for name, m in masks.items()})
-        return train(model, *args, masks=masks, **kwargs)
+    def recording_train(model, *args, prune_at=None, **kwargs):
+        layers = dict(linear_layers(model))
+        current = {}
+
+        def recording_prune_at(step):
+            masks = prune_at(step)
+            if masks is not None:
+                current.clear()
+                current.update(masks)
+                trace["masks"].append({name: m.clone() for name, m in masks.items()})
+                trace["steps_at"].append(step)
+            return masks
+
+        def check(optimiser, *_):
+            trace["steps"] += 1
+            for name, mask in current.items():
+                weight, moments = layers[name].weight, optimiser.state[layers[name].weight]
+                if weight[~mask].any() or moments["exp_avg"][~mask].any() or moments["exp_avg_sq"][~mask].any():
+                    trace["violations"] += 1
+
+        class CheckedAdam(Adam):
+            def __init__(self, *a, **kw):
+                super().__init__(*a, **kw)
+                trace["optimisers"] += 1
+                self.register_step_post_hook(check)
+
+        monkeypatch.setattr(torch.optim, "Adam", CheckedAdam)
+        return train(model, *args, prune_at=recording_prune_at, **kwargs)
 
     monkeypatch.setattr(recovery, "train", recording_train)
-    return calls
+    return trace
+
+
+Adam = torch.optim.Adam
 
 
 def assert_exact_counts(model, k, method, prune_last=False):
@@ -198,44 +229,36 @@ def assert_exact_counts(model, k, method, prune_last=False):
             assert torch.count_nonzero(w) == int((~zero_rows).sum()) * w.shape[1], name
 
 
-def assert_monotone(calls):
-    for before, after in zip(calls, calls[1:]):
+def assert_monotone(masks):
+    for before, after in zip(masks, masks[1:]):
         for name in before:
             assert not (after[name] & ~before[name]).any(), "a pruned weight came back"
 
 
 @pytest.mark.parametrize("method, k", [("weight", 97.5), ("weight", 90), ("unit", 90), ("unit", 62.5)])
-def test_gradual_prune_reaches_the_target_monotonically(data, dense, recorded_masks, method, k):
+def test_gradual_prune_is_one_run_that_reaches_the_target(data, dense, gradual_trace, method, k):
     before = state(dense)
     model, history = gradual_prune(dense, data["train"], {"val": data["val"]}, k=k, method=method,
                                    epochs=2, seed=0, prune_every=2, ramp=0.5, **TRAIN)
     assert same_state(state(dense), before)
     assert_exact_counts(model, k, method)
-    assert_monotone(recorded_masks)
-    # 512 examples x 2 epochs, 128 per segment, ramp ends at 512: 5 pruning steps
-    levels = cubic_schedule(k, 5)
-    ramp = history[history.phase == "ramp"]
-    assert list(ramp.k) == levels[:-1]
-    assert (history[history.phase == "final"].k == k).all()
-    assert history.epoch.is_monotonic_increasing and history.epoch.iloc[-1] == pytest.approx(2.0)
-    assert history.lr.iloc[0] == TRAIN["lr"] and history.lr.is_monotonic_decreasing
-    assert [int((~m["fc1"]).sum()) for m in recorded_masks][-1] == int((model.fc1.weight == 0).sum())
-    if method == "weight":  # 25,088 weights: every step removes more (32 units may round alike)
-        assert len({int((~m["fc1"]).sum()) for m in recorded_masks}) == 5
+    # 512 examples / 64 = 8 steps per epoch, 16 in all; the ramp ends after 8: steps 0, 2, .., 8
+    assert gradual_trace["optimisers"] == 1 and gradual_trace["steps"] == 16
+    assert gradual_trace["steps_at"] == [0, 2, 4, 6, 8]
+    assert gradual_trace["violations"] == 0
+    assert_monotone(gradual_trace["masks"])
+    unit = 1 if method == "weight" else dense.fc1.weight.shape[1]
+    assert [int((~m["fc1"]).sum()) // unit for m in gradual_trace["masks"]] == [
+        n_to_prune(level, dense.fc1.weight.numel() // unit) for level in cubic_schedule(k, 5)]
+    assert list(history.epoch) == [1, 2]
 
 
-def test_gradual_prune_options(data, dense, recorded_masks):
+def test_gradual_prune_options(data, dense, gradual_trace):
     # ramp 0: one-shot then training at the final mask; prune_last prunes the logits too
-    model, history = gradual_prune(dense, data["train"], {}, k=75, method="weight", epochs=1,
-                                   seed=0, ramp=0.0, prune_last=True, **TRAIN)
-    assert set(history.phase) == {"final"} and (history.k == 75).all()
+    model, _ = gradual_prune(dense, data["train"], {}, k=75, method="weight", epochs=1,
+                             seed=0, ramp=0.0, prune_last=True, **TRAIN)
+    assert gradual_trace["steps_at"] == [0] and gradual_trace["violations"] == 0
     assert_exact_counts(model, 75, "weight", prune_last=True)
-    # ramp ending mid-epoch: the final phase is the rest of that epoch, then whole epochs
-    _, history = gradual_prune(dense, data["train"], {}, k=75, epochs=3, seed=0,
-                               prune_every=3, ramp=0.4, **TRAIN)
-    final = history[history.phase == "final"]
-    assert list(final.epoch) == pytest.approx([2.0, 3.0])
-    assert history.epoch.iloc[-1] == pytest.approx(3.0)
 
 
 def test_gradual_prune_is_seeded(data, dense):
@@ -265,6 +288,65 @@ def test_gradual_prune_rejects_bad_arguments(data, dense, kwargs, match):
     args = {"k": 90, "epochs": 1, "lr": 1e-3, "batch_size": 64, "seed": 0, **kwargs}
     with pytest.raises(ValueError, match=match):
         gradual_prune(dense, data["train"], {}, **args)
+
+
+# --- compact training and the scratch control -----------------------------------------
+
+
+@pytest.mark.parametrize("prune, k", [(unit_prune, 75), (unit_prune, 50), (weight_prune, 90)])
+def test_compact_training_equals_masked_training(data, dense, prune, k):
+    """Fine-tuning trains the compact form; training the masked network instead, same seed and
+    data order, ends in the same network within float tolerance and the same predictions."""
+    pruned = prune(dense, k)
+    compact, _ = finetune(pruned, data["train"], {}, epochs=2, seed=3, **TRAIN)
+    masked = copy.deepcopy(pruned)
+    train(masked, data["train"], {}, epochs=2, seed=3, masks=masks_of(masked), progress=False, **TRAIN)
+    for (name, a), (_, b) in zip(linear_layers(compact), linear_layers(masked)):
+        # Adam divides by the root of the second moment: a gradient that is zero but for
+        # rounding moves its weight by up to lr per step, so a few weights differ by ~1e-5
+        torch.testing.assert_close(a.weight, b.weight, rtol=1e-3, atol=1e-4, msg=name)
+        assert torch.equal(a.weight == 0, b.weight == 0), name
+    x = data["val"].images
+    assert torch.equal(compact(x).argmax(1), masked(x).argmax(1))
+    assert evaluate(compact, data["val"])["accuracy"] == pytest.approx(evaluate(masked, data["val"])["accuracy"])
+
+
+def test_unit_finetuning_trains_the_compact_network(data, dense, monkeypatch):
+    shapes = []
+
+    def recording_train(model, *args, **kwargs):
+        shapes.append(model.widths)
+        return train(model, *args, **kwargs)
+
+    monkeypatch.setattr(recovery, "train", recording_train)
+    finetune(unit_prune(dense, 75), data["train"], {}, epochs=1, seed=0, **TRAIN)
+    assert shapes == [(784, 8, 8, 10)]
+
+
+@pytest.mark.parametrize("prune, k", [(unit_prune, 75), (weight_prune, 90)])
+def test_scratch_control_keeps_the_shape_and_mask_with_fresh_weights(data, dense, prune, k, monkeypatch):
+    pruned = prune(dense, k)
+    initial = []
+
+    def recording_train(model, *args, **kwargs):
+        initial.append(copy.deepcopy(model))
+        return train(model, *args, **kwargs)
+
+    monkeypatch.setattr(recovery, "train", recording_train)
+    model, history = recovery.scratch(pruned, data["train"], {"val": data["val"]}, epochs=3, seed=0, **TRAIN)
+    start = initial[0]
+    from helpers.compact import compact_units
+    assert start.widths == compact_units(pruned).widths
+    for (name, fresh), (_, trained) in zip(linear_layers(start), linear_layers(compact_units(pruned))):
+        assert torch.equal(fresh.weight == 0, trained.weight == 0), name  # the pruned mask, kept
+        kept = trained.weight != 0
+        assert not torch.isclose(fresh.weight[kept], trained.weight[kept]).any(), name  # fresh values
+    assert_masks_equal(masks_of(model), masks_of(pruned))
+    assert history.train_loss.is_monotonic_decreasing  # it learns
+
+
+def assert_masks_equal(a, b):
+    assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
 
 
 def test_weight_reranking_keeps_zeros_pruned(dense, data):

@@ -21,7 +21,11 @@ ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {
 ORIGINAL_DENSE_ACCURACY = 0.9861
 """The dense network's test accuracy the original study reported (10 epochs)."""
 
-STRATEGY_NAMES = {"oneshot": "one-shot", "finetune": "one-shot + fine-tuning", "gradual": "gradual"}
+STRATEGY_NAMES = {"oneshot": "one-shot", "finetune": "one-shot + fine-tuning", "gradual": "gradual",
+                  "scratch": "trained from scratch (control)"}
+
+LEVEL_SWEEP = tuple(s for s in STRATEGIES if s != "scratch")
+"""The strategies run at every level (the scratch control runs at a few only)."""
 
 TARGETS: tuple[tuple[str, float, float], ...] = (
     ("dense", 0.0, 0.985),
@@ -80,7 +84,7 @@ def findings(results: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
     rows = []
     for method in sorted(results["method"].unique(), key=lambda m: order.get(m, len(order))):
         of_method = results[results["method"] == method]
-        for strategy in [s for s in STRATEGIES if s in set(of_method["strategy"])]:
+        for strategy in [s for s in LEVEL_SWEEP if s in set(of_method["strategy"])]:
             curve = mean_curve(_with_dense(of_method, strategy), method)
             if curve.index[0] != 0:
                 raise ValueError(f"{method} results lack the dense level k = 0, needed as the baseline")
@@ -296,3 +300,137 @@ def provenance_markdown(record: dict) -> str:
         parts.append("data " + ", ".join(f"{k.removesuffix('_data')} `{v}`" for k, v in data.items()))
     return (", ".join(parts) + f"; {versions}; on {m['cpu']} ({m['logical_cores']} logical cores, "
             f"{m['platform']}, {m['torch_threads']} torch threads, BLAS {m['torch_blas']}).")
+
+
+WEIGHT_FACTORS: tuple[int, ...] = (10, 25, 50, 100)
+"""Budgets of the equal-cost comparison: at most 1/10, 1/25, ... of the dense network's weights."""
+
+SPEEDUP_FACTORS: tuple[int, ...] = (2, 5, 10)
+"""Budgets of the equal-cost comparison: at least this measured speed-up over the dense network."""
+
+
+def candidates(results: pd.DataFrame, efficiency: pd.DataFrame | None = None, batch: int = 256) -> pd.DataFrame:
+    """Every pruned network of ``results`` (per-layer ranking) as a point of the equal-cost
+    comparison: one row per method, strategy, retraining budget (``epochs``) and level, with
+    the mean and std over seeds of ``accuracy``, the mean ``remaining_weights`` and ``macs``, the
+    number of seeds, a ``label`` naming it, and, with ``efficiency`` (long form), the
+    ``measured_speedup`` of its compact form at ``batch`` (which depends on method and level)."""
+    rows = results[(results["ranking"] == "layer") & (results["k"] > 0)]
+    keys = ["method", "strategy", "epochs", "k"]
+    points = rows.groupby(keys, as_index=False).agg(
+        accuracy=("accuracy", "mean"), std=("accuracy", "std"), seeds=("accuracy", "size"),
+        remaining_weights=("remaining_weights", "mean"), macs=("macs", "mean"))
+    points["label"] = [f"{m} pruning, {STRATEGY_NAMES.get(s, s)}" + (f" ({e} epoch{'s' * (e > 1)})" if e else "")
+                       for m, s, e in zip(points["method"], points["strategy"], points["epochs"])]
+    if efficiency is not None:
+        speed = efficiency.loc[efficiency["batch"] == batch, ["method", "k", "measured_speedup"]]
+        points = points.merge(speed, on=["method", "k"], how="left")
+    return points
+
+
+def equal_cost(results: pd.DataFrame, efficiency: pd.DataFrame, batch: int = 256) -> pd.DataFrame:
+    """The equal-cost conclusions: for each budget, the most accurate pruned network that fits
+    it and the best of the others (runner-up, of another method, strategy or budget).
+
+    Budgets are ``weights`` (at most ``dense weights / f`` remaining weights, f in
+    :data:`WEIGHT_FACTORS`) and ``latency`` (a measured speed-up of the compact form at
+    ``batch`` of at least f, f in :data:`SPEEDUP_FACTORS`). Within one candidate (method,
+    strategy, budget) the best of its fitting levels counts. Returns one row per budget:
+    ``budget_kind``, ``factor``, ``budget`` (weights, or speed-up), ``best``, ``method``,
+    ``strategy``, ``epochs``, ``k``, ``accuracy``, ``std``, ``remaining_weights``,
+    ``measured_speedup``, ``runner_up``, ``runner_up_accuracy``, ``runner_up_k``; ``best`` is
+    empty when nothing fits.
+    """
+    points = candidates(results, efficiency, batch)
+    dense = results[(results["k"] == 0) & (results["strategy"] == "oneshot")]["remaining_weights"].mean()
+    budgets = [("weights", f, dense / f, points["remaining_weights"] <= dense / f) for f in WEIGHT_FACTORS]
+    budgets += [("latency", f, float(f), points["measured_speedup"] >= f) for f in SPEEDUP_FACTORS]
+    rows = []
+    for kind, factor, budget, fits in budgets:
+        best = (points[fits].sort_values(["accuracy", "remaining_weights"], ascending=[False, True])
+                .drop_duplicates("label"))
+        row = {"budget_kind": kind, "factor": factor, "budget": budget}
+        if len(best):
+            top = best.iloc[0]
+            row.update(best=top["label"], method=top["method"], strategy=top["strategy"], epochs=int(top["epochs"]),
+                       k=top["k"], accuracy=top["accuracy"], std=top["std"],
+                       remaining_weights=top["remaining_weights"], measured_speedup=top["measured_speedup"])
+        if len(best) > 1:
+            second = best.iloc[1]
+            row.update(runner_up=second["label"], runner_up_accuracy=second["accuracy"], runner_up_k=second["k"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def equal_cost_markdown(table: pd.DataFrame) -> str:
+    """One sentence per budget of :func:`equal_cost`; every number comes from ``table``."""
+    lines = []
+    for _, r in table.iterrows():
+        budget = (f"With at most {r.budget:,.0f} weights (1/{r.factor} of the dense network)"
+                  if r.budget_kind == "weights" else f"At a measured speed-up of at least {r.factor}x (batch 256)")
+        if not isinstance(r.get("best"), str):
+            lines.append(f"- {budget}, no pruned network of this run fits.")
+            continue
+        text = (f"- {budget}, the most accurate is **{r.best}** at k = {level(r.k)}: {r.accuracy:.2%} "
+                f"± {0 if math.isnan(r['std']) else r['std']:.2%} with {r.remaining_weights:,.0f} weights")
+        if isinstance(r.get("runner_up"), str):
+            text += (f"; next comes {r.runner_up} at k = {level(r.runner_up_k)} "
+                     f"({r.runner_up_accuracy:.2%}, {(r.accuracy - r.runner_up_accuracy) * 100:+.2f} points behind)")
+        lines.append(text + ".")
+    return "\n".join(lines)
+
+
+def against_scratch(results: pd.DataFrame) -> pd.DataFrame:
+    """Pruned networks against the scratch control at every level where it ran: per method and
+    level, the scratch control's accuracy (mean, std over seeds), the best pruned strategy
+    there (highest mean over its budgets) with its mean and std, their ``difference`` and the
+    ``verdict``: ``pruning`` when the pruned mean is above the scratch mean by more than the
+    larger of the two stds, ``scratch`` in the opposite case, ``tie`` otherwise."""
+    rows = results[results["ranking"] == "layer"]
+    stats = (rows.groupby(["method", "strategy", "epochs", "k"], as_index=False)["accuracy"]
+             .agg(["mean", "std", "size"]))
+    out = []
+    for _, control in stats[stats["strategy"] == "scratch"].iterrows():
+        pruned = stats[(stats["method"] == control["method"]) & (stats["k"] == control["k"])
+                       & stats["strategy"].isin(["finetune", "gradual"])]
+        if pruned.empty:
+            continue
+        best = pruned.sort_values("mean", ascending=False).iloc[0]
+        margin = max(best["std"], control["std"]) if not math.isnan(best["std"]) else 0.0
+        difference = best["mean"] - control["mean"]
+        out.append({"method": control["method"], "k": control["k"], "scratch_epochs": int(control["epochs"]),
+                    "scratch_accuracy": control["mean"], "scratch_std": control["std"],
+                    "pruned_strategy": best["strategy"], "pruned_epochs": int(best["epochs"]),
+                    "pruned_accuracy": best["mean"], "pruned_std": best["std"], "difference": difference,
+                    "seeds": int(control["size"]),
+                    "verdict": "pruning" if difference > margin else "scratch" if -difference > margin else "tie"})
+    return pd.DataFrame(out)
+
+
+def against_scratch_markdown(table: pd.DataFrame) -> str:
+    """Sentences stating where pruning beats the scratch control, from :func:`against_scratch`."""
+    if table.empty:
+        return "This run trained no scratch control (its strategies or control levels leave it out)."
+    lines = []
+    for verdict, words in (("pruning", "pruning and retraining beats training the same network from scratch"),
+                           ("scratch", "training from scratch beats pruning"),
+                           ("tie", "the two are within the spread over seeds")):
+        hits = table[table["verdict"] == verdict]
+        for method, group in hits.groupby("method", sort=False):
+            where = ", ".join(f"k = {level(k)} ({d * 100:+.2f} points)" for k, d in zip(group.k, group.difference))
+            lines.append(f"- {method.capitalize()} pruning: {words} at {where}.")
+    return "\n".join(lines)
+
+
+def tuning_markdown(lrs, validation_size: int) -> str:
+    """What the validation split chose: for each tuned strategy, the learning rate per tuned
+    level (each study level takes the one of its nearest tuned level)."""
+    if not lrs:
+        return "This run retrains with no strategy whose learning rate is tuned, so nothing was chosen."
+    parts = []
+    for strategy, by_level in lrs.items():
+        chosen = ", ".join(f"{lr:g} at k = {level(k)}" for k, lr in sorted(by_level.items()))
+        parts.append(f"- **{STRATEGY_NAMES.get(strategy, strategy).capitalize()}**: {chosen}.")
+    return (f"Chosen on {validation_size:,} training images held out from a dense model trained without them "
+            f"(the test set plays no part); every other level takes the choice of the nearest tuned level, "
+            f"nearest in the log of what is kept:\n\n" + "\n".join(parts))

@@ -43,7 +43,7 @@ from .checkpoints import dense_checkpoint, load_checkpoint
 from .compact import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_DENSITY, SparseMLP
 from .machine import machine_facts
 from .model import MLP
-from .pruning import METHODS, check_k, method as pruning_method, prune
+from .pruning import METHODS, check_k, emptied_layers, method as pruning_method, prune
 from .sweep import STUDY_KS
 from .training import TrainConfig
 
@@ -294,6 +294,8 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     rows = []
     for method in args.methods:
         for k in args.ks:
+            if emptied_layers(model, k, method):  # e.g. unit pruning past 99.5 % empties fc4: nothing to run
+                continue
             row = benchmark_row(
                 method, k, model,
                 repeats=args.repeats,
@@ -364,11 +366,13 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
 
 def measured(checkpoint_dir: str | os.PathLike, fingerprints: dict[str, str], cache_dir: str | os.PathLike,
-             quick: bool = False) -> tuple[Path, Path]:
+             quick: bool = False, ks: Sequence[float] | None = None) -> tuple[Path, Path]:
     """The benchmark of the first dense model of ``fingerprints`` (seed as text -> fingerprint of
     the dense weights that pruning results start from) left in ``checkpoint_dir``: its CSV and
     JSON, measured now or by an earlier run (``cache_dir``, keyed by the weights' fingerprint, the
     settings, package versions and machine: a measurement is an artefact like a trained model).
+    ``ks``: the levels to measure (default :data:`STUDY_KS`, or :data:`QUICK_KS` when ``quick``);
+    a level that would empty a layer of a method is left out for that method.
 
     Raises ``ValueError`` before measuring when the checkpoint there holds other weights than the
     results started from. Returns the paths of the CSV and the JSON in ``cache_dir``.
@@ -381,13 +385,14 @@ def measured(checkpoint_dir: str | os.PathLike, fingerprints: dict[str, str], ca
                          f"results start from (seed {seed}: {expected!r}): rerun the notebooks on the same "
                          f"checkpoint_dir, or point checkpoint_dir at the models the results come from")
     machine = {k: v for k, v in provenance.machine().items() if k != "torch_threads"}  # the benchmark sets its own
+    levels = {} if ks is None else {"ks": [float(k) for k in ks]}  # absent: keys of earlier runs still hold
     key = provenance.digest({"fingerprint": fingerprint, "quick": quick, "versions": provenance.versions(),
-                             "machine": machine}, 12)
+                             "machine": machine, **levels}, 12)
     csv, record = Path(cache_dir) / f"efficiency-{key}.csv", Path(cache_dir) / f"efficiency-{key}.json"
     if not (csv.is_file() and record.is_file()):
         with contextlib.redirect_stdout(StringIO()):  # its progress lines would clutter a rendered notebook
             main(["--checkpoint", str(checkpoint), "--out", str(csv), "--machine-out", str(record),
-                  *(["--quick"] if quick else [])])
+                  *(["--quick"] if quick else []), *(["--ks", *map(str, ks)] if ks is not None else [])])
     return csv, record
 
 

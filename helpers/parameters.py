@@ -112,6 +112,16 @@ def _levels(name: str, value: list[float]) -> list[float]:
     return check_ks(value) if value else []
 
 
+def _learning_rates(name: str, value: list[float]) -> list[float]:
+    """A non-empty list of learning rates in (0, 1], sorted, each once."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or not list(value):
+        raise ValueError(f"{name} must be a non-empty list of learning rates in (0, 1], got {value!r}")
+    bad = [v for v in value if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v <= 1]
+    if bad:
+        raise ValueError(f"{name} must be a non-empty list of learning rates in (0, 1], got {value!r}")
+    return sorted({float(v) for v in value})
+
+
 def check_seeds(seeds: Iterable[int]) -> list[int]:
     """Validate a non-empty list of distinct non-negative integer seeds; their order is kept."""
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
@@ -141,12 +151,15 @@ VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "seeds": lambda _, v: check_seeds(v),
     "ks": lambda _, v: check_ks(v),
     "target_ks": _levels,
+    "tune_ks": _levels,
+    "control_ks": _levels,
+    "tune_lrs": _learning_rates,
     "cutoff_ks": _levels,
     "shift_k": lambda _, v: check_k(v),
     "strategies": lambda _, v: check_strategies(v),
     **{n: _positive_int for n in ("epochs", "batch_size", "recovery_epochs", "recovery_batch_size",
-                                  "target_epochs")},
-    **{n: positive_finite for n in ("lr", "recovery_lr")},
+                                  "target_epochs", "validation_size")},
+    "lr": positive_finite,
     **{n: _optional_size for n in ("train_size", "test_size")},
     "tolerance": _fraction,
 }

@@ -43,13 +43,15 @@ NOTEBOOKS = (
 )
 
 _SMOKE_DATA = {"train_size": 2_000, "test_size": 1_000, "seeds": [0, 1]}
-_SMOKE_PRUNING = {**_SMOKE_DATA, "ks": [0, 50, 90, 99], "recovery_epochs": 1, "target_epochs": 2}
+_SMOKE_PRUNING = {**_SMOKE_DATA, "ks": [0, 50, 90, 99], "recovery_epochs": 1, "target_epochs": 2,
+                  "validation_size": 400, "tune_ks": [50, 99], "tune_lrs": [1e-3, 8e-3]}
 SMOKE: dict[str, dict[str, Any]] = {
     "02_training": {**_SMOKE_DATA, "epochs": 1},
-    "03_weight_pruning": {**_SMOKE_PRUNING, "target_ks": [99]},
-    "04_unit_pruning": {**_SMOKE_PRUNING, "target_ks": [90]},
+    "03_weight_pruning": {**_SMOKE_PRUNING, "target_ks": [99], "control_ks": [90]},
+    "04_unit_pruning": {**_SMOKE_PRUNING, "target_ks": [90], "control_ks": [90]},
 }
-"""Parameters that shrink the run to a smoke test: a data subset, two seeds, one epoch, four levels."""
+"""Parameters that shrink the run to a smoke test: a data subset, two seeds, one epoch, four
+levels, two learning rates tried at two levels, the control at one level."""
 
 
 @dataclass(frozen=True)
@@ -80,16 +82,19 @@ class Layout:
             "03_weight_pruning": {**data, **targets, "checkpoint_dir": models, "figures_dir": figures,
                                   "cache_dir": str(self.artefacts / "cache"),
                                   "results_path": str(results / "weight_pruning.csv"),
-                                  "sensitivity_path": str(results / "weight_sensitivity.csv")},
+                                  "sensitivity_path": str(results / "weight_sensitivity.csv"),
+                                  "tuning_path": str(results / "weight_tuning.csv")},
             "04_unit_pruning": {**data, **targets, "checkpoint_dir": models, "figures_dir": figures,
                                 "cache_dir": str(self.artefacts / "cache"),
                                 "results_path": str(results / "unit_pruning.csv"),
-                                "sensitivity_path": str(results / "unit_sensitivity.csv")},
+                                "sensitivity_path": str(results / "unit_sensitivity.csv"),
+                                "tuning_path": str(results / "unit_tuning.csv")},
             "05_comparison": {"weight_results_path": str(results / "weight_pruning.csv"),
                               "unit_results_path": str(results / "unit_pruning.csv"),
                               "checkpoint_dir": models, "cache_dir": str(self.artefacts / "cache"),
                               "pruning_results_path": str(results / "pruning.csv"),
                               "findings_path": str(results / "findings.csv"),
+                              "levels_path": str(results / "levels.csv"),
                               "targets_path": str(results / "targets.csv"),
                               "check_targets": dataset == "mnist",
                               "efficiency_path": str(results / "efficiency.csv"),
@@ -186,7 +191,7 @@ def render_html(notebook: Path) -> Path:
     return io.atomic_write(notebook.with_suffix(".html"), lambda tmp: tmp.write_text(body))
 
 
-MERGED = ("pruning.csv", "training.csv", "findings.csv", "targets.csv", "efficiency.csv")
+MERGED = ("pruning.csv", "training.csv", "findings.csv", "levels.csv", "targets.csv", "efficiency.csv")
 """Per-dataset results concatenated into one file of ``Layout.results`` (each has a dataset column)."""
 
 
@@ -254,7 +259,7 @@ def run(
     bar.close()
     merge_results(layout.results, datasets)
     io.write_csv(pd.DataFrame(cost), layout.results / COST_FILE)
-    report.write_index(layout.reports, datasets, layout.results / "findings.csv")
+    report.write_index(layout.reports, datasets, layout.results / "levels.csv")
     return pages
 
 

@@ -102,19 +102,95 @@ def learning_curves(history: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def accuracy_vs_k(results: pd.DataFrame, hue: str = "method", style: str | None = None, title: str = "") -> plt.Figure:
-    """Test accuracy against sparsity level k, one line per ``hue`` (and ``style``) value, mean
-    ± std over seeds; the dense accuracy (one-shot k = 0) and one point below it are marked."""
-    fig, ax = plt.subplots(figsize=(8, 4.4))
-    palette = METHOD_COLOURS if hue == "method" else None
-    sns.lineplot(results, x="k", y="accuracy", hue=hue, style=style, palette=palette, marker="o",
-                 errorbar=("sd", 1), ax=ax)
-    dense = results.loc[results.k == 0, "accuracy"]
-    if len(dense):
-        ax.axhline(dense.mean(), color="grey", ls="--", lw=1, label=f"dense {dense.mean():.2%}")
-        ax.axhline(dense.mean() - 0.01, color="grey", ls=":", lw=1, label="dense − 1 point")
-    ax.set(xlabel="k (% pruned per layer)", ylabel="test accuracy", ylim=(0, 1.02), title=title)
-    ax.legend(loc="lower left", fontsize=8)
+STYLES: dict[str, dict[str, tuple]] = {
+    "strategy": {"oneshot": ("-", "o"), "finetune": ((0, (5, 2)), "s"), "gradual": ((0, (1.5, 1.5)), "^"),
+                 "scratch": ((0, (6, 2, 1, 2)), "X")},
+    "ranking": {"layer": ("-", "o"), "global": ((0, (5, 2)), "D")},
+}
+"""Line style and marker of every strategy (and ranking), the same in every figure; the colour
+is the method's (:data:`METHOD_COLOURS`)."""
+
+NAMES = {"oneshot": "one-shot", "finetune": "fine-tuned", "gradual": "gradual", "scratch": "scratch (control)",
+         "layer": "per-layer ranking", "global": "global ranking"}
+
+KEY_LEVELS = (0, 50, 90, 99, 99.8)
+"""Levels labelled on the kept-fraction axes."""
+
+
+def _kept_axis(ax: plt.Axes, ks: Sequence[float]) -> None:
+    """Make the x axis the percentage of weights (or neurons) kept, 100 - k, on a log scale
+    running from dense on the left to the sparsest level on the right, labelled with k."""
+    ax.set_xscale("log")
+    ticks = [k for k in KEY_LEVELS if min(ks) <= k <= max(ks)] or list(ks)
+    ax.set_xticks([100 - k for k in ticks], [f"{k:g}" for k in ticks])
+    ax.minorticks_off()
+    ax.set_xlim(100 * 1.15, (100 - max(ks)) / 1.15)
+    ax.set_xlabel("k, % pruned per layer (log scale of what is kept)")
+
+
+def _lines(ax: plt.Axes, results: pd.DataFrame, x: str, style: str, band: bool = True) -> None:
+    """One line per method and ``style`` value: mean accuracy over seeds against ``x``, with a
+    ±1 std band; colours by method, dashes and markers by ``style``."""
+    for (method_name, kind), rows in results.groupby(["method", style], sort=False):
+        stats = rows.groupby("k").agg(x=(x, "mean"), mean=("accuracy", "mean"), std=("accuracy", "std")).fillna(0)
+        dashes, marker = STYLES[style][kind]
+        colour = METHOD_COLOURS[method_name]
+        ax.plot(stats.x, stats["mean"], ls=dashes, marker=marker, ms=4, color=colour,
+                label=f"{method_name}, {NAMES.get(kind, kind)}")
+        if band:
+            ax.fill_between(stats.x, stats["mean"] - stats["std"], stats["mean"] + stats["std"], color=colour,
+                            alpha=0.12, lw=0)
+
+
+def accuracy_vs_k(results: pd.DataFrame, style: str = "strategy", title: str = "") -> plt.Figure:
+    """Test accuracy against level k, one line per method (colour) and ``style`` value (dashes
+    and markers), mean ± std over seeds, on two panels: the whole range, and the top five points
+    below the dense accuracy, where retraining strategies differ. k runs on a log scale of the
+    fraction kept, so 90-99.8 % is as wide as 0-90 %. The dense accuracy (one-shot k = 0) and one
+    point below it are marked; the legend sits below the panels."""
+    results = results.assign(kept=100 - results["k"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    dense = results.loc[results.k == 0, "accuracy"].mean()
+    for ax, zoom in zip(axes, (False, True)):
+        _lines(ax, results, "kept", style)
+        ax.axhline(dense, color="grey", ls="--", lw=1, label=f"dense {dense:.2%}")
+        ax.axhline(dense - 0.01, color="grey", ls=":", lw=1, label="dense − 1 point")
+        _kept_axis(ax, sorted(results["k"].unique()))
+        ax.set(ylabel="test accuracy", ylim=(dense - 0.05, dense + 0.005) if zoom else (0, 1.02),
+               title=f"{title}: top 5 points" if zoom else title)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def cost_plot(points: pd.DataFrame, dense_weights: float, dense_accuracy: float) -> plt.Figure:
+    """Test accuracy against what a pruned network costs: weights remaining (left) and measured
+    speed-up of its compact form (right), both log scales, one line per method (colour),
+    strategy (dashes) and budget, mean over seeds (``points``: :func:`helpers.analysis.candidates`).
+    The y axis shows the top five points below the dense accuracy; lower points fall below it."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+    for (method_name, strategy, epochs), rows in points.groupby(["method", "strategy", "epochs"], sort=False):
+        rows = rows.sort_values("k")
+        dashes, marker = STYLES["strategy"][strategy]
+        label = f"{method_name}, {NAMES.get(strategy, strategy)}" + (f", {epochs} ep." if epochs else "")
+        for ax, x in zip(axes, ("remaining_weights", "measured_speedup")):
+            ax.plot(rows[x], rows["accuracy"], ls=dashes, marker=marker, ms=4, color=METHOD_COLOURS[method_name],
+                    alpha=1.0 if epochs <= 1 or strategy == "scratch" else 0.55, label=label)
+    for ax in axes:
+        ax.axhline(dense_accuracy, color="grey", ls="--", lw=1, label=f"dense {dense_accuracy:.2%}")
+        ax.axhline(dense_accuracy - 0.01, color="grey", ls=":", lw=1, label="dense − 1 point")
+        ax.set_xscale("log")
+    axes[0].set(xlabel="weights remaining (log scale)", ylabel="test accuracy",
+                ylim=(dense_accuracy - 0.05, dense_accuracy + 0.005))
+    axes[0].axvline(dense_weights, color="grey", lw=1)
+    axes[0].invert_xaxis()  # fewer weights to the right, like higher k everywhere else
+    axes[1].set(xlabel="measured speed-up of the compact form, batch 256 (log scale)")
+    speedups = [f for f in (1, 2, 5, 10, 20, 50, 100) if f <= max(points["measured_speedup"].max(), 1) * 1.5]
+    axes[1].set_xticks(speedups, [f"{f}×" for f in speedups])
+    axes[1].minorticks_off()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 

@@ -177,7 +177,7 @@ def gradual_prune(
     lr: float,
     batch_size: int,
     seed: int,
-    prune_every: int = 50,
+    prune_every: int = 10,
     ramp: float = 0.5,
     k_initial: float = 0.0,
     prune_last: bool = False,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,24 @@ from .cost import count_nonzero_weights, layer_sparsity, remaining_weights, spar
 from .data import Split, load_dataset
 from .model import MLP
 from .pruning import check_levels_keep_every_layer, global_weight_prune, prune
-from .recovery import finetune, gradual_prune
+from .recovery import finetune, gradual_prune, scratch
 from .sensitivity import layer_sensitivity
-from .training import evaluate
+from .training import TrainConfig, evaluate
+from .tuning import choose, lr_for as tuned_lr, score, trial_record, tuning_data, tuning_model
 
-STRATEGIES = ("oneshot", "finetune", "gradual")
+STRATEGIES = ("oneshot", "finetune", "gradual", "scratch")
 """How a pruned model is obtained: pruned once from the dense model; pruned once, then
-retrained with the mask fixed; or pruned gradually during retraining (cubic schedule)."""
+retrained with the mask fixed; pruned gradually during retraining (cubic schedule); or, the
+control, the architecture and mask pruning left trained from a fresh initialisation with the
+dense recipe (at the levels ``control_ks`` only)."""
+
+TUNED = ("finetune", "gradual")
+"""The strategies whose learning rate is chosen on the validation split (:mod:`helpers.tuning`);
+the scratch control takes the dense recipe's."""
+
+RETRAINING_SCHEMA = 2
+"""Version of the retraining procedures, part of every retrained model's record: 2 trains
+unit-pruned networks in compact form and runs gradual pruning as one training run."""
 
 RANKINGS = ("layer", "global")
 """How weights are ranked for pruning: within each layer, or across all prunable layers."""
@@ -44,17 +55,19 @@ STUDY_KS: tuple[float, ...] = (0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5
 def evaluate_pruned(model: nn.Module, split: Split, prune_last: bool = False) -> dict[str, float]:
     """Test ``accuracy`` and ``loss`` of a pruned network, its measured ``sparsity`` over the
     prunable layers, ``nonzero_weights`` over the whole network, ``remaining_weights`` (what a
-    compact form must store: :func:`helpers.cost.remaining_weights`), and ``sparsity_<layer>``
-    for every layer."""
+    compact form must store: :func:`helpers.cost.remaining_weights`), ``macs`` (multiply-adds per
+    image of that compact form: in a bias-free network, one per stored weight), and
+    ``sparsity_<layer>`` for every layer."""
     row = evaluate(model, split)
     row["sparsity"] = sparsity(model, prune_last)
     row["nonzero_weights"] = count_nonzero_weights(model)
     row["remaining_weights"] = remaining_weights(model)
+    row["macs"] = row["remaining_weights"]
     row.update({f"sparsity_{name}": s for name, s in layer_sparsity(model).items()})
     return row
 
 
-ROW_SCHEMA = 2
+ROW_SCHEMA = 3
 """Version of what :func:`evaluate_pruned` returns, part of every evaluation's cache key: a row
 cached before a column was added is computed afresh, never reused without it."""
 
@@ -112,16 +125,16 @@ class Retraining:
         fingerprint ``dense_fingerprint``: both its cache key and what its checkpoint says."""
         return {"kind": self.strategy, "dense_fingerprint": dense_fingerprint, "method": self.method, "k": self.k,
                 "seed": self.seed, "prune_last": self.prune_last, "train_data": train_split.fingerprint,
-                "budget": asdict(self.budget), "versions": provenance.versions()}
+                "budget": asdict(self.budget), "schema": RETRAINING_SCHEMA, "versions": provenance.versions()}
 
     def run(self, dense: nn.Module, train_split: Split) -> nn.Module:
         """Train this network from ``dense`` (not modified) on ``train_split``."""
         common = dict(epochs=self.budget.epochs, lr=self.budget.lr, batch_size=self.budget.batch_size,
                       seed=self.seed, prune_last=self.prune_last)
-        if self.strategy == "finetune":
-            return finetune(prune(dense, self.k, self.method, prune_last=self.prune_last), train_split, {},
-                            **common)[0]
-        return gradual_prune(dense, train_split, {}, k=self.k, method=self.method, **common)[0]
+        if self.strategy == "gradual":
+            return gradual_prune(dense, train_split, {}, k=self.k, method=self.method, **common)[0]
+        retrain = finetune if self.strategy == "finetune" else scratch
+        return retrain(prune(dense, self.k, self.method, prune_last=self.prune_last), train_split, {}, **common)[0]
 
 
 @dataclass(frozen=True)
@@ -131,13 +144,21 @@ class DenseModels:
 
     models: Mapping[int, MLP]
     fingerprints: Mapping[int, str]
+    recipe: TrainConfig | None = None
 
     @classmethod
     def load(cls, checkpoint_dir: str | os.PathLike, seeds: Iterable[int], data: Mapping[str, Split]) -> DenseModels:
         """The dense model of every seed left in ``checkpoint_dir`` by the training notebook,
-        each refused (:class:`helpers.checkpoints.CheckpointError`) unless trained on ``data``."""
+        each refused (:class:`helpers.checkpoints.CheckpointError`) unless trained on ``data``,
+        with the recipe they were trained by (their configuration, seed aside)."""
         loaded = {seed: load_dense(checkpoint_dir, seed, data) for seed in seeds}
-        return cls({s: m for s, (m, _) in loaded.items()}, {s: c["fingerprint"] for s, (_, c) in loaded.items()})
+        config = next(iter(loaded.values()))[1]["provenance"]["config"]
+        return cls({s: m for s, (m, _) in loaded.items()}, {s: c["fingerprint"] for s, (_, c) in loaded.items()},
+                   TrainConfig(**config))
+
+    def recipe_budget(self) -> RecoveryBudget:
+        """The dense recipe's epochs, learning rate and batch size: the scratch control's budget."""
+        return RecoveryBudget(self.recipe.epochs, self.recipe.lr, self.recipe.batch_size)
 
     def record(self) -> dict[str, str]:
         """Seed (as text) -> fingerprint, for provenance records."""
@@ -161,17 +182,20 @@ def strategy_sweep(
     budget: RecoveryBudget,
     *,
     cache_dir: str | os.PathLike,
+    lrs: Mapping[str, Mapping[float, float]] | None = None,
     prune_last: bool = False,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Every strategy of ``strategies`` for ``method`` at every level of ``ks``, for the dense
-    model of every seed, measured on ``data["test"]``; fine-tuning and gradual pruning train on
-    ``data["train"]`` with ``budget`` and are cached in ``cache_dir``.
+    model of every seed, measured on ``data["test"]``; the retraining strategies train on
+    ``data["train"]`` with ``budget`` and are cached in ``cache_dir``. With ``lrs`` (strategy ->
+    tuned level -> learning rate, :func:`helpers.tuning.choose`), a strategy found there trains
+    at the learning rate chosen for the nearest tuned level instead of ``budget.lr``.
 
     At k = 0 nothing is pruned, so only the one-shot row (the dense model) is measured.
     Returns one row per seed, strategy and k: ``seed``, ``method``, ``strategy``, ``ranking``
-    (``"layer"``), ``k``, ``epochs`` (training after the dense model: 0 for one-shot) and the
-    columns of :func:`evaluate_pruned`.
+    (``"layer"``), ``k``, ``epochs`` and ``lr`` (training after the dense model: 0 for one-shot)
+    and the columns of :func:`evaluate_pruned`.
     """
     jobs = [(seed, strategy, k) for seed in dense.models for strategy in strategies for k in ks
             if strategy == "oneshot" or k > 0]
@@ -184,14 +208,48 @@ def strategy_sweep(
             def compute(seed=seed, k=k):
                 return evaluate_pruned(prune(dense.models[seed], k, method, prune_last=prune_last), test, prune_last)
         else:
-            job = Retraining(strategy, method, k, seed, budget, prune_last)
+            lr = tuned_lr(lrs, strategy, k) if lrs and strategy in lrs else budget.lr
+            job = Retraining(strategy, method, k, seed, replace(budget, lr=lr), prune_last)
             record = {"evaluated": job.record(dense.fingerprints[seed], data["train"]), "test_data": test.fingerprint}
 
             def compute(job=job):
                 return evaluate_pruned(retrained(job, dense, data["train"], cache_dir), test, prune_last)
         rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": "layer", "k": k,
-                     "epochs": 0 if strategy == "oneshot" else budget.epochs,
+                     "epochs": 0 if strategy == "oneshot" else job.budget.epochs,
+                     "lr": 0.0 if strategy == "oneshot" else job.budget.lr,
                      **cached_evaluation(cache_dir, record, compute)})
+    return pd.DataFrame(rows)
+
+
+def tune_learning_rates(dense: DenseModels, data: Mapping[str, Split], method: str, strategies: Sequence[str],
+                        ks: Sequence[float], lrs: Sequence[float], budget: RecoveryBudget, validation_size: int, *,
+                        cache_dir: str | os.PathLike, prune_last: bool = False,
+                        progress: bool = False) -> pd.DataFrame:
+    """Score every retraining strategy of ``strategies`` (those in :data:`TUNED`) for ``method``
+    at every level of ``ks`` and learning rate of ``lrs`` (``budget`` otherwise) on the
+    validation split of :func:`helpers.tuning.tuning_data`, starting from the tuning model
+    (the dense recipe trained without the validation images). Scores are cached in ``cache_dir``.
+
+    Returns one row per strategy, level and learning rate: ``method``, ``strategy``, ``k``,
+    ``epochs``, ``lr``, ``val_accuracy``, ``val_loss``; and one ``oneshot`` row per level (lr 0).
+    """
+    split = tuning_data(data["train"], validation_size)
+    model, _ = tuning_model(dense.recipe, split, cache_dir, progress=progress)
+    fingerprint = provenance.state_fingerprint(model.state_dict())
+    jobs = [(strategy, k, lr) for strategy in strategies if strategy in TUNED for k in ks for lr in lrs]
+    rows = []
+    for k in ks:
+        record = {"tuning_oneshot": oneshot_record(fingerprint, method, "layer", k, prune_last, split["validation"]),
+                  **trial_record(fingerprint, split["validation"])}
+        row = cached_evaluation(cache_dir, record,
+                                lambda k=k: score(prune(model, k, method, prune_last=prune_last), split["validation"]))
+        rows.append({"method": method, "strategy": "oneshot", "k": k, "epochs": 0, "lr": 0.0, **row})
+    for strategy, k, lr in tqdm(jobs, desc=f"{method} learning rates", disable=not progress):
+        job = Retraining(strategy, method, k, 0, replace(budget, lr=lr), prune_last)
+        record = {"evaluated": job.record(fingerprint, split["train"]), **trial_record(fingerprint, split["validation"])}
+        row = cached_evaluation(cache_dir, record, lambda job=job: score(job.run(model, split["train"]),
+                                                                           split["validation"]))
+        rows.append({"method": method, "strategy": strategy, "k": k, "epochs": budget.epochs, "lr": lr, **row})
     return pd.DataFrame(rows)
 
 
@@ -220,14 +278,15 @@ def global_sweep(dense: DenseModels, test_split: Split, ks: Sequence[float], *, 
             def compute(model=model, k=k):
                 return evaluate_pruned(global_weight_prune(model, k, prune_last=prune_last), test_split, prune_last)
             rows.append({"seed": seed, "method": "weight", "strategy": "oneshot", "ranking": "global", "k": k,
-                         "epochs": 0, **cached_evaluation(cache_dir, record, compute)})
+                         "epochs": 0, "lr": 0.0, **cached_evaluation(cache_dir, record, compute)})
     return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
 class MethodStudy:
     """What a pruning notebook computed for one method: the data, the dense models, the
-    retraining budgets, every result row and the provenance record written beside them."""
+    retraining budgets and learning rates, every result row and the provenance record
+    written beside them."""
 
     method: str
     data: Mapping[str, Split]
@@ -235,6 +294,8 @@ class MethodStudy:
     budget: RecoveryBudget
     long_budget: RecoveryBudget
     strategies: Sequence[str]
+    tuning: pd.DataFrame
+    lrs: Mapping[str, Mapping[float, float]]
     results: pd.DataFrame
     record: dict[str, Any]
     cache_dir: str
@@ -242,12 +303,13 @@ class MethodStudy:
 
     def stages(self, seed: int, k: float) -> dict[str, nn.Module]:
         """The dense model of ``seed``, its one-shot pruning at ``k``, and, when the study
-        fine-tunes, that pruned model fine-tuned with :attr:`budget` (from the cache of the
-        sweep when it ran there)."""
+        fine-tunes, that pruned model fine-tuned with :attr:`budget` at its chosen learning
+        rate (from the cache of the sweep when it ran there)."""
         dense = self.dense.models[seed]
         stages = {"dense": dense, "one-shot": prune(dense, k, self.method, prune_last=self.prune_last)}
         if "finetune" in self.strategies:
-            job = Retraining("finetune", self.method, k, seed, self.budget, self.prune_last)
+            budget = replace(self.budget, lr=tuned_lr(self.lrs, "finetune", k))
+            job = Retraining("finetune", self.method, k, seed, budget, self.prune_last)
             stages["fine-tuned"] = retrained(job, self.dense, self.data["train"], self.cache_dir)
         return stages
 
@@ -284,25 +346,39 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     ``params`` (:func:`helpers.parameters.check_namespace` of ``notebook``).
 
     Loads the data and the dense model of every seed once, refuses levels that would empty a
-    pruned layer (:func:`helpers.pruning.check_levels_keep_every_layer`), prunes them by
-    ``method`` at every level ``ks`` with every strategy of ``strategies`` (retraining for ``recovery_epochs``
-    epochs), retrains again for ``target_epochs`` at the levels ``target_ks`` with the
-    retraining strategies among ``strategies``, adds the global ranking when ``global_ranking``,
-    and writes the rows to ``results_path`` with their provenance record.
+    pruned layer (:func:`helpers.pruning.check_levels_keep_every_layer`), chooses the learning
+    rate of every retraining strategy among ``tune_lrs`` at the levels ``tune_ks`` on a
+    validation split of ``validation_size`` training images (:func:`tune_learning_rates`),
+    prunes by ``method`` at every level ``ks`` with every strategy of ``strategies``
+    (retraining for ``recovery_epochs`` epochs), retrains again for ``target_epochs`` at the
+    levels ``target_ks``, trains the scratch control with the dense recipe at ``control_ks``
+    (when ``strategies`` holds it), adds the global ranking when ``global_ranking``, and writes
+    the rows to ``results_path`` and the validation scores to ``tuning_path``, each with
+    their provenance record.
     """
     from_params = {name: params[name] for name in ("prune_last", "progress")}
     data = load_dataset(params["dataset"], params["data_dir"], params["archive"],
                         train_size=params["train_size"], test_size=params["test_size"])
     dense = DenseModels.load(params["checkpoint_dir"], params["seeds"], data)
-    check_levels_keep_every_layer(next(iter(dense.models.values())), [*params["ks"], *params["target_ks"]], method,
-                                  params["prune_last"])
-    budget = RecoveryBudget(params["recovery_epochs"], params["recovery_lr"], params["recovery_batch_size"])
-    long_budget = RecoveryBudget(params["target_epochs"], params["recovery_lr"], params["recovery_batch_size"])
+    check_levels_keep_every_layer(next(iter(dense.models.values())),
+                                  [*params["ks"], *params["target_ks"], *params["tune_ks"], *params["control_ks"]],
+                                  method, params["prune_last"])
+    strategies = params["strategies"]
+    budget = RecoveryBudget(params["recovery_epochs"], max(params["tune_lrs"]), params["recovery_batch_size"])
+    long_budget = replace(budget, epochs=params["target_epochs"])
     common = dict(cache_dir=params["cache_dir"], **from_params)
-    frames = [strategy_sweep(dense, data, method, params["ks"], params["strategies"], budget, **common)]
-    retraining = [s for s in params["strategies"] if s != "oneshot"]
+    tuning = tune_learning_rates(dense, data, method, strategies, params["tune_ks"], params["tune_lrs"], budget,
+                                 params["validation_size"], **common)
+    lrs = choose(tuning[tuning.strategy != "oneshot"]) if len(tuning) > len(params["tune_ks"]) else {}
+    swept = [s for s in strategies if s != "scratch"]
+    frames = [strategy_sweep(dense, data, method, params["ks"], swept, budget, lrs=lrs, **common)]
+    retraining = [s for s in swept if s != "oneshot"]
     if params["target_ks"] and retraining:
-        frames.append(strategy_sweep(dense, data, method, params["target_ks"], retraining, long_budget, **common))
+        frames.append(strategy_sweep(dense, data, method, params["target_ks"], retraining, long_budget, lrs=lrs,
+                                     **common))
+    if "scratch" in strategies and params["control_ks"]:
+        frames.append(strategy_sweep(dense, data, method, params["control_ks"], ["scratch"], dense.recipe_budget(),
+                                     **common))
     if global_ranking:
         frames.append(global_sweep(dense, data["test"], params["ks"], cache_dir=params["cache_dir"],
                                    prune_last=params["prune_last"]))
@@ -310,5 +386,6 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     results.insert(0, "dataset", params["dataset"])
     record = provenance.run_record(notebook, params, data=data_expectation(data), dense_fingerprints=dense.record())
     io.write_csv(results, params["results_path"], record)
-    return MethodStudy(method, data, dense, budget, long_budget, params["strategies"], results, record,
+    io.write_csv(tuning.assign(dataset=params["dataset"]), params["tuning_path"], record)
+    return MethodStudy(method, data, dense, budget, long_budget, strategies, tuning, lrs, results, record,
                        params["cache_dir"], params["prune_last"])

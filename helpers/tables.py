@@ -66,3 +66,45 @@ def findings_table(findings: pd.DataFrame) -> pd.DataFrame:
                                           zip(findings["accuracy_at_max_k"], findings["max_k"])],
         "original study: flat to": findings["original_flat_to"].map(lvl),
     }).set_index(["method", "strategy"])
+
+
+def tuning_table(tuning: pd.DataFrame) -> pd.DataFrame:
+    """Validation accuracy of every (strategy, learning rate) tried, one column per tuned level;
+    the one-shot row (no retraining) for reference."""
+    rows = tuning.assign(lr=[f"{lr:g}" if lr else "–" for lr in tuning["lr"]])
+    table = rows.pivot_table(index=["strategy", "lr"], columns="k", values="val_accuracy", sort=False)
+    table.columns = [f"k = {level(k)}" for k in table.columns]
+    table.index.names = ["strategy", "learning rate"]
+    return table
+
+
+def equal_cost_table(budgets: pd.DataFrame) -> pd.DataFrame:
+    """The equal-cost conclusions (:func:`helpers.analysis.equal_cost`) for reading: one row per
+    budget, accuracies as percentages with their spread, words instead of missing values."""
+    rows = []
+    for _, r in budgets.iterrows():
+        budget = (f"≤ {r.budget:,.0f} weights (1/{r.factor})" if r.budget_kind == "weights"
+                  else f"≥ {r.factor}× measured speed-up")
+        fits = isinstance(r.get("best"), str)
+        rows.append({"budget": budget,
+                     "most accurate": f"{r.best}, k = {level(r.k)}" if fits else "nothing fits",
+                     "accuracy": f"{r.accuracy:.2%} ± {0 if pd.isna(r['std']) else r['std']:.2%}" if fits else "–",
+                     "weights": f"{r.remaining_weights:,.0f}" if fits else "–",
+                     "runner-up": (f"{r.runner_up}, k = {level(r.runner_up_k)}: {r.runner_up_accuracy:.2%}"
+                                   if isinstance(r.get("runner_up"), str) else "–")})
+    return pd.DataFrame(rows).set_index("budget")
+
+
+def scratch_table(control: pd.DataFrame) -> pd.DataFrame:
+    """Pruned against the scratch control (:func:`helpers.analysis.against_scratch`) for reading."""
+    return pd.DataFrame({
+        "method": control["method"],
+        "k": [level(k) for k in control["k"]],
+        "best pruned": [f"{s} ({e} ep.): {a:.2%} ± {0 if pd.isna(d) else d:.2%}" for s, e, a, d in
+                        zip(control.pruned_strategy, control.pruned_epochs, control.pruned_accuracy, control.pruned_std)],
+        "scratch": [f"{e} ep.: {a:.2%} ± {0 if pd.isna(d) else d:.2%}" for e, a, d in
+                    zip(control.scratch_epochs, control.scratch_accuracy, control.scratch_std)],
+        "difference": [f"{d * 100:+.2f} points" for d in control["difference"]],
+        "verdict": control["verdict"].map({"pruning": "pruning better", "scratch": "scratch better",
+                                           "tie": "within the spread"}),
+    }).set_index(["method", "k"])

@@ -67,10 +67,6 @@ class Layout:
     def parameters(self, dataset: str) -> dict[str, dict[str, Any]]:
         """Each notebook's dataset and file-path parameters for ``dataset``."""
         data = {"dataset": dataset, "data_dir": str(self.data_dir)}
-        # The longer retraining budget serves the MNIST targets only; on the second dataset the
-        # report fine-tunes but leaves gradual pruning out, to keep the full run near an hour on
-        # two CPU cores (the notebooks run it when asked: -y 'strategies: [...]').
-        targets = {} if dataset == "mnist" else {"target_ks": [], "strategies": ["oneshot", "finetune"]}
         results = self.results / dataset
         models = str(self.artefacts / dataset)
         figures = str(self.figures / dataset)
@@ -79,12 +75,12 @@ class Layout:
                                     "summary_path": str(results / "data_summary.json")},
             "02_training": {**data, "cache_dir": str(self.artefacts / "cache"), "checkpoint_dir": models,
                             "history_path": str(results / "training.csv"), "figures_dir": figures},
-            "03_weight_pruning": {**data, **targets, "checkpoint_dir": models, "figures_dir": figures,
+            "03_weight_pruning": {**data, "checkpoint_dir": models, "figures_dir": figures,
                                   "cache_dir": str(self.artefacts / "cache"),
                                   "results_path": str(results / "weight_pruning.csv"),
                                   "sensitivity_path": str(results / "weight_sensitivity.csv"),
                                   "tuning_path": str(results / "weight_tuning.csv")},
-            "04_unit_pruning": {**data, **targets, "checkpoint_dir": models, "figures_dir": figures,
+            "04_unit_pruning": {**data, "checkpoint_dir": models, "figures_dir": figures,
                                 "cache_dir": str(self.artefacts / "cache"),
                                 "results_path": str(results / "unit_pruning.csv"),
                                 "sensitivity_path": str(results / "unit_sensitivity.csv"),

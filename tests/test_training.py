@@ -188,7 +188,8 @@ def test_missing_checkpoint_says_which_step_writes_it(tmp_path):
 def test_a_pruned_network_is_measured_with_its_sparsity(small_model):
     data = Split(torch.randn(40, 50), torch.randint(0, 10, (40,)))
     row = evaluate_pruned(weight_prune(small_model, 50), data)
-    assert list(row) == ["loss", "accuracy", "sparsity", "nonzero_weights", "remaining_weights", "sparsity_fc1", "sparsity_fc2",
-                         "sparsity_fc3", "sparsity_fc4"]
+    assert list(row) == ["loss", "accuracy", "sparsity", "nonzero_weights", "remaining_weights", "macs",
+                         "sparsity_fc1", "sparsity_fc2", "sparsity_fc3", "sparsity_fc4"]
+    assert row["macs"] == row["remaining_weights"]  # bias-free: one multiply-add per stored weight
     assert row["sparsity"] == pytest.approx(0.5) and row["sparsity_fc4"] == 0
     assert row["accuracy"] == evaluate(weight_prune(small_model, 50), data)["accuracy"]

@@ -91,6 +91,9 @@ def findings(results: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
             dense = float(curve.iloc[0])
             flat = flat_to(curve, dense, tolerance)
             later = curve[curve.index > flat]
+            within = curve[curve >= dense - tolerance]
+            last_within = float(within.index[-1])
+            dips = [k for k, ok in (curve >= dense - tolerance).items() if not ok and k < last_within]
             original = ORIGINAL_FINDINGS.get(method, {}) if strategy == "oneshot" else {}
             budget = results.loc[(results["method"] == method) & (results["strategy"] == strategy), "epochs"] \
                 if "epochs" in results else pd.Series([0])
@@ -101,6 +104,10 @@ def findings(results: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
                 "dense_accuracy": dense,
                 "flat_to": flat,
                 "degrades_at": float(later.index[0]) if len(later) else math.nan,
+                "last_within": last_within,
+                "drops_after": float(curve.index[curve.index > last_within][0]) if last_within < curve.index[-1]
+                else math.nan,
+                "dips": " ".join(f"{k:g}" for k in dips),
                 "halves_at": first_below(curve, dense / 2),
                 "max_k": float(curve.index[-1]),
                 "accuracy_at_max_k": float(curve.iloc[-1]),
@@ -147,14 +154,21 @@ def conclusions_markdown(table: pd.DataFrame) -> str:
         epochs = int(r.get("epochs", 0) or 0)
         budget = f" ({epochs} epoch{'s' if epochs > 1 else ''})" if epochs else ""
         who = f"**{r.method.capitalize()} pruning, {STRATEGY_NAMES.get(r.strategy, r.strategy)}{budget}**,"
-        if r.flat_to > 0:
+        dips = r.get("dips")
+        dips = [] if dips is None or (isinstance(dips, float) and math.isnan(dips)) else [float(k) for k in str(dips).split()]
+        last = r.get("last_within", r.flat_to)
+        if dips:  # not monotone: say where it is within, and where it dips, not just where it first drops
+            text = (f"- {who} is within {r.tolerance * 100:g} point of the dense accuracy ({r.dense_accuracy:.2%}) "
+                    f"at every level up to k = {level(last)} except k = {_levels(dips)}")
+        elif r.flat_to > 0:
             text = (f"- {who} stays within {r.tolerance * 100:g} point of the dense accuracy "
                     f"({r.dense_accuracy:.2%}) up to k = {level(r.flat_to)}")
         else:
             text = (f"- {who} loses more than {r.tolerance * 100:g} point of the dense accuracy "
                     f"({r.dense_accuracy:.2%}) at the first tested level")
-        text += (f"; the first level that drops further is k = {level(r.degrades_at)}"
-                 if not math.isnan(r.degrades_at) else "; no tested level drops further")
+        after = r.get("drops_after", r.degrades_at)
+        text += (f"; the first level beyond that drops further is k = {level(after)}"
+                 if not math.isnan(after) else "; no tested level drops further")
         text += (f"; accuracy falls below half the dense accuracy at k = {level(r.halves_at)}"
                  if not math.isnan(r.halves_at) else "; accuracy never falls below half the dense accuracy")
         text += f"; at k = {level(r.max_k)} it is {r.accuracy_at_max_k:.2%}."
@@ -220,22 +234,6 @@ def targets_markdown(table: pd.DataFrame) -> str:
                      f"{0 if math.isnan(r.best_std) else r.best_std:.2%} over {r.seeds} seed(s), {verdict} the "
                      f"target of {r.target:.1%}.")
     return "\n".join(lines)
-
-
-def tradeoff_points(results: pd.DataFrame, efficiency: pd.DataFrame) -> pd.DataFrame:
-    """Mean accuracy of each (method, strategy, k) of the level sweep joined with the measured
-    efficiency (long form, :func:`helpers.benchmark.long_form`) of the compact model at that
-    (method, k): time per image at batch 256 (µs) and
-    size on disk (kB). The compact form's size and speed depend on the level, not the strategy."""
-    acc = (sweep_rows(results[results["ranking"] == "layer"])
-           .groupby(["method", "strategy", "k"], as_index=False)["accuracy"].mean())
-    dense = acc[(acc["strategy"] == "oneshot") & (acc["k"] == 0)]
-    # every strategy starts from the dense model: give each curve its k = 0 point
-    acc = pd.concat([acc] + [dense.assign(strategy=s) for s in acc["strategy"].unique() if s != "oneshot"])
-    at256 = efficiency[efficiency["batch"] == 256]
-    eff = at256.assign(us_per_image_b256=1e3 * at256["ms_compact"] / 256,
-                       disk_kb=at256["disk_bytes"] / 1e3)[["method", "k", "us_per_image_b256", "disk_kb"]]
-    return acc.merge(eff, on=["method", "k"]).sort_values(["method", "strategy", "k"], ignore_index=True)
 
 
 def machine_markdown(machine: dict) -> str:
@@ -434,3 +432,59 @@ def tuning_markdown(lrs, validation_size: int) -> str:
     return (f"Chosen on {validation_size:,} training images held out from a dense model trained without them "
             f"(the test set plays no part); every other level takes the choice of the nearest tuned level, "
             f"nearest in the log of what is kept:\n\n" + "\n".join(parts))
+
+
+def budget_table(results: pd.DataFrame, efficiency: pd.DataFrame, batch: int = 256) -> pd.DataFrame:
+    """For every method, strategy and budget of retraining (rows, :func:`candidates` labels),
+    the best mean test accuracy among its levels that fit each cost budget (columns): at most
+    1/f of the dense weights (f in :data:`WEIGHT_FACTORS`) and a measured speed-up of at least f
+    (f in :data:`SPEEDUP_FACTORS`) at ``batch``; NaN where no level fits."""
+    points = candidates(results, efficiency, batch)
+    dense = results[(results["k"] == 0) & (results["strategy"] == "oneshot")]["remaining_weights"].mean()
+    columns = {f"1/{f} of the weights": points["remaining_weights"] <= dense / f for f in WEIGHT_FACTORS}
+    columns.update({f"{f}× faster": points["measured_speedup"] >= f for f in SPEEDUP_FACTORS})
+    table = pd.DataFrame({name: points["accuracy"].where(fits).groupby(points["label"], sort=False).max()
+                          for name, fits in columns.items()})
+    table.index.name = None
+    return table
+
+
+def answer_markdown(results: pd.DataFrame, efficiency: pd.DataFrame, tolerance: float = 0.01,
+                    batch: int = 256) -> str:
+    """The study's answer in a few sentences, each computed from ``results`` and ``efficiency``:
+    how few weights, and how large a measured speed-up, keep accuracy within ``tolerance`` of
+    the dense network, by which method; and whether pruning beats training from scratch."""
+    points = candidates(results, efficiency, batch)
+    dense_rows = results[(results["k"] == 0) & (results["strategy"] == "oneshot")]
+    dense, weights = dense_rows["accuracy"].mean(), dense_rows["remaining_weights"].mean()
+    good = points[points["accuracy"] >= dense - tolerance]
+    lines = [f"The dense network reaches {dense:.2%} ({weights:,.0f} weights)."]
+    if good.empty:
+        lines.append(f"No pruned network of this run stays within {tolerance * 100:g} point of it.")
+    else:
+        few = good.sort_values(["remaining_weights", "accuracy"], ascending=[True, False]).iloc[0]
+        lines.append(f"Within {tolerance * 100:g} point of it, the fewest weights are kept by **{few.label}** at "
+                     f"k = {level(few.k)}: {few.remaining_weights:,.0f} weights "
+                     f"({weights / few.remaining_weights:.0f}× fewer), {few.accuracy:.2%}.")
+        fast = good.dropna(subset=["measured_speedup"]).sort_values(["measured_speedup", "accuracy"],
+                                                                      ascending=[False, False])
+        if len(fast):
+            top = fast.iloc[0]
+            lines.append(f"The largest measured speed-up within that point is **{top.measured_speedup:.1f}×** "
+                         f"(batch {batch}), by **{top.label}** at k = {level(top.k)} ({top.accuracy:.2%}).")
+    control = against_scratch(results)
+    if len(control):
+        wins = control[control["verdict"] == "pruning"]
+        losses = control[control["verdict"] == "scratch"]
+        text = "Against the same network trained from scratch, pruning "
+        text += (f"wins at {_at(wins)}" if len(wins) else "wins nowhere")
+        text += (f", and loses at {_at(losses)}" if len(losses) else "")
+        ties = control[control["verdict"] == "tie"]
+        text += (f"; at {_at(ties)} the two are within the spread over seeds" if len(ties) else "")
+        lines.append(text + ".")
+    return " ".join(lines)
+
+
+def _at(table: pd.DataFrame) -> str:
+    """``unit k = 90 %, weight k = 99 %`` for the rows of ``table``."""
+    return ", ".join(f"{m} k = {level(k)}" for m, k in zip(table["method"], table["k"]))

@@ -255,7 +255,7 @@ def run(
     bar.close()
     merge_results(layout.results, datasets)
     io.write_csv(pd.DataFrame(cost), layout.results / COST_FILE)
-    report.write_index(layout.reports, datasets, layout.results / "levels.csv")
+    report.write_index(layout.reports, layout.results, layout.figures, datasets)
     return pages
 
 

@@ -1,17 +1,20 @@
-"""Write ``reports/index.html``: the entry page linking the rendered notebooks."""
+"""The report's landing page, ``reports/index.html``: the answer, a figure and a table per dataset, then the chapters."""
 
 from __future__ import annotations
 
-import html
+import base64
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import jinja2
 import mistune
 import pandas as pd
 
 from . import io
-from .analysis import conclusions_markdown
+from .analysis import answer_markdown, budget_table
+
+DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
 
 def notebook_title(path: Path) -> str:
@@ -24,43 +27,73 @@ def notebook_title(path: Path) -> str:
     return path.stem
 
 
-DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+def _chapters(reports_dir: Path, dataset: str) -> list[dict[str, str]]:
+    chapters = []
+    for nb in sorted((reports_dir / dataset).glob("[0-9][0-9]_*.ipynb")):
+        page = nb.with_suffix(".html")
+        if not page.is_file():
+            raise FileNotFoundError(f"{page} is missing: render the notebooks to HTML first")
+        chapters.append({"href": f"{dataset}/{page.name}", "notebook": f"{dataset}/{nb.name}",
+                         "title": notebook_title(nb)})
+    if not chapters:
+        raise FileNotFoundError(f"no executed notebooks (NN_*.ipynb) in {reports_dir / dataset}")
+    return chapters
 
 
-def index_html(reports_dir: Path, datasets: Sequence[str], findings: pd.DataFrame | None) -> str:
-    """The index page: per dataset, one link per rendered notebook (HTML and .ipynb) and the
-    conclusions computed for it."""
-    body = [
-        "<h1>How much of a trained MNIST classifier can be pruned?</h1>",
-        "<p>Weight pruning (single connections) against unit pruning (whole neurons) of a "
-        "784-1000-1000-500-200-10 ReLU network. Each page below is an executed notebook "
-        "rendered without its code; the notebooks themselves are beside them.</p>",
-    ]
+def _cost(cost: pd.DataFrame, dataset: str) -> str:
+    rows = cost[cost["dataset"] == dataset]
+    if rows.empty:
+        return ""
+    cached = int(rows["cached"].sum())
+    return (f"These pages took {rows['seconds'].sum() / 60:.1f} minutes to compute in the last run "
+            f"({len(rows)} notebooks, {cached} of them found everything cached).")
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    return (table.style.format(lambda v: "–" if pd.isna(v) else f"{v:.2%}")
+            .set_table_attributes('class="budgets"').to_html())
+
+
+def _machine(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    m = io.read_json(path)["machine"]
+    return (f"Computed on {m['cpu']} ({m['logical_cores']} logical cores, flags {', '.join(m['cpu_flags']) or 'none'}), "
+            f"Python {m['python']}, torch {m['torch_version']}, on CPU.")
+
+
+def index_html(reports_dir: Path, results_dir: Path, figures_dir: Path, datasets: Sequence[str]) -> str:
+    """The landing page, from the merged ``results_dir/pruning.csv``, ``efficiency.csv`` and
+    ``cost.csv``, each dataset's ``equal_cost.png`` in ``figures_dir`` and the rendered chapters
+    in ``reports_dir``."""
+    results = io.read_csv(results_dir / "pruning.csv")
+    efficiency = io.read_csv(results_dir / "efficiency.csv")
+    cost_path = results_dir / "cost.csv"
+    cost = io.read_csv(cost_path) if cost_path.is_file() else pd.DataFrame(columns=["dataset", "seconds", "cached"])
+    pages = []
     for dataset in datasets:
-        items = []
-        for nb in sorted((reports_dir / dataset).glob("[0-9][0-9]_*.ipynb")):
-            page = nb.with_suffix(".html")
-            if not page.is_file():
-                raise FileNotFoundError(f"{page} is missing: render the notebooks to HTML first")
-            href = f"{dataset}/{page.name}"
-            items.append(f'<li><a href="{html.escape(href)}">{html.escape(notebook_title(nb))}</a> '
-                         f'(<a href="{html.escape(dataset)}/{html.escape(nb.name)}">notebook</a>)</li>')
-        if not items:
-            raise FileNotFoundError(f"no executed notebooks (NN_*.ipynb) in {reports_dir / dataset}")
-        body += [f"<h2>{html.escape(DATASET_TITLES.get(dataset, dataset))}</h2>", "<ol>", *items, "</ol>"]
-        if findings is not None and "dataset" in findings and (findings["dataset"] == dataset).any():
-            body += ["<h3>Conclusions</h3>",
-                     mistune.html(conclusions_markdown(findings[findings["dataset"] == dataset]))]
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<title>MNIST pruning report</title>"
-        "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.5}</style>"
-        "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
+        of, eff = results[results["dataset"] == dataset], efficiency[efficiency["dataset"] == dataset]
+        figure = Path(figures_dir) / dataset / "equal_cost.png"
+        pages.append({
+            "name": dataset, "title": DATASET_TITLES.get(dataset, dataset),
+            "answer": mistune.html(answer_markdown(of, eff)),
+            "figure": base64.b64encode(figure.read_bytes()).decode(),
+            "figure_alt": "Two line charts: test accuracy against weights remaining and against measured speed-up, "
+                          "log axes, one colour per method and one line style per strategy",
+            "figure_caption": "For a given cost, the highest curve is the one to use; grey lines mark the dense "
+                              "accuracy and one point below it.",
+            "seeds": of["seed"].nunique(),
+            "table": _table_html(budget_table(of, eff)),
+            "chapters": _chapters(Path(reports_dir), dataset),
+            "cost": _cost(cost, dataset),
+        })
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("helpers", "templates"), autoescape=True,
+                                     keep_trailing_newline=True)
+    machine = _machine(Path(results_dir) / datasets[0] / "efficiency_machine.json")
+    return environment.get_template("index.html.j2").render(datasets=pages, machine=machine)
 
 
-def write_index(reports_dir: Path, datasets: Sequence[str], findings_path: Path | None = None) -> Path:
-    """Write ``reports_dir/index.html`` (with the conclusions when ``findings_path`` exists)."""
-    findings = pd.read_csv(findings_path) if findings_path and Path(findings_path).is_file() else None
-    return io.atomic_write(Path(reports_dir) / "index.html",
-                           lambda tmp: tmp.write_text(index_html(Path(reports_dir), datasets, findings)))
+def write_index(reports_dir: Path, results_dir: Path, figures_dir: Path, datasets: Sequence[str]) -> Path:
+    """Write ``reports_dir/index.html`` (:func:`index_html`), atomically."""
+    page = index_html(Path(reports_dir), Path(results_dir), Path(figures_dir), datasets)
+    return io.atomic_write(Path(reports_dir) / "index.html", lambda tmp: tmp.write_text(page))

@@ -3,7 +3,9 @@ import math
 import pandas as pd
 import pytest
 
-from helpers.analysis import conclusions_markdown, findings, targets, targets_markdown
+from helpers.analysis import (against_scratch, against_scratch_markdown, answer_markdown, budget_table,
+                              conclusions_markdown, equal_cost, equal_cost_markdown, findings, targets,
+                              targets_markdown)
 
 KS = [0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99]
 
@@ -102,3 +104,83 @@ def test_findings_table_has_no_raw_floats_or_nan():
     assert table.loc[("weight", "oneshot"), "flat (within tolerance) up to"] == "85 %"
     assert table.loc[("unit", "oneshot"), "below half the dense accuracy from"] == "—"
     assert table.loc[("weight", "oneshot"), "dense accuracy"] == "98.00 %"
+
+
+def test_a_non_monotone_curve_is_summarised_by_where_it_is_within_and_where_it_dips(tmp_path):
+    """The Fashion-MNIST case: below dense - 1 point at k = 25 %, within it from 50 to 95 %.
+    'The first level that drops' would read as failing everywhere; the sentence says where it
+    is within, and where it dips, also after a round trip through the CSV file."""
+    dips_once = [0.90, 0.885, 0.895, 0.894, 0.893, 0.893, 0.892, 0.892, 0.891, 0.891, 0.8905, 0.85, 0.80]
+    table = findings(frame("weight", dips_once))
+    assert table.flat_to.iloc[0] == 0 and table.last_within.iloc[0] == 95 and table.dips.iloc[0] == "25"
+    assert table.drops_after.iloc[0] == 97.5
+    table.to_csv(tmp_path / "levels.csv", index=False)
+    for summary in (table, pd.read_csv(tmp_path / "levels.csv")):
+        text = conclusions_markdown(summary)
+        assert "at every level up to k = 95 % except k = 25 %" in text
+        assert "the first level beyond that drops further is k = 97.5 %" in text
+        assert "at the first tested level" not in text
+
+
+def results_for_costs():
+    """Two methods, three strategies and the control at a few levels, two seeds, with the
+    remaining weights each keeps."""
+    rows = []
+    cases = {  # (method, strategy, epochs): {k: (accuracy, remaining weights)}
+        ("weight", "oneshot", 0): {0: (0.98, 1000), 90: (0.97, 100), 99: (0.50, 10)},
+        ("weight", "finetune", 1): {90: (0.979, 100), 99: (0.95, 10)},
+        ("unit", "oneshot", 0): {0: (0.98, 1000), 90: (0.40, 20)},
+        ("unit", "finetune", 1): {90: (0.965, 20)},
+        ("unit", "scratch", 10): {90: (0.975, 20)},
+    }
+    for (method, strategy, epochs), levels in cases.items():
+        for k, (accuracy, weights) in levels.items():
+            for seed, noise in ((0, -0.001), (1, 0.001)):
+                rows.append({"dataset": "mnist", "seed": seed, "method": method, "strategy": strategy,
+                             "ranking": "layer", "k": float(k), "epochs": epochs, "accuracy": accuracy + noise,
+                             "remaining_weights": weights, "macs": weights})
+    efficiency = pd.DataFrame({"method": ["weight", "weight", "unit"], "k": [90.0, 99.0, 90.0], "batch": 256,
+                               "measured_speedup": [1.5, 6.0, 12.0]})
+    return pd.DataFrame(rows), efficiency
+
+
+def test_equal_cost_picks_the_most_accurate_network_within_each_budget():
+    results, efficiency = results_for_costs()
+    table = equal_cost(results, efficiency).set_index(["budget_kind", "factor"])
+    # at most 1000/10 = 100 weights: weight k=90 fine-tuned (0.979) beats the unit control (0.975)
+    assert table.loc[("weights", 10), "method"] == "weight" and table.loc[("weights", 10), "k"] == 90
+    assert table.loc[("weights", 10), "accuracy"] == pytest.approx(0.979)
+    assert table.loc[("weights", 10), "runner_up"] == "unit pruning, trained from scratch (control) (10 epochs)"
+    # at most 40 weights: only unit k=90 and weight k=99 fit; the scratch control wins
+    assert table.loc[("weights", 25), "strategy"] == "scratch"
+    # 10x measured speed-up: only unit k=90 is that fast
+    assert table.loc[("latency", 10), "method"] == "unit"
+    assert table.loc[("latency", 5), "accuracy"] == pytest.approx(0.975)
+    text = equal_cost_markdown(equal_cost(results, efficiency))
+    assert "With at most 100 weights (1/10 of the dense network), the most accurate is **weight pruning" in text
+
+
+def test_budget_table_gives_each_strategy_its_best_level_within_each_budget():
+    results, efficiency = results_for_costs()
+    table = budget_table(results, efficiency)
+    assert table.loc["weight pruning, one-shot + fine-tuning (1 epoch)", "1/10 of the weights"] == pytest.approx(0.979)
+    assert table.loc["weight pruning, one-shot + fine-tuning (1 epoch)", "1/100 of the weights"] == pytest.approx(0.95)
+    assert math.isnan(table.loc["weight pruning, one-shot", "10× faster"])
+    assert table.loc["unit pruning, one-shot + fine-tuning (1 epoch)", "10× faster"] == pytest.approx(0.965)
+
+
+def test_pruning_against_scratch_reports_the_difference_and_who_wins():
+    results, _ = results_for_costs()
+    control = against_scratch(results).set_index(["method", "k"])
+    row = control.loc[("unit", 90.0)]
+    assert row.pruned_strategy == "finetune" and row.difference == pytest.approx(-0.010)
+    assert row.verdict == "scratch"  # 1 point apart, seeds 0.14 points apart
+    assert "training from scratch beats pruning at k = 90 % (-1.00 points)" in against_scratch_markdown(
+        against_scratch(results))
+    answer = answer_markdown(results, results_for_costs()[1])
+    assert "The dense network reaches 98.00% (1,000 weights)" in answer
+    # the smallest network within a point is the control: a pruned shape is worth it either way
+    assert ("the fewest weights are kept by **unit pruning, trained from scratch (control) (10 epochs)** at "
+            "k = 90 %: 20 weights (50× fewer), 97.50%") in answer
+    assert "The largest measured speed-up within that point is **12.0×** (batch 256)" in answer
+    assert "pruning wins nowhere, and loses at unit k = 90 %" in answer

@@ -49,7 +49,8 @@ def test_smoke_run_writes_every_report_page(smoke_run):
         assert "from helpers import" not in page, "HTML is rendered without code"
     index = (layout.reports / "index.html").read_text()
     assert all(f'href="mnist/{n}.html"' in index for n in NOTEBOOKS)
-    assert "Conclusions" in index and "Weight pruning, one-shot" in index
+    assert 'class="answer"' in index and "The dense network reaches" in index
+    assert "1/10 of the weights" in index and "data:image/png;base64," in index
 
 
 def test_smoke_run_writes_the_results_contract(smoke_run):
@@ -61,6 +62,9 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     expected = {("mnist", s, m, "oneshot", "layer", float(k)) for s in seeds for m in ("weight", "unit") for k in ks}
     expected |= {("mnist", s, m, st, "layer", float(k)) for s in seeds for m in ("weight", "unit")
                  for st in ("finetune", "gradual") for k in ks if k > 0}
+    # the scratch control gets the dense recipe (one epoch in the smoke run) at control_ks
+    expected |= {("mnist", s, m, "scratch", "layer", float(k)) for s in seeds for m in ("weight", "unit")
+                 for k in SMOKE[f"0{3 if m == 'weight' else 4}_{m}_pruning"]["control_ks"]}
     expected |= {("mnist", s, "weight", "oneshot", "global", float(k)) for s in seeds for k in ks}
     keys = results[results.epochs <= 1][["dataset", "seed", "method", "strategy", "ranking", "k"]].apply(tuple, axis=1)
     assert sorted(keys) == sorted(expected)
@@ -89,8 +93,15 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     history = pd.read_csv(layout.results / "training.csv")
     assert list(history.seed) == seeds and list(history.epoch) == [1, 1]
     assert {"train_loss", "test_accuracy"} <= set(history)
+    assert set(pd.read_csv(layout.results / "levels.csv").method) == {"weight", "unit"}
     findings = pd.read_csv(layout.results / "findings.csv")
-    assert set(findings.method) == {"weight", "unit"}
+    assert list(findings.budget_kind) == ["weights"] * 4 + ["latency"] * 3
+    assert findings.dropna(subset=["best"]).method.isin(["weight", "unit"]).all()
+    for method in ("weight", "unit"):
+        tuning = pd.read_csv(layout.results / "mnist" / f"{method}_tuning.csv")
+        assert set(tuning.strategy) == {"oneshot", "finetune", "gradual"} and tuning.val_accuracy.between(0, 1).all()
+        chosen = results[(results.method == method) & results.strategy.isin(["finetune", "gradual"])].lr
+        assert chosen.isin(SMOKE["03_weight_pruning"]["tune_lrs"]).all(), "retraining uses a learning rate tried"
     record = json.loads((layout.results / "mnist" / "weight_pruning.provenance.json").read_text())
     assert record["parameters"]["seeds"] == seeds and list(record["dense_fingerprints"]) == ["0", "1"]
     assert record["versions"]["torch"] and record["machine"]["cpu"]
@@ -99,7 +110,7 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     for figure in ("class_balance", "samples", "pixel_histogram", "learning_curves", "weight_accuracy",
                    "unit_accuracy", "weight_magnitudes", "unit_norms", "comparison", "weight_sensitivity",
                    "unit_sensitivity", "weight_shift", "unit_shift", "weight_global_vs_layer", "speedup",
-                   "tradeoff"):
+                   "equal_cost"):
         assert (layout.figures / "mnist" / f"{figure}.png").stat().st_size > 1000, figure
 
 
@@ -110,7 +121,7 @@ def test_a_cached_rerun_changes_no_report_file(smoke_run):
     first = pd.read_csv(layout.results / "cost.csv")
     assert list(first.notebook) == list(NOTEBOOKS) and not first.set_index("notebook").cached["02_training"]
     files = [p for d in (layout.reports, layout.results) for p in sorted(d.rglob("*"))
-             if p.is_file() and p.name != "cost.csv"]  # the one file of wall times
+             if p.is_file() and p.name not in ("cost.csv", "index.html")]  # wall times, and the page quoting them
     before = {p: p.read_bytes() for p in files}
     pipeline.run(layout, ["mnist"], SMOKE, quick_benchmark=True)
     changed = [str(p.relative_to(layout.reports.parent)) for p in files if p.read_bytes() != before[p]]

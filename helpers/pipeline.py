@@ -92,7 +92,6 @@ class Layout:
                               "findings_path": str(results / "findings.csv"),
                               "levels_path": str(results / "levels.csv"),
                               "targets_path": str(results / "targets.csv"),
-                              "check_targets": dataset == "mnist",
                               "efficiency_path": str(results / "efficiency.csv"),
                               "machine_path": str(results / "efficiency_machine.json"),
                               "figures_dir": figures},

@@ -184,3 +184,23 @@ def test_pruning_against_scratch_reports_the_difference_and_who_wins():
             "k = 90 %: 20 weights (50× fewer), 97.50%") in answer
     assert "The largest measured speed-up within that point is **12.0×** (batch 256)" in answer
     assert "pruning wins nowhere, and loses at unit k = 90 %" in answer
+
+
+def test_a_relative_target_counts_from_the_dense_accuracy():
+    oneshot = frame("weight", [0.90] + [0.895] * 12).assign(strategy="oneshot", ranking="layer")
+    table = targets(oneshot, "fashion_mnist").set_index(["method", "k"])
+    assert table.loc[("weight", 97.5), "target"] == pytest.approx(0.89) and table.loc[("weight", 97.5), "reached"]
+    assert targets(oneshot, "no targets here").empty
+
+
+def test_retraining_that_falls_below_one_shot_is_named():
+    from helpers.analysis import retraining_vs_oneshot, retraining_vs_oneshot_markdown
+
+    oneshot = frame("weight", WEIGHT).assign(strategy="oneshot", ranking="layer", epochs=0)
+    tuned = frame("weight", [w + 0.01 for w in WEIGHT]).assign(strategy="finetune", ranking="layer", epochs=1)
+    tuned.loc[tuned.k == 25, "accuracy"] = 0.975  # 0.5 point below one-shot at k = 25 %
+    table = retraining_vs_oneshot(pd.concat([oneshot, tuned[tuned.k > 0]]))
+    assert list(table[table.hurts].k) == [25]
+    assert retraining_vs_oneshot_markdown(table) == ("At 1 of 12 levels and methods the best retraining is more "
+                                                     "than 0.1 point below one-shot pruning: weight k = 25 % "
+                                                     "(-0.50 points).")

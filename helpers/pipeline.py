@@ -10,10 +10,12 @@ notebooks serve the full report and the small smoke run of the tests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import math
 import os
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
 from traitlets import default
 
-from . import io, parameters, report
+from . import io, parameters, progress, report
 from .data import DATASETS, check_name
 from .parameters import SOURCE_DIR
 
@@ -245,7 +247,8 @@ def run(
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
         before = set(cache.glob("*"))
         started = time.perf_counter()
-        executed = execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
+        with _showing_progress(bar, layout.artefacts / f"progress-{dataset}-{name}.json"):
+            executed = execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
         pages.append(render_html(executed))
         seconds = time.perf_counter() - started
         cached = set(cache.glob("*")) <= before  # wrote nothing new to the cache
@@ -256,6 +259,31 @@ def run(
     io.write_csv(pd.DataFrame(cost), layout.results / COST_FILE)
     report.write_index(layout.reports, layout.results, layout.figures, datasets)
     return pages
+
+
+@contextlib.contextmanager
+def _showing_progress(bar: tqdm, path: Path):
+    """While the block runs, show what a notebook's kernel reports to ``path`` (its current
+    loop and how far it is, :mod:`helpers.progress`) after the bar, every second."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    os.environ[progress.ENVIRONMENT] = str(path.resolve())  # kernels inherit it
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(1.0):
+            bar.set_postfix_str(progress.read(path), refresh=True)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        del os.environ[progress.ENVIRONMENT]
+        path.unlink(missing_ok=True)
+        bar.set_postfix_str("")
 
 
 COST_FILE = "cost.csv"

@@ -18,9 +18,8 @@ from typing import Any
 
 import pandas as pd
 from torch import nn
-from tqdm.auto import tqdm
 
-from . import io, provenance
+from . import io, progress as progress_report, provenance
 from .checkpoints import cached, data_expectation, load_dense
 from .cost import count_nonzero_weights, layer_sparsity, remaining_weights, sparsity
 from .data import Split, load_dataset
@@ -201,7 +200,8 @@ def strategy_sweep(
             if strategy == "oneshot" or k > 0]
     test = data["test"]
     rows = []
-    for seed, strategy, k in tqdm(jobs, desc=f"{method} pruning", disable=not progress):
+    label = f"{method} pruning, {'/'.join(strategies)}"
+    for seed, strategy, k in progress_report.track(jobs, label, show=progress):
         if strategy == "oneshot":
             record = oneshot_record(dense.fingerprints[seed], method, "layer", k, prune_last, test)
 
@@ -244,7 +244,7 @@ def tune_learning_rates(dense: DenseModels, data: Mapping[str, Split], method: s
         row = cached_evaluation(cache_dir, record,
                                 lambda k=k: score(prune(model, k, method, prune_last=prune_last), split["validation"]))
         rows.append({"method": method, "strategy": "oneshot", "k": k, "epochs": 0, "lr": 0.0, **row})
-    for strategy, k, lr in tqdm(jobs, desc=f"{method} learning rates", disable=not progress):
+    for strategy, k, lr in progress_report.track(jobs, f"{method} pruning, learning rates", show=progress):
         job = Retraining(strategy, method, k, 0, replace(budget, lr=lr), prune_last)
         record = {"evaluated": job.record(fingerprint, split["train"]), **trial_record(fingerprint, split["validation"])}
         row = cached_evaluation(cache_dir, record, lambda job=job: score(job.run(model, split["train"]),

@@ -1,0 +1,55 @@
+"""Progress of long loops inside a notebook, shown in the notebook or passed to ``make report``.
+
+A kernel started by :mod:`helpers.pipeline` has :data:`ENVIRONMENT` set to a file path; every
+loop wrapped by :func:`track` then writes its name and how far it is to that file (atomically,
+at most once a second), and the pipeline shows it beside its own progress bar. Without the
+variable, :func:`track` is a tqdm bar, shown only when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from tqdm.auto import tqdm
+
+ENVIRONMENT = "HELPERS_PROGRESS_FILE"
+"""Environment variable naming the file a kernel reports its loops' progress to."""
+
+T = TypeVar("T")
+
+
+def _write(path: Path, state: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, path)  # a reader sees the old state or the new one, never half of one
+
+
+def track(items: Sequence[T], description: str, show: bool = False) -> Iterator[T]:
+    """Iterate over ``items``; a tqdm bar called ``description`` when ``show``, and a report of
+    ``description``, items done and total to the pipeline's progress file when there is one."""
+    target = os.environ.get(ENVIRONMENT)
+    path = Path(target) if target else None
+    last = 0.0
+    total = len(items)
+    for done, item in enumerate(tqdm(items, desc=description, disable=not show)):
+        now = time.monotonic()
+        if path is not None and (now - last >= 1.0 or done == 0):
+            _write(path, {"description": description, "done": done, "total": total})
+            last = now
+        yield item
+    if path is not None:
+        _write(path, {"description": description, "done": total, "total": total})
+
+
+def read(path: Path) -> str:
+    """What the progress file at ``path`` says, as ``"weight pruning 12/84"`` ('' if nothing yet)."""
+    try:
+        state = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return ""
+    return f"{state['description']} {state['done']}/{state['total']}"

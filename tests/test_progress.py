@@ -1,0 +1,25 @@
+"""Progress of a notebook's loops, reported to the pipeline through a file."""
+
+import json
+
+from helpers import progress
+
+
+def test_a_tracked_loop_reports_how_far_it_is(tmp_path, monkeypatch):
+    path = tmp_path / "progress.json"
+    monkeypatch.setenv(progress.ENVIRONMENT, str(path))
+    seen = []
+    for item in progress.track([10, 20, 30], "weight pruning, oneshot"):
+        seen.append((item, json.loads(path.read_text())))
+    assert [item for item, _ in seen] == [10, 20, 30]
+    assert seen[0][1] == {"description": "weight pruning, oneshot", "done": 0, "total": 3}
+    assert progress.read(path) == "weight pruning, oneshot 3/3"
+    assert not list(tmp_path.glob(".*.tmp")), "written atomically, no temporary file left"
+
+
+def test_without_a_pipeline_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.delenv(progress.ENVIRONMENT, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert list(progress.track(["a"], "loop")) == ["a"]
+    assert list(tmp_path.iterdir()) == []
+    assert progress.read(tmp_path / "missing.json") == ""

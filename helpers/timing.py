@@ -1,34 +1,54 @@
 """Timing on a shared machine: paired rounds of forward passes, the matrix-multiply peak, and
-the training loop's speed against it.
+the training loop's speed against it, in float32 and in bfloat16 autocast.
 
-Ratios of two models' times are taken round by round (:func:`time_side_by_side`,
-:func:`paired_speedup`): a machine busy with other work slows both in that round alike.
+Every measurement is a :class:`torch.utils.benchmark.Timer` (which sets the thread count for
+the measurement and warms up before it). Ratios of two models' times are taken round by round
+(:func:`time_side_by_side`, :func:`paired_speedup`): a machine busy with other work slows both
+in that round alike, which one adaptive run per model cannot cancel.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
-import time
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+from torch.utils import benchmark
 
 from .checks import non_negative_int, positive_int
+from .compact import compact_units
 from .cost import training_macs_per_image
 from .data import Split
 from .model import MLP, STUDY_HIDDEN
+from .pruning import masks_of
 from .training import train
+
+
+def _timer(fn: Callable[[], object]) -> benchmark.Timer:
+    """A Timer of ``fn()`` at torch's current thread count."""
+    return benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+
+
+def _calls_per_measurement(timer: benchmark.Timer, warmup: int, min_seconds: float) -> int:
+    """How many calls in a row one measurement needs to last ``min_seconds``, from the fastest of
+    ``warmup`` single calls (1 without warm-up)."""
+    if not warmup:
+        return 1
+    per_call = min(timer.timeit(1).mean for _ in range(warmup))
+    return max(1, math.ceil(min_seconds / per_call)) if per_call > 0 else 1
 
 
 def time_call(
     fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1, min_seconds: float = 0.0
 ) -> list[float]:
-    """Seconds per call of ``fn``: ``repeats`` measurements after ``warmup`` unmeasured calls.
+    """Seconds per call of ``fn``: ``repeats`` measurements after ``warmup`` calibrating calls.
 
-    Each measurement calls ``fn`` enough times in a row to last at least ``min_seconds``
-    (found during the warm-up) and reports the mean per call, so calls far shorter than the
+    Each measurement (:meth:`torch.utils.benchmark.Timer.timeit`, which makes two untimed
+    calls first) calls ``fn`` enough times in a row to last at least ``min_seconds`` (found
+    on the calibrating calls) and reports the mean per call, so calls far shorter than the
     clock's and the scheduler's resolution are still timed well.
 
     Raises:
@@ -38,19 +58,9 @@ def time_call(
     warmup = non_negative_int("warmup", warmup)
     if not min_seconds >= 0:
         raise ValueError(f"min_seconds must be >= 0, got {min_seconds!r}")
-    per_call = math.inf
-    for _ in range(warmup):
-        start = time.perf_counter()
-        fn()
-        per_call = min(per_call, time.perf_counter() - start)
-    inner = max(1, math.ceil(min_seconds / per_call)) if math.isfinite(per_call) and per_call > 0 else 1
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - start) / inner)
-    return times
+    timer = _timer(fn)
+    inner = _calls_per_measurement(timer, warmup, min_seconds)
+    return [timer.timeit(inner).mean for _ in range(repeats)]
 
 
 def time_side_by_side(
@@ -96,17 +106,11 @@ def time_side_by_side(
     names = list(models)
     times: dict[str, list[float]] = {name: [] for name in names}
     with torch.inference_mode():
-        calls = {name: (lambda m=models[name]: m(x)) for name in names}
-        inner = {}
-        for name in names:
-            per_call = min(time_call(calls[name], repeats=1, warmup=warmup)) if warmup else math.inf
-            inner[name] = max(1, math.ceil(min_seconds / per_call)) if math.isfinite(per_call) else 1
+        timers = {name: _timer(lambda m=models[name]: m(x)) for name in names}
+        inner = {name: _calls_per_measurement(timers[name], warmup, min_seconds) for name in names}
         for r in range(repeats):
             for name in names if r % 2 == 0 else reversed(names):
-                start = time.perf_counter()
-                for _ in range(inner[name]):
-                    calls[name]()
-                times[name].append((time.perf_counter() - start) / inner[name])
+                times[name].append(timers[name].timeit(inner[name]).mean)
     return times
 
 
@@ -127,8 +131,8 @@ def paired_speedup(baseline: Sequence[float], other: Sequence[float]) -> float:
 def matmul_peak(size: int = 2048, repeats: int = 5) -> dict[str, float]:
     """The machine's dense float32 matrix-multiply rate with torch's current thread count.
 
-    Times ``repeats`` products of two random ``size`` x ``size`` matrices (after one warm-up
-    product) and reports the best, counting :math:`2 n^3` floating-point operations each.
+    Times ``repeats`` products of two random ``size`` x ``size`` matrices (after the Timer's
+    warm-up) and reports the best, counting :math:`2 n^3` floating-point operations each.
 
     Returns:
         ``{"size": n, "seconds": best seconds, "gflops": best GFLOP/s,
@@ -141,7 +145,7 @@ def matmul_peak(size: int = 2048, repeats: int = 5) -> dict[str, float]:
     b = torch.randn(size, size, generator=gen)
     out = torch.empty(size, size)
     with torch.inference_mode():
-        times = time_call(lambda: torch.mm(a, b, out=out), repeats=repeats, warmup=1)
+        times = time_call(lambda: torch.mm(a, b, out=out), repeats=repeats, warmup=0)
     flops = 2.0 * size**3
     return {
         "size": size,
@@ -158,8 +162,9 @@ def training_throughput(
     batch_size: int = 128,
     lr: float = 1e-3,
     seed: int = 0,
+    precision: str = "fp32",
 ) -> dict[str, float]:
-    """Speed of :func:`helpers.training.train` on random MNIST-shaped data.
+    """Speed of :func:`helpers.training.train` (in ``precision``) on random MNIST-shaped data.
 
     Trains a freshly initialised :class:`MLP` of ``widths`` for one epoch over ``n_images``
     random images with random labels (Adam, the project's training loop unchanged) and
@@ -179,7 +184,8 @@ def training_throughput(
     )
     torch.manual_seed(seed)
     model = MLP(hidden=widths[1:-1], in_features=widths[0], n_classes=widths[-1])
-    history = train(model, split, {}, epochs=1, batch_size=batch_size, lr=lr, seed=seed, progress=False)
+    history = train(model, split, {}, epochs=1, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
+                    progress=False)
     seconds = float(history["seconds"].iloc[0])
     macs = training_macs_per_image(widths)
     return {
@@ -189,4 +195,31 @@ def training_throughput(
         "seconds_per_60000": seconds * 60_000 / n_images,
         "macs_per_image": macs,
         "gflops": 2.0 * macs * n_images / seconds / 1e9,
+        "precision": precision,
     }
+
+
+def retraining_speedup(pruned: MLP, *, n_images: int = 8_192, batch_size: int = 256, rounds: int = 3,
+                       seed: int = 0) -> dict[str, float]:
+    """How much faster one epoch of retraining ``pruned`` runs in the form :func:`helpers.recovery.finetune`
+    trains (its compact form: :func:`helpers.compact.compact_units`) than as the masked network
+    of the dense shape, on ``n_images`` random MNIST-shaped images.
+
+    Each of ``rounds`` rounds times both epochs back to back; the result is the median of the
+    per-round ratios (see :func:`paired_speedup`) with the median seconds per 60,000 images.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    split = Split(torch.randn(n_images, pruned.widths[0], generator=gen),
+                  torch.randint(0, pruned.widths[-1], (n_images,), generator=gen))
+    forms = {"masked": pruned, "compact": compact_units(pruned)}
+    seconds: dict[str, list[float]] = {name: [] for name in forms}
+    for r in range(positive_int("rounds", rounds)):
+        for name in forms if r % 2 == 0 else reversed(forms):
+            model = copy.deepcopy(forms[name])
+            history = train(model, split, {}, epochs=1, batch_size=batch_size, lr=1e-3, seed=seed,
+                            masks=masks_of(model), progress=False)
+            seconds[name].append(float(history["seconds"].iloc[0]))
+    return {"widths_masked": list(pruned.widths), "widths_compact": list(forms["compact"].widths),
+            "seconds_per_60000_masked": statistics.median(seconds["masked"]) * 60_000 / n_images,
+            "seconds_per_60000_compact": statistics.median(seconds["compact"]) * 60_000 / n_images,
+            "speedup": paired_speedup(seconds["masked"], seconds["compact"])}

@@ -259,8 +259,12 @@ def test_quick_benchmark_writes_the_expected_csv_and_json(tmp_path):
     speed = [c for c in COLUMNS if c.startswith(("latency", "throughput", "measured_speedup"))]
     assert (frame[speed] > 0).all().all()
     machine = pd.read_json(tmp_path / "efficiency_machine.json", typ="series")
-    assert {"machine", "matmul_peak", "training", "summary"} <= set(machine.index)
+    assert {"machine", "matmul_peak", "training", "training_bf16", "retraining", "summary"} <= set(machine.index)
     assert machine["training"]["fraction_of_peak"] > 0
+    assert machine["training_bf16"]["precision"] == "bf16" and machine["training_bf16"]["speedup_over_fp32"] > 0
+    unit = machine["retraining"]["unit k=90"]
+    assert unit["widths_compact"] == [784, 100, 100, 50, 20, 10] and unit["speedup"] > 1
+    assert machine["summary"]["unit_k90_retraining_speedup"]["target"] == ">= 10.0"
 
 
 @pytest.mark.parametrize(

@@ -1,3 +1,5 @@
+import copy
+
 import pandas as pd
 import pytest
 import torch
@@ -193,3 +195,13 @@ def test_a_pruned_network_is_measured_with_its_sparsity(small_model):
     assert row["macs"] == row["remaining_weights"]  # bias-free: one multiply-add per stored weight
     assert row["sparsity"] == pytest.approx(0.5) and row["sparsity_fc4"] == 0
     assert row["accuracy"] == evaluate(weight_prune(small_model, 50), data)["accuracy"]
+
+
+def test_bf16_autocast_trains_float32_weights_and_a_bad_precision_is_refused(small_model):
+    data = Split(torch.randn(64, 50), torch.randint(0, 10, (64,)))
+    model = copy.deepcopy(small_model)
+    history = train(model, data, {}, epochs=1, batch_size=16, lr=1e-3, seed=0, precision="bf16", progress=False)
+    assert len(history) == 1 and all(p.dtype == torch.float32 for p in model.parameters())
+    assert not torch.equal(model.fc1.weight, small_model.fc1.weight)
+    with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16'\], got 'fp16'"):
+        train(model, data, {}, epochs=1, batch_size=16, lr=1e-3, seed=0, precision="fp16", progress=False)

@@ -385,6 +385,11 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     return 0
 
 
+MEASURED_SCHEMA = 2
+"""Version of what a benchmark measures, part of its cache key: 2 adds bf16 autocast training and
+retraining in compact form, so a measurement cached before is taken afresh."""
+
+
 def measured(checkpoint_dir: str | os.PathLike, fingerprints: dict[str, str], cache_dir: str | os.PathLike,
              quick: bool = False, ks: Sequence[float] | None = None) -> tuple[Path, Path]:
     """The benchmark of the first dense model of ``fingerprints`` (seed as text -> fingerprint of
@@ -407,7 +412,7 @@ def measured(checkpoint_dir: str | os.PathLike, fingerprints: dict[str, str], ca
     machine = {k: v for k, v in provenance.machine().items() if k != "torch_threads"}  # the benchmark sets its own
     levels = {} if ks is None else {"ks": [float(k) for k in ks]}  # absent: keys of earlier runs still hold
     key = provenance.digest({"fingerprint": fingerprint, "quick": quick, "versions": provenance.versions(),
-                             "machine": machine, **levels}, 12)
+                             "machine": machine, "schema": MEASURED_SCHEMA, **levels}, 12)
     csv, record = Path(cache_dir) / f"efficiency-{key}.csv", Path(cache_dir) / f"efficiency-{key}.json"
     if not (csv.is_file() and record.is_file()):
         with contextlib.redirect_stdout(StringIO()):  # its progress lines would clutter a rendered notebook

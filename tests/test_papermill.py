@@ -17,13 +17,15 @@ from .conftest import DATA_DIR, ROOT
 
 pytestmark = pytest.mark.xdist_group("papermill")  # the chain runs once, in one worker
 
+SMALL_TUNING = {"validation_size": 100, "tune_ks": [90], "tune_lrs": [1e-3]}
+
 TINY = {
     "02_training": {"seeds": [0], "train_size": 500, "test_size": 300, "epochs": 1},
     # unsorted, with a repeat: normalised to [0, 50, 90], in the sweeps and the sensitivity table alike
     "03_weight_pruning": {"ks": [90, 0, 50, 90], "strategies": ["oneshot", "finetune"], "target_ks": [],
-                          "cutoff_ks": [90], "shift_k": 90},
+                          "cutoff_ks": [90], "shift_k": 90, **SMALL_TUNING},
     "04_unit_pruning": {"ks": [90, 0, 50, 90], "strategies": ["oneshot", "finetune"], "target_ks": [],
-                        "cutoff_ks": [90], "shift_k": 90},
+                        "cutoff_ks": [90], "shift_k": 90, **SMALL_TUNING},
     "05_comparison": {"quick_benchmark": True, "check_targets": False},
 }
 """Only what makes the run small: every path is the notebooks' default, relative to the run's folder."""

@@ -40,6 +40,9 @@ def run_small_study(root, splits):
     frames.append(sweep.global_sweep(dense, splits["test"], [0.0, 50.0, 90.0], cache_dir=root / "cache"))
     results = pd.concat(frames, ignore_index=True).assign(dataset="mnist")
     io.write_csv(results, root / "pruning.csv")
+    tuning = sweep.tune_learning_rates(dense, splits, "weight", ["finetune", "gradual"], [50.0], [1e-3, 8e-3],
+                                       RecoveryBudget(1, 8e-3, 64), 200, cache_dir=root / "cache")
+    io.write_csv(tuning, root / "tuning.csv")
     # what the comparison notebook computes from them, and the per-layer sensitivity
     io.write_csv(analysis.findings(results), root / "findings.csv")
     io.write_csv(analysis.targets(results), root / "targets.csv")
@@ -54,7 +57,7 @@ def test_two_independent_runs_give_identical_results_byte_for_byte(tmp_path, spl
     stable is checked by the pipeline's cached rerun in test_notebooks)."""
     first = run_small_study(tmp_path / "first", splits)
     second = run_small_study(tmp_path / "second", splits)
-    for name in ("training.csv", "pruning.csv", "findings.csv", "targets.csv", "sensitivity.csv"):
+    for name in ("training.csv", "pruning.csv", "tuning.csv", "findings.csv", "targets.csv", "sensitivity.csv"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert sorted(p.name for p in (first / "cache").iterdir()) == sorted(p.name for p in (second / "cache").iterdir())
 

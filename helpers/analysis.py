@@ -372,6 +372,9 @@ def candidates(results: pd.DataFrame, efficiency: pd.DataFrame | None = None, ba
         remaining_weights=("remaining_weights", "mean"), macs=("macs", "mean"))
     points["label"] = [f"{m} pruning, {STRATEGY_NAMES.get(s, s)}" + (f" ({e} epoch{'s' * (e > 1)})" if e else "")
                        for m, s, e in zip(points["method"], points["strategy"], points["epochs"])]
+    order = {name: i for i, name in enumerate((*METHODS, *STRATEGIES))}  # the report's order, not the alphabet's
+    points = points.sort_values(["method", "strategy", "epochs", "k"], ignore_index=True,
+                                key=lambda c: c.map(order) if c.name in ("method", "strategy") else c)
     if efficiency is not None:
         speed = efficiency.loc[efficiency["batch"] == batch, ["method", "k", "measured_speedup"]]
         points = points.merge(speed, on=["method", "k"], how="left")

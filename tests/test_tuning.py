@@ -1,0 +1,32 @@
+"""Learning rates chosen on the validation split: the rule that maps every level to a tuned one."""
+
+import pandas as pd
+import pytest
+import torch
+
+from helpers.data import Split
+from helpers.tuning import choose, lr_for, nearest_level, tuning_data
+
+
+@pytest.mark.parametrize("k, tuned", [(0.5, 25), (50, 25), (60, 25), (75, 90), (92.5, 90), (97.5, 99), (99.8, 99)])
+def test_every_level_takes_the_nearest_tuned_level_in_the_log_of_what_is_kept(k, tuned):
+    assert nearest_level(k, [25.0, 90.0, 99.0]) == tuned
+
+
+def test_the_best_validation_accuracy_chooses_and_a_tie_goes_to_the_smaller_rate():
+    trials = pd.DataFrame({"strategy": ["finetune"] * 4 + ["gradual"] * 2, "k": [25, 25, 99, 99, 25, 25],
+                           "lr": [1e-4, 8e-3, 1e-4, 8e-3, 1e-3, 8e-3],
+                           "val_accuracy": [0.98, 0.97, 0.55, 0.96, 0.97, 0.97]})
+    chosen = choose(trials)
+    assert chosen == {"finetune": {25.0: 1e-4, 99.0: 8e-3}, "gradual": {25.0: 1e-3}}
+    assert lr_for(chosen, "finetune", 97.5) == 8e-3 and lr_for(chosen, "finetune", 50) == 1e-4
+
+
+def test_the_validation_images_are_held_out_and_the_same_every_time():
+    train = Split(torch.arange(100, dtype=torch.float32).reshape(100, 1), torch.arange(100) % 10)
+    a, b = tuning_data(train, 20), tuning_data(train, 20)
+    assert len(a["train"]) == 80 and len(a["validation"]) == 20
+    assert torch.equal(a["validation"].images, b["validation"].images)
+    assert not set(a["validation"].images.flatten().tolist()) & set(a["train"].images.flatten().tolist())
+    with pytest.raises(ValueError, match=r"validation size must be in \[1, 99\], got 100"):
+        tuning_data(train, 100)

@@ -125,7 +125,7 @@ def _kept_axis(ax: plt.Axes, ks: Sequence[float]) -> None:
     ax.set_xticks([100 - k for k in ticks], [f"{k:g}" for k in ticks])
     ax.minorticks_off()
     ax.set_xlim(100 * 1.15, (100 - max(ks)) / 1.15)
-    ax.set_xlabel("k, % pruned per layer (log scale of what is kept)")
+    ax.set_xlabel("k, % pruned per layer\n(log scale of what is kept)")
 
 
 def _lines(ax: plt.Axes, results: pd.DataFrame, x: str, style: str, band: bool = True) -> None:
@@ -257,32 +257,42 @@ def score_distribution(scores: Mapping[str, torch.Tensor], cutoffs: Mapping[floa
 
 
 def layer_sparsity_plot(results: pd.DataFrame, method_name: str) -> plt.Figure:
-    """Measured fraction of zero weights per layer at each k, for one method."""
+    """Measured fraction of zero weights per layer at each k, for one method: one small panel per
+    layer (under uniform pruning the pruned layers' lines coincide, and one panel would hide
+    all but one), with the line y = k / 100 dashed for reference."""
     cols = layer_columns(results)
     long = results[results.method == method_name].melt(id_vars="k", value_vars=cols, var_name="layer", value_name="zeros")
     long["layer"] = long["layer"].str.removeprefix("sparsity_")
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    sns.lineplot(long, x="k", y="zeros", hue="layer", marker="o", ax=ax, errorbar=None)
-    ax.set(xlabel="k (%)", ylabel="measured fraction of zero weights", title=f"{method_name} pruning: per-layer sparsity")
+    fig, axes = plt.subplots(1, len(cols), figsize=(2.3 * len(cols), 2.6), sharey=True)
+    for ax, (layer, rows) in zip(np.atleast_1d(axes), long.groupby("layer", sort=True)):
+        means = rows.groupby("k")["zeros"].mean()
+        ax.plot([0, 100], [0, 1], color="grey", ls="--", lw=1)
+        ax.plot(means.index, means.values, marker="o", ms=3, color=METHOD_COLOURS[method_name])
+        ax.set(title=layer, xlabel="k (%)", xlim=(0, 100), ylim=(-0.02, 1.02))
+    np.atleast_1d(axes)[0].set_ylabel("fraction of zero weights")
+    fig.suptitle(f"{method_name} pruning: measured sparsity of each layer (dashed: k / 100)", y=1.02)
     fig.tight_layout()
     return fig
 
 
 def speedup_plot(efficiency: pd.DataFrame) -> plt.Figure:
     """Theoretical speed-up (dense multiply-adds / compact multiply-adds) against the speed-up
-    measured at each batch size, by k, one panel per method (log scale); ``efficiency`` in long
-    form (:func:`helpers.benchmark.long_form`)."""
+    measured at each batch size, by k on the log scale of what is kept, one panel per method
+    (log scale); ``efficiency`` in long form (:func:`helpers.benchmark.long_form`)."""
     measured = efficiency.assign(**{"speed-up": "measured, batch " + efficiency["batch"].astype(str),
                                     "factor": efficiency["measured_speedup"]})
     theory = efficiency.drop_duplicates(["method", "k"]).assign(**{"speed-up": "theoretical (multiply-adds)",
                                                                    "factor": lambda f: f["theoretical_speedup"]})
     long = pd.concat([theory, measured], ignore_index=True)[["method", "k", "speed-up", "factor"]]
-    grid = sns.relplot(long, x="k", y="factor", hue="speed-up", col="method", kind="line", marker="o",
-                       height=3.6, aspect=1.2, facet_kws={"sharey": True})
+    long["kept"] = 100 - long["k"]
+    grid = sns.relplot(long, x="kept", y="factor", hue="speed-up", col="method", kind="line", marker="o",
+                       height=3.6, aspect=1.2, facet_kws={"sharey": True, "sharex": False})
     for ax in grid.axes.flat:
+        _kept_axis(ax, sorted(long["k"].unique()))
         ax.set_yscale("log")
         ax.axhline(1, color="grey", lw=1, ls="--")
-    grid.set_axis_labels("k (% pruned per layer)", "speed-up over dense (×)")
+    grid.set_axis_labels("k, % pruned per layer\n(log scale of what is kept)", "speed-up over dense (×)")
+    sns.move_legend(grid, "upper center", bbox_to_anchor=(0.45, 0.0), ncol=2, title=None, frameon=False)
     return grid.figure
 
 

@@ -32,7 +32,7 @@ from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
 from traitlets import default
 
-from . import io, parameters, progress, report
+from . import io, parameters, progress, provenance, report
 from .data import DATASETS, check_name
 from .parameters import SOURCE_DIR
 
@@ -188,6 +188,46 @@ def render_html(notebook: Path) -> Path:
     return io.atomic_write(notebook.with_suffix(".html"), lambda tmp: tmp.write_text(body))
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def package_digest() -> str:
+    """SHA-256 over the source of :mod:`helpers` and its templates: a changed helper is a changed notebook."""
+    root = Path(__file__).resolve().parent
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".j2", ".json"))
+    return hashlib.sha256("".join(f"{p.relative_to(root)}:{_sha256(p)}\n" for p in files).encode()).hexdigest()
+
+
+def run_key(name: str, params: dict[str, Any], earlier: Sequence[Path]) -> str:
+    """What an executed notebook depends on: its source, its parameters, the package's source,
+    package versions and machine, and the executed notebooks run before it for the same dataset
+    (which show every result it can read). Equal keys give equal executed notebooks."""
+    return provenance.digest({"source": _sha256(SOURCE_DIR / f"{name}.ipynb"), "parameters": params,
+                              "helpers": package_digest(), "versions": provenance.versions(),
+                              "machine": provenance.machine(), "earlier": [_sha256(p) for p in earlier]})
+
+
+def _outputs_exist(params: dict[str, Any], cwd: Path) -> bool:
+    """Whether every file and folder the notebook's parameters name for it to write (or read)
+    is there: a deleted results file or model folder makes the notebook run again."""
+    named = [v for k, v in params.items() if k.endswith(("_path", "_dir")) and k not in ("data_dir", "cache_dir")]
+    return all((cwd / v).exists() for v in named)
+
+
+def up_to_date(name: str, params: dict[str, Any], executed: Path, record: Path, key: str, cwd: Path) -> bool:
+    """Whether ``executed`` is what running notebook ``name`` now would write: ``record`` (left
+    by the run that wrote it, in the artefacts, so a fresh clone runs everything) holds ``key``
+    and the SHA-256 of ``executed``, and every path the parameters name exists."""
+    if not (executed.is_file() and record.is_file()):
+        return False
+    try:
+        stored = io.read_json(record)
+    except ValueError:
+        return False
+    return stored.get("key") == key and stored.get("executed") == _sha256(executed) and _outputs_exist(params, cwd)
+
+
 MERGED = ("pruning.csv", "training.csv", "findings.csv", "levels.csv", "targets.csv", "efficiency.csv")
 """Per-dataset results concatenated into one file of ``Layout.results`` (each has a dataset column)."""
 
@@ -212,6 +252,7 @@ def run(
     overrides: dict[str, dict[str, Any]] | None = None,
     cwd: Path | None = None,
     quick_benchmark: bool = False,
+    force: bool = False,
 ) -> list[Path]:
     """Execute every notebook for every dataset into ``layout.reports/<dataset>``, render each
     to HTML, merge the results across datasets and write the index page.
@@ -219,6 +260,9 @@ def run(
     The comparison notebook has :mod:`helpers.benchmark` measure the speed and size of the
     compact pruned forms of the first seed's dense model (``quick_benchmark``: few levels and
     repeats). ``overrides`` adds or replaces parameters per notebook name. Returns the HTML pages.
+
+    A notebook whose inputs did not change since this layout's last run of it (:func:`run_key`,
+    :func:`up_to_date`) is not run again, unless ``force``: its executed notebook and page stay.
     A notebook that fails stops the run (papermill raises), leaving the earlier outputs.
     """
     overrides = overrides or {}
@@ -247,13 +291,21 @@ def run(
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
         before = set(cache.glob("*"))
         started = time.perf_counter()
-        with _showing_progress(bar, layout.artefacts / f"progress-{dataset}-{name}.json"):
-            executed = execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
-        pages.append(render_html(executed))
+        executed = layout.reports / dataset / f"{name}.ipynb"
+        record = layout.artefacts / "notebooks" / f"{dataset}-{name}.json"
+        key = run_key(name, params, [layout.reports / dataset / f"{n}.ipynb" for d, n, _ in steps[:i] if d == dataset])
+        skipped = not force and up_to_date(name, params, executed, record, key, Path(cwd or Path.cwd()))
+        if not skipped:
+            with _showing_progress(bar, layout.artefacts / f"progress-{dataset}-{name}.json"):
+                execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
+            io.write_json({"key": key, "executed": _sha256(executed)}, record)
+        html = executed.with_suffix(".html")
+        pages.append(html if skipped and html.is_file() else render_html(executed))
         seconds = time.perf_counter() - started
         cached = set(cache.glob("*")) <= before  # wrote nothing new to the cache
         cost.append({"dataset": dataset, "notebook": name, "seconds": round(seconds, 1), "cached": cached})
-        bar.write(f"{dataset} {name}: {seconds:.0f} s{' (everything cached)' if cached else ''}")
+        bar.write(f"{dataset} {name}: {seconds:.0f} s" + (" (up to date: not run)" if skipped else
+                                                          " (everything cached)" if cached else ""))
     bar.close()
     merge_results(layout.results, datasets)
     io.write_csv(pd.DataFrame(cost), layout.results / COST_FILE)
@@ -308,9 +360,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("DATA_DIR", "data")))
     parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"], choices=sorted(DATASETS))
     parser.add_argument("--smoke", action="store_true", help="tiny run: data subset, one epoch, four levels")
+    parser.add_argument("--force", action="store_true",
+                        help="run every notebook, also those whose inputs did not change since the last run")
     args = parser.parse_args(argv)
     layout = Layout(args.reports, args.results, args.figures, args.artefacts, args.data_dir)
-    for page in run(layout, args.datasets, SMOKE if args.smoke else None, quick_benchmark=args.smoke):
+    for page in run(layout, args.datasets, SMOKE if args.smoke else None, quick_benchmark=args.smoke, force=args.force):
         print(f"wrote {page}")
 
 

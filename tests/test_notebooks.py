@@ -123,10 +123,22 @@ def test_a_cached_rerun_changes_no_report_file(smoke_run):
     files = [p for d in (layout.reports, layout.results) for p in sorted(d.rglob("*"))
              if p.is_file() and p.name not in ("cost.csv", "index.html")]  # wall times, and the page quoting them
     before = {p: p.read_bytes() for p in files}
-    pipeline.run(layout, ["mnist"], SMOKE, quick_benchmark=True)
+    pipeline.run(layout, ["mnist"], SMOKE, quick_benchmark=True, force=True)  # every notebook runs again
     changed = [str(p.relative_to(layout.reports.parent)) for p in files if p.read_bytes() != before[p]]
     assert not changed
     assert pd.read_csv(layout.results / "cost.csv").cached.all(), "the rerun trained, evaluated and measured nothing"
+
+
+def test_a_rerun_with_nothing_changed_runs_no_notebook_and_a_deleted_output_runs_its_notebook(smoke_run, monkeypatch):
+    layout, _ = smoke_run
+    ran = []
+    execute = pipeline.execute
+    monkeypatch.setattr(pipeline, "execute", lambda name, *a, **k: (ran.append(name), execute(name, *a, **k))[1])
+    pipeline.run(layout, ["mnist"], SMOKE, quick_benchmark=True)
+    assert ran == [], "every notebook is up to date"
+    (layout.results / "mnist" / "unit_tuning.csv").unlink()  # written by 04_unit_pruning
+    pipeline.run(layout, ["mnist"], SMOKE, quick_benchmark=True)
+    assert ran == ["04_unit_pruning"], "only the notebook whose output is gone, and none after it: its rerun is identical"
 
 
 def test_the_smoke_runs_pages_open_whole_in_a_browser(smoke_run, tmp_path_factory):

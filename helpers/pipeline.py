@@ -282,6 +282,8 @@ def run(
             parameters.check(params, name)
     steps = [(dataset, name, params) for dataset, by_notebook in plan.items() for name, params in by_notebook.items()]
     expected = previous_cost(layout.results / COST_FILE)
+    previous_rows = ({(r["dataset"], r["notebook"]): r for r in io.read_csv(layout.results / COST_FILE).to_dict("records")}
+                     if (layout.results / COST_FILE).is_file() else {})
     cache = layout.artefacts / "cache"
     pages, cost = [], []
     bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)
@@ -303,7 +305,9 @@ def run(
         pages.append(html if skipped and html.is_file() else render_html(executed))
         seconds = time.perf_counter() - started
         cached = set(cache.glob("*")) <= before  # wrote nothing new to the cache
-        cost.append({"dataset": dataset, "notebook": name, "seconds": round(seconds, 1), "cached": cached})
+        row = {"dataset": dataset, "notebook": name, "seconds": round(seconds, 1), "cached": cached}
+        # a notebook not run keeps the cost of the run that made its executed notebook
+        cost.append(previous_rows.get((dataset, name), row) if skipped else row)
         bar.write(f"{dataset} {name}: {seconds:.0f} s" + (" (up to date: not run)" if skipped else
                                                           " (everything cached)" if cached else ""))
     bar.close()
@@ -341,7 +345,8 @@ def _showing_progress(bar: tqdm, path: Path):
 COST_FILE = "cost.csv"
 """Wall time of every notebook of the last run, per dataset, and whether it found everything it
 needed cached (it wrote nothing new to the artefacts cache): ``dataset``, ``notebook``,
-``seconds``, ``cached``."""
+``seconds``, ``cached``. A notebook that was up to date, and so not run, keeps the row of the
+run that executed it."""
 
 
 def previous_cost(path: Path) -> dict[tuple[str, str], float]:

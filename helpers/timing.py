@@ -14,9 +14,15 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 
+import logging
+
 import torch
 from torch import nn
-from torch.utils import benchmark
+
+# torch.utils.benchmark imports cpp_extension, which logs a CUDA_HOME notice on CPU-only
+# machines; a rendered notebook would show it as an error-coloured line above its first figure
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+from torch.utils import benchmark  # noqa: E402
 
 from .checks import non_negative_int, positive_int
 from .compact import compact_units

@@ -12,7 +12,7 @@ from helpers.data import load_dataset
 from helpers.model import MLP
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT / "data"))
+DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT / "data")).resolve()  # the chain runs in other folders
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,9 @@ def test_source_notebook_is_clean_and_thin(name):
 pytestmark = pytest.mark.xdist_group("pipeline")  # one worker runs the pipeline and the tests that read it
 
 
-@pytest.fixture(scope="module")
+# session scope: a worker that runs another module's tests between two of these would
+# otherwise tear the run down and make it again (module fixtures end with their module's run)
+@pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
     layout = Layout(root / "reports", root / "results", root / "figures", root / "artefacts", DATA_DIR)

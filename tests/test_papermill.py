@@ -43,7 +43,9 @@ def run(name, cwd, **params):
                                       parameters=params, progress_bar=False)
 
 
-@pytest.fixture(scope="module")
+# session scope: a worker that runs another module's tests between two of these would
+# otherwise tear the run down and make it again (module fixtures end with their module's run)
+@pytest.fixture(scope="session")
 def chain(tmp_path_factory):
     """The five notebooks run in order, each with its defaults but for TINY, in a scratch folder."""
     committed = checksums("reports", "results", "figures")

@@ -36,6 +36,11 @@ TARGETS: dict[str, tuple[tuple[str, float, float], ...]] = {
 aims at; a negative target is relative: within that much of the dense accuracy."""
 
 
+def dense_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the dense models (one-shot at k = 0), which every strategy starts from."""
+    return results[(results["k"] == 0) & (results["strategy"] == "oneshot")]
+
+
 def mean_curve(results: pd.DataFrame, method: str) -> pd.Series:
     """Accuracy by k for ``method``, averaged over any other rows (seeds) at the same k."""
     rows = results[results["method"] == method]
@@ -201,7 +206,7 @@ def targets(results: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
         results = results[results["ranking"] == "layer"]
     if "strategy" not in results:
         results = results.assign(strategy="oneshot")
-    dense = results[(results["k"] == 0) & (results["strategy"] == "oneshot")]
+    dense = dense_rows(results)
     dense = dense.drop_duplicates(["seed"] if "seed" in dense else None)["accuracy"].mean()
     rows = []
     for method, k, target in TARGETS.get(dataset, ()):
@@ -327,7 +332,7 @@ def check_results(results: pd.DataFrame, source: str = "results") -> pd.DataFram
     if len(repeated):
         raise ValueError(f"{source}: {len(repeated)} rows repeat a configuration, e.g. "
                          f"{repeated[key].iloc[0].to_dict()}")
-    dense = results[(results["k"] == 0) & (results["strategy"] == "oneshot")]
+    dense = dense_rows(results)
     without = sorted(set(results["method"]) - set(dense["method"]))
     if without:
         raise ValueError(f"{source}: the {', '.join(without)} results lack the dense level k = 0, the baseline "
@@ -395,7 +400,7 @@ def equal_cost(results: pd.DataFrame, efficiency: pd.DataFrame, batch: int = 256
     empty when nothing fits.
     """
     points = candidates(results, efficiency, batch)
-    dense = results[(results["k"] == 0) & (results["strategy"] == "oneshot")]["remaining_weights"].mean()
+    dense = dense_rows(results)["remaining_weights"].mean()
     budgets = [("weights", f, dense / f, points["remaining_weights"] <= dense / f) for f in WEIGHT_FACTORS]
     budgets += [("latency", f, float(f), points["measured_speedup"] >= f) for f in SPEEDUP_FACTORS]
     rows = []
@@ -495,7 +500,7 @@ def budget_table(results: pd.DataFrame, efficiency: pd.DataFrame, batch: int = 2
     1/f of the dense weights (f in :data:`WEIGHT_FACTORS`) and a measured speed-up of at least f
     (f in :data:`SPEEDUP_FACTORS`) at ``batch``; NaN where no level fits."""
     points = candidates(results, efficiency, batch)
-    dense = results[(results["k"] == 0) & (results["strategy"] == "oneshot")]["remaining_weights"].mean()
+    dense = dense_rows(results)["remaining_weights"].mean()
     columns = {f"1/{f} of the weights": points["remaining_weights"] <= dense / f for f in WEIGHT_FACTORS}
     columns.update({f"{f}× faster": points["measured_speedup"] >= f for f in SPEEDUP_FACTORS})
     table = pd.DataFrame({name: points["accuracy"].where(fits).groupby(points["label"], sort=False).max()
@@ -510,8 +515,8 @@ def answer_markdown(results: pd.DataFrame, efficiency: pd.DataFrame, tolerance: 
     how few weights, and how large a measured speed-up, keep accuracy within ``tolerance`` of
     the dense network, by which method; and whether pruning beats training from scratch."""
     points = candidates(results, efficiency, batch)
-    dense_rows = results[(results["k"] == 0) & (results["strategy"] == "oneshot")]
-    dense, weights = dense_rows["accuracy"].mean(), dense_rows["remaining_weights"].mean()
+    dense = dense_rows(results)
+    dense, weights = dense["accuracy"].mean(), dense["remaining_weights"].mean()
     good = points[points["accuracy"] >= dense - tolerance]
     lines = [f"The dense network reaches {dense:.2%} ({weights:,.0f} weights)."]
     if good.empty:

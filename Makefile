@@ -29,7 +29,7 @@ report: $(BIN)/.installed ## Run every notebook on MNIST and Fashion-MNIST and r
 	$(BIN)/python -m helpers.pipeline --data-dir $(DATA_DIR) --artefacts $(ARTEFACTS)
 
 SMALL := -p data_dir $(DATA_DIR)
-SMALL_PRUNING := -y "ks: [0, 50, 90]" -y "target_ks: []" -p validation_size 200 -y "tune_ks: [50, 90]"
+SMALL_PRUNING := -y "ks: [0, 50, 90]" -y "target_ks: []" -p validation_size 200 -y "tune_ks: [50, 90]" -p lottery_rounds 2
 small: $(BIN)/.installed ## Rerun the five notebooks one by one with papermill, small (seed 0, 2,000 images, 1 epoch, levels 0, 50, 90), into runs/
 	$(BIN)/papermill notebooks/01_data_exploration.ipynb runs/01_data_exploration.ipynb $(SMALL)
 	$(BIN)/papermill notebooks/02_training.ipynb runs/02_training.ipynb $(SMALL) -y "seeds: [0]" -p train_size 2000 -p test_size 1000 -p epochs 1

@@ -46,14 +46,14 @@ NOTEBOOKS = (
 
 _SMOKE_DATA = {"train_size": 2_000, "test_size": 1_000, "seeds": [0, 1]}
 _SMOKE_PRUNING = {**_SMOKE_DATA, "ks": [0, 50, 90, 99], "recovery_epochs": 1, "target_epochs": 2,
-                  "validation_size": 400, "tune_ks": [50, 99], "tune_lrs": [1e-3, 8e-3]}
+                  "validation_size": 400, "tune_ks": [50, 99], "tune_lrs": [1e-3, 8e-3], "lottery_rounds": 2}
 SMOKE: dict[str, dict[str, Any]] = {
     "02_training": {**_SMOKE_DATA, "epochs": 1},
     "03_weight_pruning": {**_SMOKE_PRUNING, "target_ks": [99], "control_ks": [90]},
     "04_unit_pruning": {**_SMOKE_PRUNING, "target_ks": [90], "control_ks": [90]},
 }
 """Parameters that shrink the run to a smoke test: a data subset, two seeds, one epoch, four
-levels, two learning rates tried at two levels, the control at one level."""
+levels, two learning rates tried at two levels, the controls at one level (two lottery rounds)."""
 
 
 @dataclass(frozen=True)

@@ -104,13 +104,14 @@ def learning_curves(history: pd.DataFrame) -> plt.Figure:
 
 STYLES: dict[str, dict[str, tuple]] = {
     "strategy": {"oneshot": ("-", "o"), "finetune": ((0, (5, 2)), "s"), "gradual": ((0, (1.5, 1.5)), "^"),
-                 "scratch": ((0, (6, 2, 1, 2)), "X")},
+                 "scratch": ((0, (6, 2, 1, 2)), "X"), "lottery": ((0, (3, 1, 1, 1, 1, 1)), "P")},
     "ranking": {"layer": ("-", "o"), "global": ((0, (5, 2)), "D")},
 }
 """Line style and marker of every strategy (and ranking), the same in every figure; the colour
 is the method's (:data:`METHOD_COLOURS`)."""
 
 NAMES = {"oneshot": "one-shot", "finetune": "fine-tuned", "gradual": "gradual", "scratch": "scratch (control)",
+         "lottery": "lottery (control)",
          "layer": "per-layer ranking", "global": "global ranking"}
 
 KEY_LEVELS = (0, 50, 90, 99, 99.8)
@@ -167,16 +168,20 @@ def accuracy_vs_k(results: pd.DataFrame, style: str = "strategy", title: str = "
 def cost_plot(points: pd.DataFrame, dense_weights: float, dense_accuracy: float) -> plt.Figure:
     """Test accuracy against what a pruned network costs: weights remaining (left) and measured
     speed-up of its compact form (right), both log scales, one line per method (colour),
-    strategy (dashes) and budget, mean over seeds (``points``: :func:`helpers.analysis.candidates`).
+    strategy (dashes) and budget, mean over seeds (``points``: :func:`helpers.comparison.candidates`).
     The y axis shows the top five points below the dense accuracy; lower points fall below it."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
-    for (method_name, strategy, epochs), rows in points.groupby(["method", "strategy", "epochs"], sort=False):
+    # one line per run: a lottery run's rounds differ in epochs as in k
+    runs = points["epochs"].where(points["strategy"] != "lottery", 0)
+    for (method_name, strategy, _), rows in points.groupby(["method", "strategy", runs], sort=False):
         rows = rows.sort_values("k")
+        epochs = int(rows["epochs"].min())
         dashes, marker = STYLES["strategy"][strategy]
-        label = f"{method_name}, {NAMES.get(strategy, strategy)}" + (f", {epochs} ep." if epochs else "")
+        label = f"{method_name}, {NAMES.get(strategy, strategy)}" + (
+            f", {epochs} ep./round" if strategy == "lottery" else f", {epochs} ep." if epochs else "")
         for ax, x in zip(axes, ("remaining_weights", "measured_speedup")):
             ax.plot(rows[x], rows["accuracy"], ls=dashes, marker=marker, ms=4, color=METHOD_COLOURS[method_name],
-                    alpha=1.0 if epochs <= 1 or strategy == "scratch" else 0.55, label=label)
+                    alpha=1.0 if epochs <= 1 or strategy in ("scratch", "lottery") else 0.55, label=label)
     for ax in axes:
         ax.axhline(dense_accuracy, color="grey", ls="--", lw=1, label=f"dense {dense_accuracy:.2%}")
         ax.axhline(dense_accuracy - 0.01, color="grey", ls=":", lw=1, label="dense − 1 point")

@@ -1,4 +1,4 @@
-"""Retraining after pruning: fine-tuning with a fixed mask, gradual magnitude pruning, and the from-scratch control.
+"""Retraining after pruning: fine-tuning with a fixed mask, gradual magnitude pruning, and the controls (from scratch, iterative with rewinding).
 
 Every training here goes through :func:`helpers.training.train` with masks, so
 pruned weights stay exactly zero through every optimiser step: their gradients are zeroed
@@ -159,6 +159,20 @@ def cubic_schedule(k_final: float, n_steps: int, k_initial: float = 0.0) -> list
     if k_initial > k_final:
         raise ValueError(f"k_initial must be in [0, k_final={k_final}], got {k_initial!r}")
     levels = [k_final + (k_initial - k_final) * (1.0 - t / n_steps) ** 3 for t in range(1, n_steps + 1)]
+    levels[-1] = k_final
+    return levels
+
+
+def rewinding_path(k_final: float, rounds: int) -> list[float]:
+    """Levels (percent) of iterative magnitude pruning that removes the same fraction of the
+    surviving weights (or neurons) in each of ``rounds`` rounds and ends at ``k_final``:
+    round ``r`` keeps ``(1 - k_final / 100) ** (r / rounds)`` of the layer, rounded to 0.1 point
+    (the last level is exactly ``k_final``). With 6 rounds to 99 %, the path is
+    53.6, 78.5, 90, 95.4, 97.8, 99: through or near the study's levels."""
+    k_final = check_k(k_final)
+    rounds = positive_int("rounds", rounds)
+    kept = 1.0 - k_final / 100.0
+    levels = [round(100.0 * (1.0 - kept ** (r / rounds)), 1) for r in range(1, rounds + 1)]
     levels[-1] = k_final
     return levels
 

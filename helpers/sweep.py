@@ -1,11 +1,11 @@
 """Prune the dense models at every level with every strategy, and measure each pruned network.
 
 A *strategy* is how a pruned network is obtained from a trained dense one (:data:`STRATEGIES`):
-pruned once; pruned once, then fine-tuned with the mask fixed; or pruned gradually during
-retraining. Retrained networks are cached under their provenance record (:class:`Retraining`),
-and so is every evaluation (:func:`cached_evaluation`), so a rerun with the same parameters
-trains, prunes and evaluates nothing. The inputs here are trusted: notebooks
-pass the values :func:`helpers.parameters.check_namespace` checked and normalised.
+pruned once; pruned once, then fine-tuned with the mask fixed; pruned gradually during
+retraining; or one of the controls (:data:`CONTROLS`). Retrained networks are cached under
+their provenance record (:class:`Retraining`), and so is every evaluation
+(:func:`cached_evaluation`), so a rerun with the same parameters trains, prunes and evaluates
+nothing. The inputs here are trusted: notebooks pass the values :func:`helpers.parameters.check_namespace` checked and normalised.
 """
 
 from __future__ import annotations
@@ -25,16 +25,23 @@ from .cost import count_nonzero_weights, layer_sparsity, remaining_weights, spar
 from .data import Split, load_dataset
 from .model import MLP
 from .pruning import check_levels_keep_every_layer, global_weight_prune, prune
-from .recovery import finetune, gradual_prune, scratch
+from .recovery import finetune, gradual_prune, rewinding_path, scratch
 from .sensitivity import layer_sensitivity
 from .training import TrainConfig, evaluate
 from .tuning import choose, lr_for as tuned_lr, score, trial_record, tuning_data, tuning_model
 
-STRATEGIES = ("oneshot", "finetune", "gradual", "scratch")
+STRATEGIES = ("oneshot", "finetune", "gradual", "scratch", "lottery")
 """How a pruned model is obtained: pruned once from the dense model; pruned once, then
-retrained with the mask fixed; pruned gradually during retraining (cubic schedule); or, the
-control, the architecture and mask pruning left trained from a fresh initialisation with the
-dense recipe (at the levels ``control_ks`` only)."""
+retrained with the mask fixed; pruned gradually during retraining (cubic schedule); or one of
+the :data:`CONTROLS`."""
+
+CONTROLS = ("scratch", "lottery")
+"""The strategies run at a few levels, not at every level of the sweep: ``scratch``, the
+architecture and mask pruning left trained from a fresh initialisation with the dense recipe
+(at ``control_ks``); ``lottery``, iterative magnitude pruning with learning-rate rewinding
+(Renda et al. 2020): each round prunes the same fraction of the survivors of the round before
+(:func:`helpers.recovery.rewinding_path`, up to the highest of ``control_ks``) and retrains
+them with the dense recipe's learning rate, rewound to its start."""
 
 TUNED = ("finetune", "gradual")
 """The strategies whose learning rate is chosen on the validation split (:mod:`helpers.tuning`);
@@ -109,8 +116,10 @@ class RecoveryBudget:
 
 @dataclass(frozen=True)
 class Retraining:
-    """One retrained network: the strategy (``"finetune"`` or ``"gradual"``), method, level,
-    seed and budget that, with the dense model and the training data, determine its weights."""
+    """One retrained network: the strategy (any of :data:`STRATEGIES` but ``"oneshot"``),
+    method, level, seed and budget that, with the dense model and the training data, determine
+    its weights. A ``lottery`` round also names the levels of the rounds before it (``path``,
+    in order): it starts from the network the last of them left, or from the dense model."""
 
     strategy: str
     method: str
@@ -118,22 +127,36 @@ class Retraining:
     seed: int
     budget: RecoveryBudget
     prune_last: bool = False
+    path: tuple[float, ...] = ()
+
+    @property
+    def epochs(self) -> int:
+        """Epochs of training after the dense model, the rounds before this one included."""
+        return self.budget.epochs * (len(self.path) + 1)
+
+    def previous(self) -> Retraining | None:
+        """The round this one starts from (``None``: it starts from the dense model)."""
+        return replace(self, k=self.path[-1], path=self.path[:-1]) if self.path else None
 
     def record(self, dense_fingerprint: str, train_split: Split) -> dict[str, Any]:
         """The provenance record of this network made from the dense model whose weights have
         fingerprint ``dense_fingerprint``: both its cache key and what its checkpoint says."""
-        return {"kind": self.strategy, "dense_fingerprint": dense_fingerprint, "method": self.method, "k": self.k,
-                "seed": self.seed, "prune_last": self.prune_last, "train_data": train_split.fingerprint,
-                "budget": asdict(self.budget), "schema": RETRAINING_SCHEMA, "versions": provenance.versions()}
+        record = {"kind": self.strategy, "dense_fingerprint": dense_fingerprint, "method": self.method,
+                  "k": self.k, "seed": self.seed, "prune_last": self.prune_last, "train_data": train_split.fingerprint,
+                  "budget": asdict(self.budget), "schema": RETRAINING_SCHEMA, "versions": provenance.versions()}
+        return {**record, "path": list(self.path)} if self.path else record
 
-    def run(self, dense: nn.Module, train_split: Split) -> nn.Module:
-        """Train this network from ``dense`` (not modified) on ``train_split``."""
+    def run(self, start: nn.Module, train_split: Split) -> nn.Module:
+        """Train this network on ``train_split`` from ``start`` (not modified): the dense model,
+        or for a later ``lottery`` round the network of the round before."""
         common = dict(epochs=self.budget.epochs, lr=self.budget.lr, batch_size=self.budget.batch_size,
                       seed=self.seed, prune_last=self.prune_last)
         if self.strategy == "gradual":
-            return gradual_prune(dense, train_split, {}, k=self.k, method=self.method, **common)[0]
-        retrain = finetune if self.strategy == "finetune" else scratch
-        return retrain(prune(dense, self.k, self.method, prune_last=self.prune_last), train_split, {}, **common)[0]
+            return gradual_prune(start, train_split, {}, k=self.k, method=self.method, **common)[0]
+        # a lottery round is pruning further what the round before left, then fine-tuning it
+        # at the rewound learning rate its budget carries
+        retrain = scratch if self.strategy == "scratch" else finetune
+        return retrain(prune(start, self.k, self.method, prune_last=self.prune_last), train_split, {}, **common)[0]
 
 
 @dataclass(frozen=True)
@@ -169,7 +192,12 @@ def retrained(job: Retraining, dense: DenseModels, train_split: Split, cache_dir
     the same record was trained before, else trained and cached."""
     record = job.record(dense.fingerprints[job.seed], train_split)
     stem = f"{job.strategy}-{job.method}-k{job.k:g}-seed{job.seed}"
-    return cached(cache_dir, stem, record, lambda: (job.run(dense.models[job.seed], train_split), {}))[0]
+
+    def compute() -> tuple[nn.Module, dict]:
+        before = job.previous()
+        start = dense.models[job.seed] if before is None else retrained(before, dense, train_split, cache_dir)
+        return job.run(start, train_split), {}
+    return cached(cache_dir, stem, record, compute)[0]
 
 
 def strategy_sweep(
@@ -191,10 +219,13 @@ def strategy_sweep(
     tuned level -> learning rate, :func:`helpers.tuning.choose`), a strategy found there trains
     at the learning rate chosen for the nearest tuned level instead of ``budget.lr``.
 
+    ``lottery`` runs its rounds along ``ks`` (each level starts from the one below it, each
+    round trains with ``budget``).
+
     At k = 0 nothing is pruned, so only the one-shot row (the dense model) is measured.
     Returns one row per seed, strategy and k: ``seed``, ``method``, ``strategy``, ``ranking``
-    (``"layer"``), ``k``, ``epochs`` and ``lr`` (training after the dense model: 0 for one-shot)
-    and the columns of :func:`evaluate_pruned`.
+    (``"layer"``), ``k``, ``epochs`` (training after the dense model, earlier rounds included:
+    0 for one-shot), ``lr`` and the columns of :func:`evaluate_pruned`.
     """
     jobs = [(seed, strategy, k) for seed in dense.models for strategy in strategies for k in ks
             if strategy == "oneshot" or k > 0]
@@ -209,13 +240,14 @@ def strategy_sweep(
                 return evaluate_pruned(prune(dense.models[seed], k, method, prune_last=prune_last), test, prune_last)
         else:
             lr = tuned_lr(lrs, strategy, k) if lrs and strategy in lrs else budget.lr
-            job = Retraining(strategy, method, k, seed, replace(budget, lr=lr), prune_last)
+            path = tuple(kk for kk in ks if 0 < kk < k) if strategy == "lottery" else ()
+            job = Retraining(strategy, method, k, seed, replace(budget, lr=lr), prune_last, path)
             record = {"evaluated": job.record(dense.fingerprints[seed], data["train"]), "test_data": test.fingerprint}
 
             def compute(job=job):
                 return evaluate_pruned(retrained(job, dense, data["train"], cache_dir), test, prune_last)
         rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": "layer", "k": k,
-                     "epochs": 0 if strategy == "oneshot" else job.budget.epochs,
+                     "epochs": 0 if strategy == "oneshot" else job.epochs,
                      "lr": 0.0 if strategy == "oneshot" else job.budget.lr,
                      **cached_evaluation(cache_dir, record, compute)})
     return pd.DataFrame(rows)
@@ -331,13 +363,15 @@ class MethodStudy:
 
 
 def sweep_rows(results: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the level sweep: one-shot rows, and for each retraining strategy the rows of
-    its smallest budget (``epochs``), leaving out longer runs made at a few levels only."""
+    """The rows of the level sweep: one-shot rows, every row of the :data:`CONTROLS`, and for
+    each other retraining strategy the rows of its smallest budget (``epochs``), leaving out
+    longer runs made at a few levels only."""
     if "epochs" not in results or "strategy" not in results:
         return results
-    retrained = results[results["strategy"] != "oneshot"]
+    kept = results["strategy"].isin(["oneshot", *CONTROLS])
+    retrained = results[~kept]
     budget = retrained.groupby("strategy")["epochs"].transform("min")
-    return pd.concat([results[results["strategy"] == "oneshot"], retrained[retrained["epochs"] == budget]])
+    return pd.concat([results[kept], retrained[retrained["epochs"] == budget]])
 
 
 def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
@@ -352,7 +386,8 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     prunes by ``method`` at every level ``ks`` with every strategy of ``strategies``
     (retraining for ``recovery_epochs`` epochs), retrains again for ``target_epochs`` at the
     levels ``target_ks``, trains the scratch control with the dense recipe at ``control_ks``
-    (when ``strategies`` holds it), adds the global ranking when ``global_ranking``, and writes
+    and the lottery control in ``lottery_rounds`` rounds of ``lottery_epochs`` up to the highest
+    of them (when ``strategies`` holds them), adds the global ranking when ``global_ranking``, and writes
     the rows to ``results_path`` and the validation scores to ``tuning_path``, each with
     their provenance record.
     """
@@ -370,7 +405,7 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     tuning = tune_learning_rates(dense, data, method, strategies, params["tune_ks"], params["tune_lrs"], budget,
                                  params["validation_size"], **common)
     lrs = choose(tuning[tuning.strategy != "oneshot"]) if len(tuning) > len(params["tune_ks"]) else {}
-    swept = [s for s in strategies if s != "scratch"]
+    swept = [s for s in strategies if s not in CONTROLS]
     frames = [strategy_sweep(dense, data, method, params["ks"], swept, budget, lrs=lrs, **common)]
     retraining = [s for s in swept if s != "oneshot"]
     if params["target_ks"] and retraining:
@@ -379,6 +414,10 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     if "scratch" in strategies and params["control_ks"]:
         frames.append(strategy_sweep(dense, data, method, params["control_ks"], ["scratch"], dense.recipe_budget(),
                                      **common))
+    if "lottery" in strategies and params["control_ks"]:
+        path = rewinding_path(max(params["control_ks"]), params["lottery_rounds"])
+        rounds = replace(dense.recipe_budget(), epochs=params["lottery_epochs"])
+        frames.append(strategy_sweep(dense, data, method, path, ["lottery"], rounds, **common))
     if global_ranking:
         frames.append(global_sweep(dense, data["test"], params["ks"], cache_dir=params["cache_dir"],
                                    prune_last=params["prune_last"]))

@@ -6,7 +6,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from helpers import pipeline
+from helpers import pipeline, recovery
 from helpers.pipeline import NOTEBOOKS, SMOKE, SOURCE_DIR, Layout
 
 from .conftest import DATA_DIR
@@ -68,9 +68,15 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     expected |= {("mnist", s, m, "scratch", "layer", float(k)) for s in seeds for m in ("weight", "unit")
                  for k in SMOKE[f"0{3 if m == 'weight' else 4}_{m}_pruning"]["control_ks"]}
     expected |= {("mnist", s, "weight", "oneshot", "global", float(k)) for s in seeds for k in ks}
-    keys = results[results.epochs <= 1][["dataset", "seed", "method", "strategy", "ranking", "k"]].apply(tuple, axis=1)
+    # the lottery control: its rounds up to the highest control level, one epoch each
+    lottery = results[results.strategy == "lottery"]
+    path = recovery.rewinding_path(90, SMOKE["03_weight_pruning"]["lottery_rounds"])
+    assert sorted(lottery[["method", "k", "epochs", "seed"]].apply(tuple, axis=1)) == sorted(
+        (m, k, r + 1, s) for m in ("weight", "unit") for r, k in enumerate(path) for s in seeds)
+    others = results[results.strategy != "lottery"]
+    keys = others[others.epochs <= 1][["dataset", "seed", "method", "strategy", "ranking", "k"]].apply(tuple, axis=1)
     assert sorted(keys) == sorted(expected)
-    long = results[results.epochs == SMOKE["03_weight_pruning"]["target_epochs"]]
+    long = others[others.epochs == SMOKE["03_weight_pruning"]["target_epochs"]]
     assert sorted(long[["method", "k", "strategy", "seed"]].apply(tuple, axis=1)) == sorted(
         (m, float(k), st, s) for m, k in (("weight", 99), ("unit", 90)) for st in ("finetune", "gradual") for s in seeds)
     assert results.accuracy.between(0, 1).all()

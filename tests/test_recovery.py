@@ -9,7 +9,7 @@ import torch
 from helpers import recovery, sensitivity as sensitivity_module
 from helpers.data import Split
 from helpers.model import MLP, linear_layers
-from helpers.pruning import masks_of, n_to_prune, unit_prune, weight_mask, weight_prune
+from helpers.pruning import masks_of, n_to_prune, prune, unit_prune, weight_mask, weight_prune
 from helpers.recovery import cubic_schedule, finetune, gradual_prune
 from helpers.sensitivity import layer_sensitivity as sensitivity
 from helpers.training import evaluate, train
@@ -420,3 +420,58 @@ def test_sensitivity_layers_and_errors(data, dense):
         sensitivity(dense, data["val"], [])
     with pytest.raises(ValueError, match=r"\[0, 100\), got 100"):
         sensitivity(dense, data["val"], [50, 100])
+
+
+# --- the lottery control ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k_final, rounds", [(99, 6), (95, 5), (90, 1), (50, 3)])
+def test_rewinding_path_prunes_the_same_fraction_of_survivors_each_round(k_final, rounds):
+    path = recovery.rewinding_path(k_final, rounds)
+    assert len(path) == rounds and path[-1] == k_final
+    assert path == sorted(path) and len(set(path)) == rounds
+    fraction = (1 - k_final / 100) ** (1 / rounds)  # of the survivors kept by every round
+    exact = [100 * (1 - fraction ** r) for r in range(1, rounds + 1)]
+    assert all(abs(k - e) <= 0.05 + 1e-9 for k, e in zip(path, exact))  # rounded to 0.1 point
+
+
+def test_rewinding_path_values_and_errors():
+    assert recovery.rewinding_path(99, 6) == [53.6, 78.5, 90.0, 95.4, 97.8, 99.0]
+    with pytest.raises(ValueError, match="rounds"):
+        recovery.rewinding_path(99, 0)
+    with pytest.raises(ValueError, match="k"):
+        recovery.rewinding_path(101, 3)
+
+
+@pytest.mark.parametrize("method", ["weight", "unit"])
+def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, dense, method, tmp_path, monkeypatch):
+    from helpers import sweep
+    starts, rates = [], []
+
+    def recording_train(model, *args, lr, **kwargs):
+        starts.append(copy.deepcopy(model))
+        rates.append(lr)
+        return train(model, *args, lr=lr, **kwargs)
+
+    monkeypatch.setattr(recovery, "train", recording_train)
+    models = sweep.DenseModels({0: dense}, {0: "fingerprint"})
+    budget = sweep.RecoveryBudget(epochs=1, lr=2e-3, batch_size=64)
+    path = recovery.rewinding_path(90, 3)
+    jobs = [sweep.Retraining("lottery", method, k, 0, budget, path=tuple(path[:i])) for i, k in enumerate(path)]
+    networks = [sweep.retrained(job, models, data["train"], tmp_path) for job in jobs]
+    assert len(starts) == len(path) and rates == [2e-3] * len(path)  # each round trains once, from the recipe's rate
+    assert [job.epochs for job in jobs] == [1, 2, 3]
+    for k, network in zip(path, networks):
+        assert_exact_counts(network, k, method)
+    assert_monotone([masks_of(n) for n in networks])
+    # round r starts from the network round r - 1 left, pruned further (compact for its dead units)
+    from helpers.compact import compact_units
+    for before, start, k in zip(networks, starts[1:], path[1:]):
+        assert same_state(state(compact_units(prune(before, k, method))), state(start))
+    # a rerun trains nothing: every round, the last included, comes from the cache
+    starts.clear()
+    assert same_state(state(sweep.retrained(jobs[-1], models, data["train"], tmp_path)), state(networks[-1]))
+    assert starts == []
+    # the rounds' records chain: the same level reached along another path is another network
+    other = sweep.Retraining("lottery", method, path[-1], 0, budget, path=(path[0],))
+    assert other.record("f", data["train"]) != jobs[-1].record("f", data["train"])

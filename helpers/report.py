@@ -12,7 +12,7 @@ import mistune
 import pandas as pd
 
 from . import io
-from .analysis import answer_markdown, budget_table
+from .comparison import answer_markdown, budget_table
 
 DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 

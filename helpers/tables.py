@@ -79,7 +79,7 @@ def tuning_table(tuning: pd.DataFrame) -> pd.DataFrame:
 
 
 def equal_cost_table(budgets: pd.DataFrame) -> pd.DataFrame:
-    """The equal-cost conclusions (:func:`helpers.analysis.equal_cost`) for reading: one row per
+    """The equal-cost conclusions (:func:`helpers.comparison.equal_cost`) for reading: one row per
     budget, accuracies as percentages with their spread, words instead of missing values."""
     rows = []
     for _, r in budgets.iterrows():
@@ -96,7 +96,7 @@ def equal_cost_table(budgets: pd.DataFrame) -> pd.DataFrame:
 
 
 def scratch_table(control: pd.DataFrame) -> pd.DataFrame:
-    """Pruned against the scratch control (:func:`helpers.analysis.against_scratch`) for reading."""
+    """Pruned against the scratch control (:func:`helpers.comparison.against_scratch`) for reading."""
     return pd.DataFrame({
         "method": control["method"],
         "k": [level(k) for k in control["k"]],

@@ -3,9 +3,9 @@ import math
 import pandas as pd
 import pytest
 
-from helpers.analysis import (against_scratch, against_scratch_markdown, answer_markdown, budget_table,
-                              conclusions_markdown, equal_cost, equal_cost_markdown, findings, targets,
-                              targets_markdown)
+from helpers.analysis import conclusions_markdown, findings, targets, targets_markdown
+from helpers.comparison import (against_scratch, against_scratch_markdown, answer_markdown, budget_table, equal_cost,
+                                equal_cost_markdown)
 
 KS = [0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99]
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import ast
 import difflib
+import json
 import numbers
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
-
-import nbformat
 
 from .checks import positive_finite
 from .data import check_name
@@ -44,11 +43,14 @@ def declared(notebook: str) -> dict[str, dict[str, str]]:
     if not path.is_file():
         accepted = sorted(p.stem for p in SOURCE_DIR.glob("[0-9][0-9]_*.ipynb"))
         raise ValueError(f"unknown notebook {notebook!r}; accepted: {accepted}")
-    cells = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    # plain JSON: nbformat's schema validation costs every kernel seconds of imports
+    cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
+             if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
         raise ValueError(f"{path} must have exactly one cell tagged 'parameters', it has {len(cells)}")
     params = {}
-    for node in ast.parse(cells[0].source).body:
+    source = cells[0]["source"]
+    for node in ast.parse(source if isinstance(source, str) else "".join(source)).body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             annotation = node.annotation  # quoted ("Optional[int]") where papermill's parser needs it
             text = annotation.value if isinstance(annotation, ast.Constant) else ast.unparse(annotation)

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from .data import DATASETS
-from .pruning import METHODS
+from .pruning import METHODS, method as pruning_method
 from .sweep import CONTROLS, RANKINGS, STRATEGIES, sweep_rows
 from .tables import level
 
@@ -131,9 +131,11 @@ def _levels(ks) -> str:
     return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
 
 
-def stages_markdown(stages, k: float, seed: int, unit: str) -> str:
+def stages_markdown(stages, k: float, seed: int, method: str) -> str:
     """The sentence introducing the before-and-after figure of a pruning notebook: which
-    ``stages`` (names, e.g. dense, one-shot, fine-tuned) it shows, at level ``k`` for ``seed``."""
+    ``stages`` (names, e.g. dense, one-shot, fine-tuned) it shows, at level ``k`` for ``seed``,
+    counting what ``method`` prunes (weights or neurons)."""
+    unit = f"{pruning_method(method).unit}s"
     shown = list(stages)
     text = f"The surviving {unit} of every layer at k = {level(k)} (seed {seed}): " + ", ".join(shown[:-1])
     text += f" and {shown[-1]}."

@@ -281,14 +281,12 @@ def run(
         for name, params in by_notebook.items():
             parameters.check(params, name)
     steps = [(dataset, name, params) for dataset, by_notebook in plan.items() for name, params in by_notebook.items()]
-    expected = previous_cost(layout.results / COST_FILE)
-    previous_rows = ({(r["dataset"], r["notebook"]): r for r in io.read_csv(layout.results / COST_FILE).to_dict("records")}
-                     if (layout.results / COST_FILE).is_file() else {})
+    previous = previous_cost(layout.results / COST_FILE)
     cache = layout.artefacts / "cache"
     pages, cost = [], []
     bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)
     for i, (dataset, name, params) in enumerate(bar):
-        left = sum(expected.get((d, n), math.nan) for d, n, _ in steps[i:])
+        left = sum(previous.get((d, n), {}).get("seconds", math.nan) for d, n, _ in steps[i:])
         bar.set_description(f"{dataset} {name}" + (f" (last run: {left / 60:.0f} min left)" if left == left else ""))
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
         before = set(cache.glob("*"))
@@ -307,7 +305,7 @@ def run(
         cached = set(cache.glob("*")) <= before  # wrote nothing new to the cache
         row = {"dataset": dataset, "notebook": name, "seconds": round(seconds, 1), "cached": cached}
         # a notebook not run keeps the cost of the run that made its executed notebook
-        cost.append(previous_rows.get((dataset, name), row) if skipped else row)
+        cost.append(previous.get((dataset, name), row) if skipped else row)
         bar.write(f"{dataset} {name}: {seconds:.0f} s" + (" (up to date: not run)" if skipped else
                                                           " (everything cached)" if cached else ""))
     bar.close()
@@ -349,13 +347,13 @@ needed cached (it wrote nothing new to the artefacts cache): ``dataset``, ``note
 run that executed it."""
 
 
-def previous_cost(path: Path) -> dict[tuple[str, str], float]:
-    """(dataset, notebook) -> seconds in the run that wrote ``path`` (empty if none): what the
-    progress bar's estimate of the time left is made of."""
+def previous_cost(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """(dataset, notebook) -> its row of :data:`COST_FILE` in the run that wrote ``path`` (empty
+    if none): the row a notebook not run again keeps, and the seconds the progress bar's
+    estimate of the time left is made of."""
     if not path.is_file():
         return {}
-    frame = pd.read_csv(path)
-    return {(r.dataset, r.notebook): float(r.seconds) for r in frame.itertuples()}
+    return {(r["dataset"], r["notebook"]): r for r in io.read_csv(path).to_dict("records")}
 
 
 def main(argv: list[str] | None = None) -> None:

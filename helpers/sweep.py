@@ -266,7 +266,7 @@ def tune_learning_rates(dense: DenseModels, data: Mapping[str, Split], method: s
     ``epochs``, ``lr``, ``val_accuracy``, ``val_loss``; and one ``oneshot`` row per level (lr 0).
     """
     split = tuning_data(data["train"], validation_size)
-    model, _ = tuning_model(dense.recipe, split, cache_dir, progress=progress)
+    model = tuning_model(dense.recipe, split, cache_dir, progress=progress)
     fingerprint = provenance.state_fingerprint(model.state_dict())
     jobs = [(strategy, k, lr) for strategy in strategies if strategy in TUNED for k in ks for lr in lrs]
     rows = []

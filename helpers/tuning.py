@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import provenance
 from .data import Split, validation_split
+from .model import MLP
 from .training import TrainConfig, evaluate, train_dense
 
 VALIDATION_SEED = 0
@@ -34,13 +35,11 @@ def tuning_data(train: Split, validation_size: int) -> dict[str, Split]:
 
 
 def tuning_model(recipe: TrainConfig, data: Mapping[str, Split], cache_dir: str | os.PathLike, *,
-                 progress: bool = False):
-    """The dense recipe trained on ``data["train"]`` (validation images held out) and scored on
-    ``data["validation"]`` each epoch: the model the learning rates are chosen on (cached)."""
+                 progress: bool = False) -> MLP:
+    """The dense recipe trained on ``data["train"]`` (validation images held out): the model the
+    learning rates are chosen on (cached in ``cache_dir`` like every dense model)."""
     config = replace(recipe, train_size=None)
-    model, history, path = train_dense(config, {"train": data["train"], "test": data["validation"]}, cache_dir,
-                                       progress=progress)
-    return model, history
+    return train_dense(config, {"train": data["train"], "test": data["validation"]}, cache_dir, progress=progress)[0]
 
 
 def nearest_level(k: float, tuned: Sequence[float]) -> float:

@@ -91,8 +91,9 @@ def test_prose_shows_values_and_reads_as_a_sentence_when_nothing_was_chosen():
     assert longer_budget_markdown([], ["oneshot", "finetune"], 3, 1) == \
         "This run has no longer retraining budget: no level was chosen for it."
     assert "target_ks" not in longer_budget_markdown([], ["oneshot"], 3, 1)
-    assert stages_markdown({"dense": 0, "one-shot": 0}, 90.0, 0, "weights").endswith("so there is no after.")
-    assert "k = 92.5 %" in stages_markdown({"dense": 0, "one-shot": 0, "fine-tuned": 0}, 92.5, 1, "neurons")
+    assert stages_markdown({"dense": 0, "one-shot": 0}, 90.0, 0, "weight").endswith("so there is no after.")
+    assert "k = 92.5 %" in stages_markdown({"dense": 0, "one-shot": 0, "fine-tuned": 0}, 92.5, 1, "unit")
+    assert "surviving neurons" in stages_markdown({"dense": 0}, 90.0, 0, "unit")
 
 
 def test_findings_table_has_no_raw_floats_or_nan():

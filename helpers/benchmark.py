@@ -47,9 +47,11 @@ from .pruning import METHODS, check_k, emptied_layers, method as pruning_method,
 from .sweep import STUDY_KS
 from .training import TrainConfig
 
-RETRAINING_CASES: tuple[tuple[str, float], ...] = (("unit", 90.0), ("weight", 99.0))
+RETRAINING_CASES: tuple[tuple[str, float], ...] = (("unit", 90.0), ("weight", 80.0), ("weight", 85.0),
+                                                   ("weight", 90.0), ("weight", 99.0))
 """(method, k) whose retraining epoch is timed in the form fine-tuning trains against the masked
-dense shape (:func:`helpers.timing.retraining_speedup`)."""
+dense shape (:func:`helpers.timing.retraining_speedup`): unit pruning compact, weight pruning
+compact with its pruned layers in CSR, at the levels around where CSR starts to pay."""
 
 QUICK_KS: tuple[float, ...] = (0, 90, 99)
 """Levels of a ``--quick`` run."""
@@ -340,9 +342,9 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                                       batch_size=args.train_batch_size, precision="bf16")
     bf16["speedup_over_fp32"] = training["seconds_per_60000"] / bf16["seconds_per_60000"]
     bf16["native"] = any(flag in facts["cpu_flags"] for flag in ("avx512_bf16", "amx_tile"))
-    retraining = {f"{method} k={k:g}": timing.retraining_speedup(prune(model, k, method),
-                                                                 n_images=2_048 if args.quick else 8_192)
-                  for method, k in RETRAINING_CASES}
+    retraining = {f"{method} k={k:g}": timing.retraining_speedup(
+        prune(model, k, method), csr=not pruning_method(method).executed_macs, n_images=2_048 if args.quick else 8_192)
+        for method, k in RETRAINING_CASES}
     peak = max(peak_before, peak_after, key=lambda p: p["gflops"])
     peak["gflops_before_training"] = peak_before["gflops"]
     peak["gflops_after_training"] = peak_after["gflops"]
@@ -385,9 +387,10 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     return 0
 
 
-MEASURED_SCHEMA = 2
+MEASURED_SCHEMA = 3
 """Version of what a benchmark measures, part of its cache key: 2 adds bf16 autocast training and
-retraining in compact form, so a measurement cached before is taken afresh."""
+retraining in compact form, 3 weight-pruned retraining in CSR around where it pays; a
+measurement cached before is taken afresh."""
 
 
 def measured(checkpoint_dir: str | os.PathLike, fingerprints: dict[str, str], cache_dir: str | os.PathLike,

@@ -53,7 +53,7 @@ activations; with 10,000 images such a row is 40 kB and the activations no longe
 in cache. Splitting the batch keeps them there (3-4x faster at 10,000 images).
 """
 
-_CSR_BETA_WARNING = "Sparse CSR tensor support is in beta state"
+CSR_BETA_WARNING = "Sparse CSR tensor support is in beta state"
 
 
 # --------------------------------------------------------------------------- validation
@@ -164,7 +164,7 @@ def restore_units(small: MLP, pruned: MLP) -> MLP:
 
 def _csr(weight: torch.Tensor, index_dtype: torch.dtype) -> torch.Tensor:
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_CSR_BETA_WARNING)
+        warnings.filterwarnings("ignore", message=CSR_BETA_WARNING)
         csr = weight.to_sparse_csr()
         return torch.sparse_csr_tensor(
             csr.crow_indices().to(index_dtype),

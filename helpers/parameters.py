@@ -158,6 +158,7 @@ VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "tune_lrs": _learning_rates,
     "cutoff_ks": _levels,
     "shift_k": lambda _, v: check_k(v),
+    "csr_from_k": lambda _, v: check_k(v),
     "strategies": lambda _, v: check_strategies(v),
     **{n: _positive_int for n in ("epochs", "batch_size", "recovery_epochs", "recovery_batch_size",
                                   "target_epochs", "validation_size", "lottery_rounds",

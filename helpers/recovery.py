@@ -28,6 +28,7 @@ from .data import Split
 from .compact import compact_units, restore_units
 from .model import MLP, linear_layers
 from .pruning import Masks, apply_masks, check_k, masks_of, method as pruning_method, prune_in_place
+from .sparse import with_sparse_layers, without_sparse_layers
 from .training import train
 
 
@@ -54,6 +55,7 @@ def finetune(
     batch_size: int,
     seed: int,
     prune_last: bool = False,
+    csr: bool = False,
     progress: bool = False,
     description: str = "fine-tuning",
 ) -> tuple[nn.Module, pd.DataFrame]:
@@ -62,35 +64,50 @@ def finetune(
     The mask is ``masks_of(pruned_model, prune_last)``: the zero weights of the prunable
     layers (all ``nn.Linear`` but the last, unless ``prune_last``) stay exactly zero; every
     other weight, including those of a layer left out of the mask, is trained. Training is
-    :func:`helpers.training.train` (Adam, cosine decay from ``lr`` to 0 over ``epochs``).
+    :func:`helpers.training.train` (Adam, cosine decay from ``lr`` to 0 over ``epochs``),
+    in the form :func:`training_form` gives (``csr``: the prunable layers in CSR).
 
     Returns ``(model, history)``: a fine-tuned deep copy (``pruned_model`` is unchanged) and
     the per-epoch history of :func:`helpers.training.train`.
     """
     _check_training(epochs, lr, batch_size, seed)
     return _train_compact(pruned_model, lambda model: model, train_split, eval_splits, epochs=epochs, lr=lr,
-                          batch_size=batch_size, seed=seed, prune_last=prune_last, progress=progress,
+                          batch_size=batch_size, seed=seed, prune_last=prune_last, csr=csr, progress=progress,
                           description=description)
 
 
-def _train_compact(pruned_model: nn.Module, initialise: Callable[[nn.Module], nn.Module], train_split: Split,
-                   eval_splits: Mapping[str, Split], *, prune_last: bool, **training) -> tuple[nn.Module, pd.DataFrame]:
-    """Train ``initialise(compact form)`` of ``pruned_model`` with its zero weights held at zero,
-    and return it expanded back to ``pruned_model``'s shape, with the history of ``train``.
+def training_form(model: MLP, prune_last: bool = False, csr: bool = False) -> tuple[MLP, Masks]:
+    """The network that retraining the pruned ``model`` with its mask fixed trains, and the
+    masks that training holds: :func:`helpers.compact.compact_units` of ``model``, whose dead
+    neurons (zero row, or zero column in the next layer) neither affect the loss nor receive a
+    gradient, so that dropping them gives masked training's result up to summation order at a
+    fraction of the cost (25x fewer multiply-adds for unit pruning at k = 90 %); with ``csr``,
+    its prunable layers are :class:`helpers.sparse.SparseLinear`, which store and train the kept
+    weights only and need no mask (about 1.6x faster a step at weight k = 90 %, 5x at 99 %)."""
+    return _in_csr(compact_units(model).to(next(model.parameters()).device), prune_last, csr)
 
-    An :class:`~helpers.model.MLP` trains as :func:`helpers.compact.compact_units` leaves it:
-    its dead neurons (zero row, or zero column in the next layer) neither affect the loss nor
-    receive a gradient, so masked training would leave them unchanged; dropping them gives
-    the same result up to summation order at a fraction of the cost (25x fewer multiply-adds
-    for unit pruning at k = 90 %). Any other module trains as it is, masked.
-    """
+
+def _in_csr(small: MLP, prune_last: bool, csr: bool) -> tuple[MLP, Masks]:
+    """``small`` and its masks; with ``csr``, its prunable layers in CSR and no masks. Not
+    compacted again: compacting a compact network can drop the neurons whose only readers it
+    dropped, and :func:`helpers.compact.restore_units` expects the first compaction's shape."""
+    masks = masks_of(small, prune_last)
+    return (with_sparse_layers(small, masks), {}) if csr else (small, masks)
+
+
+def _train_compact(pruned_model: nn.Module, initialise: Callable[[nn.Module], nn.Module], train_split: Split,
+                   eval_splits: Mapping[str, Split], *, prune_last: bool, csr: bool = False,
+                   **training) -> tuple[nn.Module, pd.DataFrame]:
+    """Train ``initialise(compact form)`` of ``pruned_model`` (:func:`training_form`) with its
+    zero weights held at zero, and return it expanded back to ``pruned_model``'s shape, with the
+    history of ``train``. A module that is not an :class:`~helpers.model.MLP` trains as it is, masked."""
     if not isinstance(pruned_model, MLP):
         model = initialise(copy.deepcopy(pruned_model))
         return model, train(model, train_split, eval_splits, masks=masks_of(model, prune_last), **training)
-    device = next(pruned_model.parameters()).device
-    small = initialise(compact_units(pruned_model).to(device))
-    history = train(small, train_split, eval_splits, masks=masks_of(small, prune_last), **training)
-    return restore_units(small, pruned_model), history
+    small = initialise(compact_units(pruned_model).to(next(pruned_model.parameters()).device))
+    form, masks = _in_csr(small, prune_last, csr)
+    history = train(form, train_split, eval_splits, masks=masks, **training)
+    return restore_units(without_sparse_layers(form), pruned_model), history
 
 
 # --- the control ------------------------------------------------------------------------
@@ -111,6 +128,7 @@ def scratch(
     batch_size: int,
     seed: int,
     prune_last: bool = False,
+    csr: bool = False,
     progress: bool = False,
 ) -> tuple[nn.Module, pd.DataFrame]:
     """The control of Liu et al. (2019): what pruning left, trained from scratch.
@@ -120,7 +138,7 @@ def scratch(
     :class:`~helpers.model.MLP` draws them from the seed ``seed + SCRATCH_INIT_OFFSET``, with
     the pruned weights zero; they train with that mask fixed for ``epochs`` at ``lr``
     (give it the dense model's recipe). Training runs on the compact form like
-    :func:`finetune`.
+    :func:`finetune` (``csr``: the prunable layers in CSR).
 
     Returns ``(model, history)``: the trained network in ``pruned_model``'s shape (its dead
     neurons keep ``pruned_model``'s weights, which cannot affect the logits) and the history.
@@ -139,7 +157,7 @@ def scratch(
         return apply_masks(model, masks)
 
     return _train_compact(pruned_model, fresh, train_split, eval_splits, epochs=epochs, lr=lr,
-                          batch_size=batch_size, seed=seed, prune_last=prune_last, progress=progress,
+                          batch_size=batch_size, seed=seed, prune_last=prune_last, csr=csr, progress=progress,
                           description="scratch")
 
 

@@ -24,7 +24,7 @@ from .checkpoints import cached, data_expectation, load_dense
 from .cost import count_nonzero_weights, layer_sparsity, remaining_weights, sparsity
 from .data import Split, load_dataset
 from .model import MLP
-from .pruning import check_levels_keep_every_layer, global_weight_prune, prune
+from .pruning import check_levels_keep_every_layer, global_weight_prune, method as pruning_method, prune
 from .recovery import finetune, gradual_prune, rewinding_path, scratch
 from .sensitivity import layer_sensitivity
 from .training import TrainConfig, evaluate
@@ -34,6 +34,9 @@ STRATEGIES = ("oneshot", "finetune", "gradual", "scratch", "lottery")
 """How a pruned model is obtained: pruned once from the dense model; pruned once, then
 retrained with the mask fixed; pruned gradually during retraining (cubic schedule); or one of
 the :data:`CONTROLS`."""
+
+FIXED_MASK = ("finetune", "scratch", "lottery")
+"""The strategies that train a fixed mask (gradual pruning changes it as it trains)."""
 
 CONTROLS = ("scratch", "lottery")
 """The strategies run at a few levels, not at every level of the sweep: ``scratch``, the
@@ -119,7 +122,8 @@ class Retraining:
     """One retrained network: the strategy (any of :data:`STRATEGIES` but ``"oneshot"``),
     method, level, seed and budget that, with the dense model and the training data, determine
     its weights. A ``lottery`` round also names the levels of the rounds before it (``path``,
-    in order): it starts from the network the last of them left, or from the dense model."""
+    in order): it starts from the network the last of them left, or from the dense model.
+    ``csr_from_k``: the level from which a fixed mask trains in CSR (:attr:`csr`; None: never)."""
 
     strategy: str
     method: str
@@ -128,6 +132,15 @@ class Retraining:
     budget: RecoveryBudget
     prune_last: bool = False
     path: tuple[float, ...] = ()
+    csr_from_k: float | None = None
+
+    @property
+    def csr(self) -> bool:
+        """Whether this network trains its prunable layers in CSR (:mod:`helpers.sparse`): for a
+        strategy that trains a fixed mask, a method whose compact form keeps zeros (weight
+        pruning) and a level of at least ``csr_from_k``."""
+        return (self.csr_from_k is not None and self.k >= self.csr_from_k and self.strategy in FIXED_MASK
+                and not pruning_method(self.method).executed_macs)
 
     @property
     def epochs(self) -> int:
@@ -144,7 +157,8 @@ class Retraining:
         record = {"kind": self.strategy, "dense_fingerprint": dense_fingerprint, "method": self.method,
                   "k": self.k, "seed": self.seed, "prune_last": self.prune_last, "train_data": train_split.fingerprint,
                   "budget": asdict(self.budget), "schema": RETRAINING_SCHEMA, "versions": provenance.versions()}
-        return {**record, "path": list(self.path)} if self.path else record
+        record = {**record, "path": list(self.path)} if self.path else record
+        return {**record, "csr": True} if self.csr else record  # records from before CSR training stay valid
 
     def run(self, start: nn.Module, train_split: Split) -> nn.Module:
         """Train this network on ``train_split`` from ``start`` (not modified): the dense model,
@@ -153,6 +167,7 @@ class Retraining:
                       seed=self.seed, prune_last=self.prune_last)
         if self.strategy == "gradual":
             return gradual_prune(start, train_split, {}, k=self.k, method=self.method, **common)[0]
+        common["csr"] = self.csr
         # a lottery round is pruning further what the round before left, then fine-tuning it
         # at the rewound learning rate its budget carries
         retrain = scratch if self.strategy == "scratch" else finetune
@@ -211,6 +226,7 @@ def strategy_sweep(
     cache_dir: str | os.PathLike,
     lrs: Mapping[str, Mapping[float, float]] | None = None,
     prune_last: bool = False,
+    csr_from_k: float | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Every strategy of ``strategies`` for ``method`` at every level of ``ks``, for the dense
@@ -241,7 +257,7 @@ def strategy_sweep(
         else:
             lr = tuned_lr(lrs, strategy, k) if lrs and strategy in lrs else budget.lr
             path = tuple(kk for kk in ks if 0 < kk < k) if strategy == "lottery" else ()
-            job = Retraining(strategy, method, k, seed, replace(budget, lr=lr), prune_last, path)
+            job = Retraining(strategy, method, k, seed, replace(budget, lr=lr), prune_last, path, csr_from_k)
             record = {"evaluated": job.record(dense.fingerprints[seed], data["train"]), "test_data": test.fingerprint}
 
             def compute(job=job):
@@ -255,7 +271,7 @@ def strategy_sweep(
 
 def tune_learning_rates(dense: DenseModels, data: Mapping[str, Split], method: str, strategies: Sequence[str],
                         ks: Sequence[float], lrs: Sequence[float], budget: RecoveryBudget, validation_size: int, *,
-                        cache_dir: str | os.PathLike, prune_last: bool = False,
+                        cache_dir: str | os.PathLike, prune_last: bool = False, csr_from_k: float | None = None,
                         progress: bool = False) -> pd.DataFrame:
     """Score every retraining strategy of ``strategies`` (those in :data:`TUNED`) for ``method``
     at every level of ``ks`` and learning rate of ``lrs`` (``budget`` otherwise) on the
@@ -277,7 +293,7 @@ def tune_learning_rates(dense: DenseModels, data: Mapping[str, Split], method: s
                                 lambda k=k: score(prune(model, k, method, prune_last=prune_last), split["validation"]))
         rows.append({"method": method, "strategy": "oneshot", "k": k, "epochs": 0, "lr": 0.0, **row})
     for strategy, k, lr in progress_report.track(jobs, f"{method} pruning, learning rates", show=progress):
-        job = Retraining(strategy, method, k, 0, replace(budget, lr=lr), prune_last)
+        job = Retraining(strategy, method, k, 0, replace(budget, lr=lr), prune_last, csr_from_k=csr_from_k)
         record = {"evaluated": job.record(fingerprint, split["train"]), **trial_record(fingerprint, split["validation"])}
         row = cached_evaluation(cache_dir, record, lambda job=job: score(job.run(model, split["train"]),
                                                                            split["validation"]))
@@ -332,6 +348,7 @@ class MethodStudy:
     record: dict[str, Any]
     cache_dir: str
     prune_last: bool
+    csr_from_k: float | None
 
     def stages(self, seed: int, k: float) -> dict[str, nn.Module]:
         """The dense model of ``seed``, its one-shot pruning at ``k``, and, when the study
@@ -341,7 +358,7 @@ class MethodStudy:
         stages = {"dense": dense, "one-shot": prune(dense, k, self.method, prune_last=self.prune_last)}
         if "finetune" in self.strategies:
             budget = replace(self.budget, lr=tuned_lr(self.lrs, "finetune", k))
-            job = Retraining("finetune", self.method, k, seed, budget, self.prune_last)
+            job = Retraining("finetune", self.method, k, seed, budget, self.prune_last, csr_from_k=self.csr_from_k)
             stages["fine-tuned"] = retrained(job, self.dense, self.data["train"], self.cache_dir)
         return stages
 
@@ -392,6 +409,7 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     their provenance record.
     """
     from_params = {name: params[name] for name in ("prune_last", "progress")}
+    from_params["csr_from_k"] = params.get("csr_from_k")  # declared by the notebooks whose method can use it
     data = load_dataset(params["dataset"], params["data_dir"], params["archive"],
                         train_size=params["train_size"], test_size=params["test_size"])
     dense = DenseModels.load(params["checkpoint_dir"], params["seeds"], data)
@@ -427,4 +445,4 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     io.write_csv(results, params["results_path"], record)
     io.write_csv(tuning.assign(dataset=params["dataset"]), params["tuning_path"], record)
     return MethodStudy(method, data, dense, budget, long_budget, strategies, tuning, lrs, results, record,
-                       params["cache_dir"], params["prune_last"])
+                       params["cache_dir"], params["prune_last"], from_params["csr_from_k"])

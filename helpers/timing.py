@@ -25,11 +25,11 @@ logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 from torch.utils import benchmark  # noqa: E402
 
 from .checks import non_negative_int, positive_int
-from .compact import compact_units
 from .cost import training_macs_per_image
 from .data import Split
 from .model import MLP, STUDY_HIDDEN
 from .pruning import masks_of
+from .recovery import training_form
 from .training import train
 
 
@@ -205,11 +205,12 @@ def training_throughput(
     }
 
 
-def retraining_speedup(pruned: MLP, *, n_images: int = 8_192, batch_size: int = 256, rounds: int = 3,
-                       seed: int = 0) -> dict[str, float]:
+def retraining_speedup(pruned: MLP, *, csr: bool = False, n_images: int = 8_192, batch_size: int = 256,
+                       rounds: int = 3, seed: int = 0) -> dict[str, float]:
     """How much faster one epoch of retraining ``pruned`` runs in the form :func:`helpers.recovery.finetune`
-    trains (its compact form: :func:`helpers.compact.compact_units`) than as the masked network
-    of the dense shape, on ``n_images`` random MNIST-shaped images.
+    trains (:func:`helpers.recovery.training_form`: compact, and with ``csr`` its prunable
+    layers in CSR) than as the masked network of the dense shape, on ``n_images`` random
+    MNIST-shaped images.
 
     Each of ``rounds`` rounds times both epochs back to back; the result is the median of the
     per-round ratios (see :func:`paired_speedup`) with the median seconds per 60,000 images.
@@ -217,15 +218,15 @@ def retraining_speedup(pruned: MLP, *, n_images: int = 8_192, batch_size: int = 
     gen = torch.Generator().manual_seed(seed)
     split = Split(torch.randn(n_images, pruned.widths[0], generator=gen),
                   torch.randint(0, pruned.widths[-1], (n_images,), generator=gen))
-    forms = {"masked": pruned, "compact": compact_units(pruned)}
+    forms = {"masked": (pruned, masks_of(pruned)), "compact": training_form(pruned, csr=csr)}
     seconds: dict[str, list[float]] = {name: [] for name in forms}
     for r in range(positive_int("rounds", rounds)):
         for name in forms if r % 2 == 0 else reversed(forms):
-            model = copy.deepcopy(forms[name])
+            model = copy.deepcopy(forms[name][0])
             history = train(model, split, {}, epochs=1, batch_size=batch_size, lr=1e-3, seed=seed,
-                            masks=masks_of(model), progress=False)
+                            masks=forms[name][1], progress=False)
             seconds[name].append(float(history["seconds"].iloc[0]))
-    return {"widths_masked": list(pruned.widths), "widths_compact": list(forms["compact"].widths),
+    return {"widths_masked": list(pruned.widths), "widths_compact": list(forms["compact"][0].widths), "csr": csr,
             "seconds_per_60000_masked": statistics.median(seconds["masked"]) * 60_000 / n_images,
             "seconds_per_60000_compact": statistics.median(seconds["compact"]) * 60_000 / n_images,
             "speedup": paired_speedup(seconds["masked"], seconds["compact"])}

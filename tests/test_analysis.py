@@ -80,6 +80,11 @@ def test_targets_say_whether_each_was_reached():
     assert table.loc[("unit", 90), "best_accuracy"] == 0.40 and not table.loc[("unit", 90), "reached"]
     text = targets_markdown(table.reset_index())
     assert "does **not** reach the target of 98.5%" in text
+    assert "k = 90 %" in text and "No retraining ran at this level." in text  # why a target was missed
+    longer = pd.concat([oneshot.assign(strategy="oneshot", epochs=0),
+                        frame("unit", [0.9] * 13).assign(strategy="finetune", epochs=3)])
+    text = targets_markdown(targets(longer))
+    assert "The longest retraining run at this level is 3 epochs, of the 10 the targets allow" in text
 
 
 def test_prose_shows_values_and_reads_as_a_sentence_when_nothing_was_chosen():

@@ -343,7 +343,8 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     bf16["speedup_over_fp32"] = training["seconds_per_60000"] / bf16["seconds_per_60000"]
     bf16["native"] = any(flag in facts["cpu_flags"] for flag in ("avx512_bf16", "amx_tile"))
     retraining = {f"{method} k={k:g}": timing.retraining_speedup(
-        prune(model, k, method), csr=not pruning_method(method).executed_macs, n_images=2_048 if args.quick else 8_192)
+        prune(model, k, method), csr=not pruning_method(method).executed_macs, n_images=2_048 if args.quick else 8_192,
+        rounds=1 if args.quick else 3)
         for method, k in RETRAINING_CASES}
     peak = max(peak_before, peak_after, key=lambda p: p["gflops"])
     peak["gflops_before_training"] = peak_before["gflops"]

@@ -83,7 +83,7 @@ def training_form(model: MLP, prune_last: bool = False, csr: bool = False) -> tu
     gradient, so that dropping them gives masked training's result up to summation order at a
     fraction of the cost (25x fewer multiply-adds for unit pruning at k = 90 %); with ``csr``,
     its prunable layers are :class:`helpers.sparse.SparseLinear`, which store and train the kept
-    weights only and need no mask (faster for weight pruning from about k = 85 %; the benchmark
+    weights only and need no mask (faster for weight pruning from about k = 90 %; the benchmark
     times it: ``retraining`` in ``efficiency_machine.json``)."""
     return _in_csr(compact_units(model).to(next(model.parameters()).device), prune_last, csr)
 

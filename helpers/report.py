@@ -49,8 +49,9 @@ def _cost(cost: pd.DataFrame, dataset: str) -> str:
             f"({len(rows)} notebooks, {cached} of them found everything cached).")
 
 
-def _table_html(table: pd.DataFrame) -> str:
-    return (table.style.format(lambda v: "–" if pd.isna(v) else f"{v:.2%}")
+def _table_html(table: pd.DataFrame, name: str) -> str:
+    # a fixed id instead of pandas' random one, so that the same results give the same page
+    return (table.style.format(lambda v: "–" if pd.isna(v) else f"{v:.2%}").set_uuid(name)
             .set_table_attributes('class="budgets"').to_html())
 
 
@@ -83,7 +84,7 @@ def index_html(reports_dir: Path, results_dir: Path, figures_dir: Path, datasets
             "figure_caption": "For a given cost, the highest curve is the one to use; grey lines mark the dense "
                               "accuracy and one point below it.",
             "seeds": of["seed"].nunique(),
-            "table": _table_html(budget_table(of, eff)),
+            "table": _table_html(budget_table(of, eff), f"budgets-{dataset}"),
             "chapters": _chapters(Path(reports_dir), dataset),
             "cost": _cost(cost, dataset),
         })

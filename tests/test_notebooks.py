@@ -6,7 +6,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from helpers import pipeline, recovery
+from helpers import pipeline, recovery, report
 from helpers.pipeline import NOTEBOOKS, SMOKE, SOURCE_DIR, Layout
 
 from .conftest import DATA_DIR
@@ -53,6 +53,8 @@ def test_smoke_run_writes_every_report_page(smoke_run):
     assert all(f'href="mnist/{n}.html"' in index for n in NOTEBOOKS)
     assert 'class="answer"' in index and "The dense network reaches" in index
     assert "1/10 of the weights" in index and "data:image/png;base64," in index
+    again = report.index_html(layout.reports, layout.results, layout.figures, ["mnist"])
+    assert again == index, "the same results give the same landing page, table ids included"
 
 
 def test_smoke_run_writes_the_results_contract(smoke_run):

@@ -8,7 +8,8 @@ import pandas as pd
 
 from .data import DATASETS
 from .pruning import METHODS, method as pruning_method
-from .sweep import CONTROLS, RANKINGS, STRATEGIES, sweep_rows
+from .retraining import CONTROLS, STRATEGIES
+from .sweep import RANKINGS, sweep_rows
 from .tables import level
 
 ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {

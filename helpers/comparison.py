@@ -8,7 +8,7 @@ import pandas as pd
 
 from .analysis import RETRAINED, STRATEGY_NAMES, dense_rows
 from .pruning import METHODS
-from .sweep import STRATEGIES
+from .retraining import STRATEGIES
 from .tables import level
 
 WEIGHT_FACTORS: tuple[int, ...] = (10, 25, 50, 100)

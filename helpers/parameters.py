@@ -23,7 +23,7 @@ from typing import Any
 from .checks import positive_finite
 from .data import check_name
 from .pruning import check_k
-from .sweep import STRATEGIES
+from .retraining import STRATEGIES
 
 SOURCE_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 """The source notebooks, as kept in the repository (no outputs)."""
@@ -138,7 +138,7 @@ def check_seeds(seeds: Iterable[int]) -> list[int]:
 
 
 def check_strategies(strategies: Iterable[str]) -> list[str]:
-    """Validate strategy names against :data:`helpers.sweep.STRATEGIES`; their order is kept,
+    """Validate strategy names against :data:`helpers.retraining.STRATEGIES`; their order is kept,
     each once."""
     strategies = [strategies] if isinstance(strategies, str) else list(strategies)
     unknown = [s for s in strategies if s not in STRATEGIES]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .pruning import METHODS
-from .sweep import RANKINGS, STRATEGIES
+from .retraining import STRATEGIES
+from .sweep import RANKINGS
 
 _ORDER = {name: i for i, name in enumerate((*METHODS, *STRATEGIES, *RANKINGS))}
 

@@ -445,7 +445,7 @@ def test_rewinding_path_values_and_errors():
 
 @pytest.mark.parametrize("method", ["weight", "unit"])
 def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, dense, method, tmp_path, monkeypatch):
-    from helpers import sweep
+    from helpers import retraining
     starts, rates = [], []
 
     def recording_train(model, *args, lr, **kwargs):
@@ -454,11 +454,11 @@ def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, de
         return train(model, *args, lr=lr, **kwargs)
 
     monkeypatch.setattr(recovery, "train", recording_train)
-    models = sweep.DenseModels({0: dense}, {0: "fingerprint"})
-    budget = sweep.RecoveryBudget(epochs=1, lr=2e-3, batch_size=64)
+    models = retraining.DenseModels({0: dense}, {0: "fingerprint"})
+    budget = retraining.RecoveryBudget(epochs=1, lr=2e-3, batch_size=64)
     path = recovery.rewinding_path(90, 3)
-    jobs = [sweep.Retraining("lottery", method, k, 0, budget, path=tuple(path[:i])) for i, k in enumerate(path)]
-    networks = [sweep.retrained(job, models, data["train"], tmp_path) for job in jobs]
+    jobs = [retraining.Retraining("lottery", method, k, 0, budget, path=tuple(path[:i])) for i, k in enumerate(path)]
+    networks = [retraining.retrained(job, models, data["train"], tmp_path) for job in jobs]
     assert len(starts) == len(path) and rates == [2e-3] * len(path)  # each round trains once, from the recipe's rate
     assert [job.epochs for job in jobs] == [1, 2, 3]
     for k, network in zip(path, networks):
@@ -470,8 +470,8 @@ def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, de
         assert same_state(state(compact_units(prune(before, k, method))), state(start))
     # a rerun trains nothing: every round, the last included, comes from the cache
     starts.clear()
-    assert same_state(state(sweep.retrained(jobs[-1], models, data["train"], tmp_path)), state(networks[-1]))
+    assert same_state(state(retraining.retrained(jobs[-1], models, data["train"], tmp_path)), state(networks[-1]))
     assert starts == []
     # the rounds' records chain: the same level reached along another path is another network
-    other = sweep.Retraining("lottery", method, path[-1], 0, budget, path=(path[0],))
+    other = retraining.Retraining("lottery", method, path[-1], 0, budget, path=(path[0],))
     assert other.record("f", data["train"]) != jobs[-1].record("f", data["train"])

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from helpers import recovery, sweep, timing
+from helpers import recovery, retraining, timing
 from helpers.compact import compact_units
 from helpers.model import MLP, linear_layers
 from helpers.pruning import masks_of, prune
@@ -94,15 +94,15 @@ def test_csr_training_keeps_adam_moments_for_the_kept_weights_only(data, dense, 
 
 
 def test_which_retraining_trains_in_csr():
-    budget = sweep.RecoveryBudget(epochs=1, lr=1e-3)
-    job = sweep.Retraining("finetune", "weight", 90.0, 0, budget, csr_from_k=85.0)
+    budget = retraining.RecoveryBudget(epochs=1, lr=1e-3)
+    job = retraining.Retraining("finetune", "weight", 90.0, 0, budget, csr_from_k=85.0)
     assert job.csr and job.record("f", synthetic(8, 0))["csr"] is True
-    assert not sweep.Retraining("finetune", "weight", 80.0, 0, budget, csr_from_k=85.0).csr  # below the level
-    assert not sweep.Retraining("gradual", "weight", 90.0, 0, budget, csr_from_k=85.0).csr  # its mask moves
-    assert not sweep.Retraining("finetune", "unit", 90.0, 0, budget, csr_from_k=85.0).csr  # compact is dense
-    below = sweep.Retraining("finetune", "weight", 80.0, 0, budget, csr_from_k=85.0)
+    assert not retraining.Retraining("finetune", "weight", 80.0, 0, budget, csr_from_k=85.0).csr  # below the level
+    assert not retraining.Retraining("gradual", "weight", 90.0, 0, budget, csr_from_k=85.0).csr  # its mask moves
+    assert not retraining.Retraining("finetune", "unit", 90.0, 0, budget, csr_from_k=85.0).csr  # compact is dense
+    below = retraining.Retraining("finetune", "weight", 80.0, 0, budget, csr_from_k=85.0)
     assert "csr" not in below.record("f", synthetic(8, 0))  # records of masked training are unchanged
-    assert below.record("f", synthetic(8, 0)) == sweep.Retraining("finetune", "weight", 80.0, 0, budget).record(
+    assert below.record("f", synthetic(8, 0)) == retraining.Retraining("finetune", "weight", 80.0, 0, budget).record(
         "f", synthetic(8, 0))
 
 

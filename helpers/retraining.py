@@ -1,0 +1,155 @@
+"""What makes a retrained network: the strategies, the budget, the recipe of one retraining and its cache record, and the dense models they start from."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from torch import nn
+
+from . import provenance
+from .checkpoints import cached, load_dense
+from .data import Split
+from .model import MLP
+from .pruning import method as pruning_method, prune
+from .recovery import finetune, gradual_prune, scratch
+from .training import TrainConfig
+
+STRATEGIES = ("oneshot", "finetune", "gradual", "scratch", "lottery")
+"""How a pruned model is obtained: pruned once from the dense model; pruned once, then
+retrained with the mask fixed; pruned gradually during retraining (cubic schedule); or one of
+the :data:`CONTROLS`."""
+
+FIXED_MASK = ("finetune", "scratch", "lottery")
+"""The strategies that train a fixed mask (gradual pruning changes it as it trains)."""
+
+CONTROLS = ("scratch", "lottery")
+"""The strategies run at a few levels, not at every level of the sweep: ``scratch``, the
+architecture and mask pruning left trained from a fresh initialisation with the dense recipe
+(at ``control_ks``); ``lottery``, iterative magnitude pruning with learning-rate rewinding
+(Renda et al. 2020): each round prunes the same fraction of the survivors of the round before
+(:func:`helpers.recovery.rewinding_path`, up to the highest of ``control_ks``) and retrains
+them with the dense recipe's learning rate, rewound to its start."""
+
+TUNED = ("finetune", "gradual")
+"""The strategies whose learning rate is chosen on the validation split (:mod:`helpers.tuning`);
+the scratch control takes the dense recipe's."""
+
+RETRAINING_SCHEMA = 2
+"""Version of the retraining procedures, part of every retrained model's record: 2 trains
+unit-pruned networks in compact form and runs gradual pruning as one training run."""
+
+
+@dataclass(frozen=True)
+class RecoveryBudget:
+    """Training after the dense model, the same for fine-tuning and gradual pruning."""
+
+    epochs: int = 1
+    lr: float = 8e-3
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= 10:
+            raise ValueError(f"recovery epochs must be an integer in [1, 10], got {self.epochs!r}")
+        if not 0 < self.lr <= 1:
+            raise ValueError(f"recovery lr must be in (0, 1], got {self.lr!r}")
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """One retrained network: the strategy (any of :data:`STRATEGIES` but ``"oneshot"``),
+    method, level, seed and budget that, with the dense model and the training data, determine
+    its weights. A ``lottery`` round also names the levels of the rounds before it (``path``,
+    in order): it starts from the network the last of them left, or from the dense model.
+    ``csr_from_k``: the level from which a fixed mask trains in CSR (:attr:`csr`; None: never)."""
+
+    strategy: str
+    method: str
+    k: float
+    seed: int
+    budget: RecoveryBudget
+    prune_last: bool = False
+    path: tuple[float, ...] = ()
+    csr_from_k: float | None = None
+
+    @property
+    def csr(self) -> bool:
+        """Whether this network trains its prunable layers in CSR (:mod:`helpers.sparse`): for a
+        strategy that trains a fixed mask, a method whose compact form keeps zeros (weight
+        pruning) and a level of at least ``csr_from_k``."""
+        return (self.csr_from_k is not None and self.k >= self.csr_from_k and self.strategy in FIXED_MASK
+                and not pruning_method(self.method).executed_macs)
+
+    @property
+    def epochs(self) -> int:
+        """Epochs of training after the dense model, the rounds before this one included."""
+        return self.budget.epochs * (len(self.path) + 1)
+
+    def previous(self) -> Retraining | None:
+        """The round this one starts from (``None``: it starts from the dense model)."""
+        return replace(self, k=self.path[-1], path=self.path[:-1]) if self.path else None
+
+    def record(self, dense_fingerprint: str, train_split: Split) -> dict[str, Any]:
+        """The provenance record of this network made from the dense model whose weights have
+        fingerprint ``dense_fingerprint``: both its cache key and what its checkpoint says."""
+        record = {"kind": self.strategy, "dense_fingerprint": dense_fingerprint, "method": self.method,
+                  "k": self.k, "seed": self.seed, "prune_last": self.prune_last, "train_data": train_split.fingerprint,
+                  "budget": asdict(self.budget), "schema": RETRAINING_SCHEMA, "versions": provenance.versions()}
+        record = {**record, "path": list(self.path)} if self.path else record
+        return {**record, "csr": True} if self.csr else record  # records from before CSR training stay valid
+
+    def run(self, start: nn.Module, train_split: Split) -> nn.Module:
+        """Train this network on ``train_split`` from ``start`` (not modified): the dense model,
+        or for a later ``lottery`` round the network of the round before."""
+        common = dict(epochs=self.budget.epochs, lr=self.budget.lr, batch_size=self.budget.batch_size,
+                      seed=self.seed, prune_last=self.prune_last)
+        if self.strategy == "gradual":
+            return gradual_prune(start, train_split, {}, k=self.k, method=self.method, **common)[0]
+        common["csr"] = self.csr
+        # a lottery round is pruning further what the round before left, then fine-tuning it
+        # at the rewound learning rate its budget carries
+        retrain = scratch if self.strategy == "scratch" else finetune
+        return retrain(prune(start, self.k, self.method, prune_last=self.prune_last), train_split, {}, **common)[0]
+
+
+@dataclass(frozen=True)
+class DenseModels:
+    """The trained dense models the pruning notebooks start from, loaded once: seed -> model,
+    and seed -> fingerprint of its weights (what results and retrained models record)."""
+
+    models: Mapping[int, MLP]
+    fingerprints: Mapping[int, str]
+    recipe: TrainConfig | None = None
+
+    @classmethod
+    def load(cls, checkpoint_dir: str | os.PathLike, seeds: Iterable[int], data: Mapping[str, Split]) -> DenseModels:
+        """The dense model of every seed left in ``checkpoint_dir`` by the training notebook,
+        each refused (:class:`helpers.checkpoints.CheckpointError`) unless trained on ``data``,
+        with the recipe they were trained by (their configuration, seed aside)."""
+        loaded = {seed: load_dense(checkpoint_dir, seed, data) for seed in seeds}
+        config = next(iter(loaded.values()))[1]["provenance"]["config"]
+        return cls({s: m for s, (m, _) in loaded.items()}, {s: c["fingerprint"] for s, (_, c) in loaded.items()},
+                   TrainConfig(**config))
+
+    def recipe_budget(self) -> RecoveryBudget:
+        """The dense recipe's epochs, learning rate and batch size: the scratch control's budget."""
+        return RecoveryBudget(self.recipe.epochs, self.recipe.lr, self.recipe.batch_size)
+
+    def record(self) -> dict[str, str]:
+        """Seed (as text) -> fingerprint, for provenance records."""
+        return {str(seed): fingerprint for seed, fingerprint in self.fingerprints.items()}
+
+
+def retrained(job: Retraining, dense: DenseModels, train_split: Split, cache_dir: str | os.PathLike) -> nn.Module:
+    """The network ``job`` makes of the dense model of its seed, loaded from ``cache_dir`` when
+    the same record was trained before, else trained and cached."""
+    record = job.record(dense.fingerprints[job.seed], train_split)
+    stem = f"{job.strategy}-{job.method}-k{job.k:g}-seed{job.seed}"
+
+    def compute() -> tuple[nn.Module, dict]:
+        before = job.previous()
+        start = dense.models[job.seed] if before is None else retrained(before, dense, train_split, cache_dir)
+        return job.run(start, train_split), {}
+    return cached(cache_dir, stem, record, compute)[0]

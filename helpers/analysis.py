@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -148,15 +149,25 @@ def stages_markdown(stages, k: float, seed: int, method: str) -> str:
     return text
 
 
-def longer_budget_markdown(target_ks, strategies, target_epochs: int, recovery_epochs: int) -> str:
-    """The sentence introducing the longer-budget table, with the run's values; an empty
-    choice of levels, or no retraining strategy, reads as a sentence too."""
+def longer_budget_markdown(target_ks, strategies, target_epochs: int, recovery_epochs: int,
+                           longest_lrs: Mapping[str, Mapping[float, float]] | None = None,
+                           longest_epochs: int | None = None) -> str:
+    """The sentences introducing the longer-budget table, with the run's values: every retraining
+    strategy at ``target_epochs``, and, from ``longest_lrs`` (strategy -> level -> learning rate
+    chosen on validation), who retrained for ``longest_epochs`` where. An empty choice of levels,
+    or no retraining strategy, reads as a sentence too."""
     retraining = [STRATEGY_NAMES.get(s, s) for s in strategies if s != "oneshot"]
     if not target_ks or not retraining:
         why = "no level was chosen for it" if not target_ks else "this run retrains with no strategy"
         return f"This run has no longer retraining budget: {why}."
-    return (f"{' and '.join(retraining).capitalize()} with {target_epochs} epochs of training instead of "
+    text = (f"{' and '.join(retraining).capitalize()} with {target_epochs} epochs of training instead of "
             f"{recovery_epochs}, at k = {_levels(target_ks)} (mean ± std over seeds); one-shot for reference.")
+    for strategy, by_level in (longest_lrs or {}).items():
+        chosen = ", ".join(f"{lr:g} at k = {level(k)}" for k, lr in sorted(by_level.items()))
+        text += (f" At k = {_levels(sorted(by_level))}, {STRATEGY_NAMES.get(strategy, strategy)}, the strategy "
+                 f"that scored best on the validation split at the nearest tuned level, also retrained for "
+                 f"{longest_epochs} epochs, at the learning rate validation chose for that length ({chosen}).")
+    return text
 
 
 def conclusions_markdown(table: pd.DataFrame) -> str:

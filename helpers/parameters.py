@@ -85,6 +85,13 @@ def _positive_int(name: str, value: int) -> int:
     return value
 
 
+def _retraining_epochs(name: str, value: int) -> int:
+    # a retraining budget (helpers.retraining.RecoveryBudget) is 1 to 10 epochs: what the study's targets allow
+    if not 1 <= value <= 10:
+        raise ValueError(f"{name} must be an integer in [1, 10] (epochs of one retraining budget), got {value!r}")
+    return value
+
+
 def _optional_size(name: str, value: int | None) -> int | None:
     return None if value is None else _positive_int(name, value)
 
@@ -160,9 +167,9 @@ VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "shift_k": lambda _, v: check_k(v),
     "csr_from_k": lambda _, v: check_k(v),
     "strategies": lambda _, v: check_strategies(v),
-    **{n: _positive_int for n in ("epochs", "batch_size", "recovery_epochs", "recovery_batch_size",
-                                  "target_epochs", "validation_size", "lottery_rounds",
-                                  "lottery_epochs")},
+    **{n: _positive_int for n in ("epochs", "batch_size", "recovery_batch_size", "validation_size",
+                                  "lottery_rounds")},
+    **{n: _retraining_epochs for n in ("recovery_epochs", "target_epochs", "longest_epochs", "lottery_epochs")},
     "lr": positive_finite,
     **{n: _optional_size for n in ("train_size", "test_size")},
     "tolerance": _fraction,

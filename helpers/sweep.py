@@ -28,7 +28,7 @@ from .recovery import rewinding_path
 from .retraining import CONTROLS, TUNED, DenseModels, RecoveryBudget, Retraining, retrained
 from .sensitivity import layer_sensitivity
 from .training import evaluate
-from .tuning import choose, lr_for as tuned_lr, score, trial_record, tuning_data, tuning_model
+from .tuning import choose, leaders, lr_for as tuned_lr, score, trial_record, tuning_data, tuning_model
 
 RANKINGS = ("layer", "global")
 """How weights are ranked for pruning: within each layer, or across all prunable layers."""
@@ -206,6 +206,7 @@ class MethodStudy:
     strategies: Sequence[str]
     tuning: pd.DataFrame
     lrs: Mapping[str, Mapping[float, float]]
+    longest_lrs: Mapping[str, Mapping[float, float]]
     results: pd.DataFrame
     record: dict[str, Any]
     cache_dir: str
@@ -264,7 +265,9 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     validation split of ``validation_size`` training images (:func:`tune_learning_rates`),
     prunes by ``method`` at every level ``ks`` with every strategy of ``strategies``
     (retraining for ``recovery_epochs`` epochs), retrains again for ``target_epochs`` at the
-    levels ``target_ks``, trains the scratch control with the dense recipe at ``control_ks``
+    levels ``target_ks``, and there also for ``longest_epochs`` (when longer) with the strategy
+    validation ranks first (:func:`helpers.tuning.leaders`) at a learning rate chosen on
+    validation at that length, trains the scratch control with the dense recipe at ``control_ks``
     and the lottery control in ``lottery_rounds`` rounds of ``lottery_epochs`` up to the highest
     of them (when ``strategies`` holds them), adds the global ranking when ``global_ranking``, and writes
     the rows to ``results_path`` and the validation scores to ``tuning_path``, each with
@@ -291,6 +294,16 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     if params["target_ks"] and retraining:
         frames.append(strategy_sweep(dense, data, method, params["target_ks"], retraining, long_budget, lrs=lrs,
                                      **common))
+    longest_lrs: dict[str, dict[float, float]] = {}
+    if params["target_ks"] and lrs and params["longest_epochs"] > params["target_epochs"]:
+        longest = replace(budget, epochs=params["longest_epochs"])
+        for strategy, ks in leaders(tuning[tuning.strategy.isin(list(lrs))], params["target_ks"]).items():
+            trials = tune_learning_rates(dense, data, method, [strategy], ks, params["tune_lrs"], longest,
+                                         params["validation_size"], **common)
+            trials = trials[trials.strategy != "oneshot"]  # the one-shot rows are those of the first tuning
+            longest_lrs.update(choose(trials))
+            tuning = pd.concat([tuning, trials], ignore_index=True)
+            frames.append(strategy_sweep(dense, data, method, ks, [strategy], longest, lrs=longest_lrs, **common))
     if "scratch" in strategies and params["control_ks"]:
         frames.append(strategy_sweep(dense, data, method, params["control_ks"], ["scratch"], dense.recipe_budget(),
                                      **common))
@@ -306,5 +319,5 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     record = provenance.run_record(notebook, params, data=data_expectation(data), dense_fingerprints=dense.record())
     io.write_csv(results, params["results_path"], record)
     io.write_csv(tuning.assign(dataset=params["dataset"]), params["tuning_path"], record)
-    return MethodStudy(method, data, dense, budget, long_budget, strategies, tuning, lrs, results, record,
+    return MethodStudy(method, data, dense, budget, long_budget, strategies, tuning, lrs, longest_lrs, results, record,
                        params["cache_dir"], params["prune_last"], from_params["csr_from_k"])

@@ -70,12 +70,13 @@ def findings_table(findings: pd.DataFrame) -> pd.DataFrame:
 
 
 def tuning_table(tuning: pd.DataFrame) -> pd.DataFrame:
-    """Validation accuracy of every (strategy, learning rate) tried, one column per tuned level;
-    the one-shot row (no retraining) for reference."""
+    """Validation accuracy of every (strategy, budget, learning rate) tried, one column per tuned
+    level; the one-shot row (no retraining) for reference."""
     rows = tuning.assign(lr=[f"{lr:g}" if lr else "–" for lr in tuning["lr"]])
-    table = rows.pivot_table(index=["strategy", "lr"], columns="k", values="val_accuracy", sort=False)
+    table = rows.pivot_table(index=["strategy", "epochs", "lr"], columns="k", values="val_accuracy", sort=False)
+    table = table[sorted(table.columns)]
     table.columns = [f"k = {level(k)}" for k in table.columns]
-    table.index.names = ["strategy", "learning rate"]
+    table.index.names = ["strategy", "epochs", "learning rate"]
     return table
 
 

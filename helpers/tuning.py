@@ -6,7 +6,9 @@ pruned at a few levels (``tune_ks``), retrained there by every retraining strate
 learning rate of a small grid, and scored on the validation split. For each strategy and
 level of the study, the learning rate used is the one that scored best at the nearest tuned
 level, nearest in the logarithm of the fraction kept (100 - k): 98 % sits between 97.5 and 99,
-not between 90 and 99. Ties go to the smaller learning rate.
+not between 90 and 99. Ties go to the smaller learning rate. The longest retraining budget goes
+to the strategy that scored best at the nearest tuned level (:func:`leaders`), and its learning
+rate is chosen again, on the same validation split, at that length.
 """
 
 from __future__ import annotations
@@ -53,6 +55,21 @@ def choose(trials: pd.DataFrame) -> dict[str, dict[float, float]]:
     best = trials.sort_values(["strategy", "k", "val_accuracy", "lr"], ascending=[True, True, False, True])
     first = best.groupby(["strategy", "k"], sort=False).head(1)
     return {s: {float(k): float(lr) for k, lr in zip(g.k, g.lr)} for s, g in first.groupby("strategy")}
+
+
+def leaders(trials: pd.DataFrame, ks: Sequence[float]) -> dict[str, list[float]]:
+    """For every level of ``ks``, the strategy of ``trials`` (rows ``strategy, k, lr,
+    val_accuracy`` of retraining strategies) that scored best on validation at the tuned level
+    nearest to it, at its best learning rate; a tie goes to the strategy tried first.
+
+    Returns strategy -> the levels of ``ks`` it leads, in the order of ``ks``."""
+    tuned = sorted(set(trials["k"]))
+    best = trials.sort_values("val_accuracy", ascending=False, kind="stable").groupby("k").head(1)
+    leader = dict(zip(best["k"], best["strategy"]))
+    chosen: dict[str, list[float]] = {}
+    for k in ks:
+        chosen.setdefault(leader[nearest_level(k, tuned)], []).append(k)
+    return chosen
 
 
 def lr_for(chosen: Mapping[str, Mapping[float, float]], strategy: str, k: float) -> float:

@@ -81,6 +81,15 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     long = others[others.epochs == SMOKE["03_weight_pruning"]["target_epochs"]]
     assert sorted(long[["method", "k", "strategy", "seed"]].apply(tuple, axis=1)) == sorted(
         (m, float(k), st, s) for m, k in (("weight", 99), ("unit", 90)) for st in ("finetune", "gradual") for s in seeds)
+    # the longest budget: at each target level, one strategy (validation's first), every seed
+    longest = others[others.epochs == SMOKE["03_weight_pruning"]["longest_epochs"]]
+    for method, k in (("weight", 99.0), ("unit", 90.0)):
+        ran = longest[longest.method == method]
+        assert ran.strategy.nunique() == 1 and set(ran.k) == {k} and sorted(ran.seed) == seeds
+        tuned = pd.read_csv(layout.results / "mnist" / f"{method}_tuning.csv")
+        tuned = tuned[tuned.epochs == SMOKE["03_weight_pruning"]["longest_epochs"]]
+        assert set(tuned.strategy) == set(ran.strategy) and set(tuned.lr) == set(SMOKE["03_weight_pruning"]["tune_lrs"])
+        assert ran.lr.isin(tuned.lr).all(), "the longest budget's learning rate was chosen at its length"
     assert results.accuracy.between(0, 1).all()
     dense = results[results.k == 0]
     assert dense.sparsity.eq(0).all() and dense.nonzero_weights.eq(2_386_000).all()

@@ -44,7 +44,8 @@ def test_every_parameter_is_annotated_and_its_default_passes(name):
     ("04_unit_pruning", {"shift_k": 120}, ValueError, r"\[0, 100\), got 120"),
     ("04_unit_pruning", {"strategies": ["oneshot", "finetuning"]}, ValueError,
      r"unknown strategy \['finetuning'\].*\['oneshot', 'finetune', 'gradual', 'scratch', 'lottery'\]"),
-    ("04_unit_pruning", {"recovery_epochs": 0}, ValueError, "recovery_epochs must be >= 1"),
+    ("04_unit_pruning", {"recovery_epochs": 0}, ValueError, r"recovery_epochs must be an integer in \[1, 10\].*got 0"),
+    ("03_weight_pruning", {"longest_epochs": 11}, ValueError, r"longest_epochs must be an integer in \[1, 10\].*got 11"),
     ("05_comparison", {"tolerance": 1.5}, ValueError, r"tolerance must be a fraction in \(0, 1\)"),
     ("06_summary", {}, ValueError, "unknown notebook '06_summary'"),
 ])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from helpers.data import Split
-from helpers.tuning import choose, lr_for, nearest_level, tuning_data
+from helpers.tuning import choose, leaders, lr_for, nearest_level, tuning_data
 
 
 @pytest.mark.parametrize("k, tuned", [(0.5, 25), (50, 25), (60, 25), (75, 90), (92.5, 90), (97.5, 99), (99.8, 99)])
@@ -20,6 +20,14 @@ def test_the_best_validation_accuracy_chooses_and_a_tie_goes_to_the_smaller_rate
     chosen = choose(trials)
     assert chosen == {"finetune": {25.0: 1e-4, 99.0: 8e-3}, "gradual": {25.0: 1e-3}}
     assert lr_for(chosen, "finetune", 97.5) == 8e-3 and lr_for(chosen, "finetune", 50) == 1e-4
+
+
+def test_the_longest_budget_goes_to_the_strategy_best_on_validation_at_the_nearest_tuned_level():
+    trials = pd.DataFrame({"strategy": ["finetune", "finetune", "gradual", "gradual", "finetune", "gradual"],
+                           "k": [90, 90, 90, 90, 99, 99], "lr": [1e-3, 8e-3, 1e-3, 8e-3, 8e-3, 8e-3],
+                           "val_accuracy": [0.97, 0.95, 0.96, 0.98, 0.90, 0.90]})
+    # 92.5 and 95 are nearest to 90, where gradual scored best; 97.5 and 99.5 to 99, a tie: first tried
+    assert leaders(trials, [92.5, 95, 97.5, 99.5]) == {"gradual": [92.5, 95], "finetune": [97.5, 99.5]}
 
 
 def test_the_validation_images_are_held_out_and_the_same_every_time():

@@ -171,10 +171,9 @@ def cost_plot(points: pd.DataFrame, dense_weights: float, dense_accuracy: float)
     strategy (dashes) and budget, mean over seeds (``points``: :func:`helpers.comparison.candidates`).
     The y axis shows the top five points below the dense accuracy; lower points fall below it."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
-    # one line per run: a lottery run's rounds differ in epochs as in k
-    runs = points["epochs"].where(points["strategy"] != "lottery", 0)
-    for (method_name, strategy, _), rows in points.groupby(["method", "strategy", runs], sort=False):
+    for _, rows in points.groupby("label", sort=False):  # one candidate, one line: its label names it
         rows = rows.sort_values("k")
+        method_name, strategy = rows["method"].iloc[0], rows["strategy"].iloc[0]
         epochs = int(rows["epochs"].min())
         dashes, marker = STYLES["strategy"][strategy]
         label = f"{method_name}, {NAMES.get(strategy, strategy)}" + (

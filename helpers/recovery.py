@@ -76,22 +76,20 @@ def finetune(
                           description=description)
 
 
-def training_form(model: MLP, prune_last: bool = False, csr: bool = False) -> tuple[MLP, Masks]:
+def training_form(model: MLP, prune_last: bool = False, csr: bool = False,
+                  initialise: Callable[[MLP], MLP] = lambda small: small) -> tuple[MLP, Masks]:
     """The network that retraining the pruned ``model`` with its mask fixed trains, and the
     masks that training holds: :func:`helpers.compact.compact_units` of ``model``, whose dead
     neurons (zero row, or zero column in the next layer) neither affect the loss nor receive a
     gradient, so that dropping them gives masked training's result up to summation order at a
-    fraction of the cost (25x fewer multiply-adds for unit pruning at k = 90 %); with ``csr``,
-    its prunable layers are :class:`helpers.sparse.SparseLinear`, which store and train the kept
-    weights only and need no mask (faster for weight pruning from about k = 90 %; the benchmark
-    times it: ``retraining`` in ``efficiency_machine.json``)."""
-    return _in_csr(compact_units(model).to(next(model.parameters()).device), prune_last, csr)
-
-
-def _in_csr(small: MLP, prune_last: bool, csr: bool) -> tuple[MLP, Masks]:
-    """``small`` and its masks; with ``csr``, its prunable layers in CSR and no masks. Not
-    compacted again: compacting a compact network can drop the neurons whose only readers it
-    dropped, and :func:`helpers.compact.restore_units` expects the first compaction's shape."""
+    fraction of the cost (25x fewer multiply-adds for unit pruning at k = 90 %), passed through
+    ``initialise`` (the scratch control's fresh weights); with ``csr``, its prunable layers are
+    :class:`helpers.sparse.SparseLinear`, which store and train the kept weights only and need
+    no mask (faster for weight pruning from about k = 90 %; the benchmark times it:
+    ``retraining`` in ``efficiency_machine.json``)."""
+    # compacted exactly once: compacting a compact network can drop the neurons whose only readers
+    # it dropped, and helpers.compact.restore_units expects the first compaction's shape
+    small = initialise(compact_units(model).to(next(model.parameters()).device))
     masks = masks_of(small, prune_last)
     return (with_sparse_layers(small, masks), {}) if csr else (small, masks)
 
@@ -99,14 +97,13 @@ def _in_csr(small: MLP, prune_last: bool, csr: bool) -> tuple[MLP, Masks]:
 def _train_compact(pruned_model: nn.Module, initialise: Callable[[nn.Module], nn.Module], train_split: Split,
                    eval_splits: Mapping[str, Split], *, prune_last: bool, csr: bool = False,
                    **training) -> tuple[nn.Module, pd.DataFrame]:
-    """Train ``initialise(compact form)`` of ``pruned_model`` (:func:`training_form`) with its
+    """Train the :func:`training_form` of ``pruned_model`` (through ``initialise``) with its
     zero weights held at zero, and return it expanded back to ``pruned_model``'s shape, with the
     history of ``train``. A module that is not an :class:`~helpers.model.MLP` trains as it is, masked."""
     if not isinstance(pruned_model, MLP):
         model = initialise(copy.deepcopy(pruned_model))
         return model, train(model, train_split, eval_splits, masks=masks_of(model, prune_last), **training)
-    small = initialise(compact_units(pruned_model).to(next(pruned_model.parameters()).device))
-    form, masks = _in_csr(small, prune_last, csr)
+    form, masks = training_form(pruned_model, prune_last, csr, initialise)
     history = train(form, train_split, eval_splits, masks=masks, **training)
     return restore_units(without_sparse_layers(form), pruned_model), history
 

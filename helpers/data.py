@@ -1,8 +1,9 @@
 """MNIST and Fashion-MNIST as whole normalised tensors in memory.
 
-The images are read once through ``torchvision.datasets`` and kept as one float
-tensor per split, so training batches are slices of a tensor: no per-sample PIL
-transform, no DataLoader workers.
+The IDX files are read once, checked (header, size, labels, published SHA-256), and the
+checked bytes kept as one float tensor per split, so training batches are slices of a
+tensor: no per-sample PIL transform, no DataLoader workers. The files sit where
+``torchvision.datasets`` keeps them, and torchvision downloads them when nothing else has.
 
 Where the data comes from, in order:
 1. ``data_dir`` already holds the raw files torchvision expects;
@@ -28,14 +29,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision import datasets
-from torchvision.datasets.utils import extract_archive
 
-DATASETS: dict[str, type[datasets.MNIST]] = {
-    "mnist": datasets.MNIST,
-    "fashion_mnist": datasets.FashionMNIST,
+DATASETS: dict[str, str] = {
+    "mnist": "MNIST",
+    "fashion_mnist": "FashionMNIST",
 }
-"""Dataset name -> torchvision class (both share MNIST's file layout)."""
+"""Dataset name -> the ``torchvision.datasets`` class that downloads it and names its folder
+(both share MNIST's file layout)."""
+
+
+def _torchvision_dataset(name: str):
+    """The ``torchvision.datasets`` class of dataset ``name``."""
+    # imported when needed, not with this module: importing torchvision takes about as long as
+    # importing torch (its models pull in torch._dynamo), and only a download or a class list needs it
+    from torchvision import datasets
+    return getattr(datasets, DATASETS[name])
 
 NORMALISATION: dict[str, tuple[float, float]] = {
     "mnist": (0.1307, 0.3081),
@@ -81,9 +89,10 @@ the compression of the archive it came from (MNIST's as listed in the offline co
 ``SHA256SUMS``; both as listed by other public projects for the publishers' downloads).
 A file with another digest is refused."""
 
-CLASSES: dict[str, tuple[str, ...]] = {
-    name: tuple(cls.classes) for name, cls in DATASETS.items()
-}
+def classes(name: str) -> tuple[str, ...]:
+    """The class names of dataset ``name``, as torchvision lists them (index = label)."""
+    check_name(name)
+    return tuple(_torchvision_dataset(name).classes)
 
 
 class DataUnavailableError(RuntimeError):
@@ -159,19 +168,20 @@ def archive_folder(name: str, archive: str | os.PathLike | None = None) -> Path 
 def raw_folder(name: str, data_dir: str | os.PathLike) -> Path:
     """Where torchvision looks for the uncompressed IDX files of ``name`` under ``data_dir``."""
     check_name(name)
-    return Path(data_dir) / DATASETS[name].__name__ / "raw"
+    return Path(data_dir) / DATASETS[name] / "raw"
 
 
 IMAGE_SIZE = (28, 28)
 N_CLASSES = 10
 
 
-def check_idx_file(path: Path, name: str) -> int:
+def check_idx_file(path: Path, name: str) -> np.ndarray:
     """Check that ``path`` is a complete IDX file of the kind its name says (``*-images-idx3-ubyte``:
     magic 0x00000803, N x 28 x 28 unsigned bytes; ``*-labels-idx1-ubyte``: magic 0x00000801, N
     labels in 0..9), with the published SHA-256 of dataset ``name`` when :data:`SHA256` lists it.
 
-    Returns N. Raises :class:`CorruptDataError` naming the file and what is wrong with it.
+    Returns its contents, the bytes just checked (uint8, N x 28 x 28 or N), read only. Raises
+    :class:`CorruptDataError` naming the file and what is wrong with it.
     """
     ndim = 3 if "images" in path.name else 1
     blob = path.read_bytes()
@@ -201,19 +211,26 @@ def check_idx_file(path: Path, name: str) -> int:
         actual = hashlib.sha256(blob).hexdigest()
         if actual != published:
             raise bad(f"SHA-256 {actual[:16]}..., the published file's is {published[:16]}...")
-    return shape[0]
+    return np.frombuffer(blob, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def check_raw_files(name: str, folder: Path) -> None:
+def check_raw_files(name: str, folder: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Check the four IDX files of ``name`` in ``folder`` (:func:`check_idx_file`), and that each
-    split has as many labels as images."""
-    counts = {f: check_idx_file(folder / f, name) for f in RAW_FILES}
-    for split in ("train", "t10k"):
-        n_images, n_labels = counts[f"{split}-images-idx3-ubyte"], counts[f"{split}-labels-idx1-ubyte"]
-        if n_images != n_labels:
+    split has as many labels as images.
+
+    Returns what :func:`load_raw` returns, from the very bytes checked: ``{"train": (images,
+    labels), "test": (images, labels)}``, images uint8 N x 28 x 28, labels int64 (the tensors
+    torchvision's dataset classes hold)."""
+    contents = {f: check_idx_file(folder / f, name) for f in RAW_FILES}
+    splits = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images, labels = contents[f"{prefix}-images-idx3-ubyte"], contents[f"{prefix}-labels-idx1-ubyte"]
+        if len(images) != len(labels):
             raise CorruptDataError(
-                f"{folder}: {split} split has {n_images:,} images but {n_labels:,} labels"
+                f"{folder}: {prefix} split has {len(images):,} images but {len(labels):,} labels"
             )
+        splits[split] = (torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
+    return splits
 
 
 def extract_from_archive(name: str, data_dir: str | os.PathLike, archive: str | os.PathLike) -> Path:
@@ -232,6 +249,8 @@ def extract_from_archive(name: str, data_dir: str | os.PathLike, archive: str | 
         )
     target = raw_folder(name, data_dir)
     target.mkdir(parents=True, exist_ok=True)
+    from torchvision.datasets.utils import extract_archive  # when needed: see _torchvision_dataset
+
     with tempfile.TemporaryDirectory(dir=target) as tmp:
         for f in RAW_FILES:
             try:
@@ -255,9 +274,8 @@ def _fetch(name: str, data_dir: Path, archive: Path | None) -> None:
     if archive is not None:
         extract_from_archive(name, data_dir, archive)
         return
-    cls = DATASETS[name]
     try:
-        cls(str(data_dir), train=True, download=True)
+        _torchvision_dataset(name)(str(data_dir), train=True, download=True)
     except Exception as err:  # torchvision raises RuntimeError or URLError, depending on the failure
         raise DataUnavailableError(
             f"{name} is not in {raw_folder(name, data_dir)} and could not be downloaded ({err}). "
@@ -279,7 +297,6 @@ def load_raw(
     """
     check_name(name)
     data_dir = Path(data_dir)
-    cls = DATASETS[name]
     folder = raw_folder(name, data_dir)
     present = [f for f in RAW_FILES if (folder / f).is_file()]
     if len(present) < len(RAW_FILES):
@@ -294,17 +311,12 @@ def load_raw(
             raise DataUnavailableError(f"{folder} holds only {len(present)} of the four files "
                                        f"(missing: {', '.join(missing)}). {err}") from err
     try:
-        check_raw_files(name, folder)
+        return check_raw_files(name, folder)
     except CorruptDataError as err:
         raise CorruptDataError(
             f"{err}. Delete {folder} and run again: the files are extracted afresh from the "
             f"archive (${ARCHIVE_ENV[name]}) or downloaded."
         ) from err
-    splits = {}
-    for split, train in (("train", True), ("test", False)):
-        ds = cls(str(data_dir), train=train, download=False)
-        splits[split] = (ds.data, ds.targets.long())
-    return splits
 
 
 def normalise(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:

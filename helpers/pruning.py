@@ -75,10 +75,18 @@ def weight_mask(weight: torch.Tensor, k: float) -> torch.Tensor:
     Ties are broken as ``torch.nn.utils.prune.l1_unstructured`` breaks them (``torch.topk``).
     """
     n_prune = n_to_prune(k, weight.numel())
+    if not n_prune:
+        return torch.ones_like(weight, dtype=torch.bool)
+    scores = weight.detach().abs().reshape(-1)
+    # the n_prune-th smallest |w| by selection is about 10x faster than torch.topk's partial sort
+    # of a million weights; when exactly n_prune scores are at most it, no tie straddles the cut
+    # and they are the very entries topk would pick; otherwise topk breaks the tie
+    cut = torch.kthvalue(scores, n_prune).values
+    kept = scores > cut
+    if scores.numel() - int(kept.sum()) == n_prune:
+        return kept.reshape(weight.shape)
     mask = torch.ones_like(weight, dtype=torch.bool)
-    if n_prune:
-        smallest = torch.topk(weight.detach().abs().reshape(-1), n_prune, largest=False).indices
-        mask.view(-1)[smallest] = False
+    mask.view(-1)[torch.topk(scores, n_prune, largest=False).indices] = False
     return mask
 
 

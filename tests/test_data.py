@@ -145,7 +145,7 @@ def test_fashion_mnist_loads_by_name():
     assert torch.bincount(fashion["train"].labels).tolist() == [6000] * 10
     assert torch.bincount(fashion["test"].labels).tolist() == [1000] * 10
     assert fashion["train"].images.mean().item() == pytest.approx(0.0, abs=1e-3)
-    assert data.CLASSES["fashion_mnist"][9] == "Ankle boot"
+    assert data.classes("fashion_mnist")[9] == "Ankle boot"
 
 
 # --- bad data files: a clear error naming the file, nothing left for torchvision to read ---

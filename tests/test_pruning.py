@@ -15,6 +15,7 @@ from helpers.pruning import (
     prune,
     thresholds,
     unit_prune,
+    weight_mask,
     weight_prune,
 )
 from helpers.sweep import STUDY_KS
@@ -92,6 +93,26 @@ def test_weight_prune_matches_torch_l1_unstructured(study_model, k):
             mags = study_model.state_dict()[f"{name}.weight"].abs()[differ]
             assert torch.allclose(mags, mags[0].expand_as(mags))
         torch.testing.assert_close(getattr(ours, name).weight, layer.weight)
+
+
+def topk_mask(weight, k):
+    """The mask of torch.nn.utils.prune.l1_unstructured: torch.topk of the smallest |w|."""
+    mask = torch.ones(weight.numel(), dtype=torch.bool)
+    if n := n_to_prune(k, weight.numel()):
+        mask[torch.topk(weight.abs().reshape(-1), n, largest=False).indices] = False
+    return mask.reshape(weight.shape)
+
+
+@pytest.mark.parametrize("k", [0, 0.1, 25, 50, 90, 99, 99.9])
+def test_the_selected_cut_gives_topks_mask_exactly_with_and_without_ties(k):
+    torch.manual_seed(0)
+    distinct = torch.randn(300, 200)
+    tied = distinct.clone()
+    tied[:100] = 0.0  # a previous pruning's zeros: ties below (and at) the cut
+    tied[100:150] = 0.5  # one value many times: a tie straddles some cuts
+    tied[150:160] = -0.5
+    for weight in (distinct, tied):
+        assert torch.equal(weight_mask(weight, k), topk_mask(weight, k))
 
 
 @pytest.mark.parametrize("k", STUDY_KS)

@@ -266,7 +266,9 @@ def targets_markdown(table: pd.DataFrame) -> str:
             why = (" No retraining ran at this level." if longest == 0 else
                    f" The longest retraining run at this level is {longest} epoch{'s' * (longest != 1)}, of the "
                    f"{MAX_RETRAINING_EPOCHS} the targets allow: a longer budget was not tried."
-                   if longest < MAX_RETRAINING_EPOCHS else " Even the longest budget the targets allow falls short.")
+                   if longest < MAX_RETRAINING_EPOCHS else
+                   f" Even the longest budget the targets allow falls short, by {(r.target - r.best_accuracy) * 100:.2f} "
+                   f"points: more is outside them.")
         lines.append(f"- {what.capitalize() if what[0].islower() else what}{how}: {r.best_accuracy:.2%} ± "
                      f"{0 if math.isnan(r.best_std) else r.best_std:.2%} over {r.seeds} seed(s), {verdict} the "
                      f"target of {r.target:.1%}.{why}")

@@ -85,6 +85,10 @@ def test_targets_say_whether_each_was_reached():
                         frame("unit", [0.9] * 13).assign(strategy="finetune", epochs=3)])
     text = targets_markdown(targets(longer))
     assert "The longest retraining run at this level is 3 epochs, of the 10 the targets allow" in text
+    longest = pd.concat([oneshot.assign(strategy="oneshot", epochs=0),
+                         frame("unit", [0.98] * 13).assign(strategy="finetune", epochs=10)])
+    text = targets_markdown(targets(longest))
+    assert "Even the longest budget the targets allow falls short, by 0.30 points" in text  # unit k=90: 98.3 %
 
 
 def test_prose_shows_values_and_reads_as_a_sentence_when_nothing_was_chosen():

@@ -156,12 +156,14 @@ def longer_budget_markdown(target_ks, strategies, target_epochs: int, recovery_e
     strategy at ``target_epochs``, and, from ``longest_lrs`` (strategy -> level -> learning rate
     chosen on validation), who retrained for ``longest_epochs`` where. An empty choice of levels,
     or no retraining strategy, reads as a sentence too."""
-    retraining = [STRATEGY_NAMES.get(s, s) for s in strategies if s != "oneshot"]
+    retraining = [STRATEGY_NAMES.get(s, s) for s in strategies if s not in ("oneshot", *CONTROLS)]
     if not target_ks or not retraining:
         why = "no level was chosen for it" if not target_ks else "this run retrains with no strategy"
         return f"This run has no longer retraining budget: {why}."
+    controls = [s for s in strategies if s in CONTROLS]
+    reference = "the controls at their own budgets and one-shot" if controls else "one-shot"
     text = (f"{' and '.join(retraining).capitalize()} with {target_epochs} epochs of training instead of "
-            f"{recovery_epochs}, at k = {_levels(target_ks)} (mean ± std over seeds); one-shot for reference.")
+            f"{recovery_epochs}, at k = {_levels(target_ks)} (mean ± std over seeds); {reference} for reference.")
     for strategy, by_level in (longest_lrs or {}).items():
         chosen = ", ".join(f"{lr:g} at k = {level(k)}" for k, lr in sorted(by_level.items()))
         text += (f" At k = {_levels(sorted(by_level))}, {STRATEGY_NAMES.get(strategy, strategy)}, the strategy "

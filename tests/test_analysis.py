@@ -97,6 +97,9 @@ def test_prose_shows_values_and_reads_as_a_sentence_when_nothing_was_chosen():
     assert longer_budget_markdown([97.5, 99.0], ["oneshot", "finetune", "gradual"], 3, 1) == (
         "One-shot + fine-tuning and gradual with 3 epochs of training instead of 1, at k = 97.5 % and 99 % "
         "(mean ± std over seeds); one-shot for reference.")
+    assert longer_budget_markdown([99.0], ["oneshot", "finetune", "scratch", "lottery"], 3, 1) == (
+        "One-shot + fine-tuning with 3 epochs of training instead of 1, at k = 99 % (mean ± std over seeds); "
+        "the controls at their own budgets and one-shot for reference.")
     longest = longer_budget_markdown([97.5, 99.0], ["oneshot", "finetune", "gradual"], 3, 1,
                                      {"finetune": {99.0: 1e-3, 97.5: 8e-3}}, 10)
     assert longest.endswith("At k = 97.5 % and 99 %, one-shot + fine-tuning, the strategy that scored best on the "

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .data import DATASETS
 from .pruning import METHODS, method as pruning_method
-from .retraining import CONTROLS, STRATEGIES
+from .retraining import CONTROLS, MAX_RETRAINING_EPOCHS, STRATEGIES
 from .sweep import RANKINGS, sweep_rows
 from .tables import level
 
@@ -40,8 +40,6 @@ TARGETS: dict[str, tuple[tuple[str, float, float], ...]] = {
 """Per dataset, (method, k, test accuracy to reach, mean over seeds) that retraining after pruning
 aims at; a negative target is relative: within that much of the dense accuracy."""
 
-MAX_RETRAINING_EPOCHS = 10
-"""The most training after the dense model the targets allow (the scratch control aside)."""
 
 
 def dense_rows(results: pd.DataFrame) -> pd.DataFrame:

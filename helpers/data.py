@@ -45,6 +45,7 @@ def _torchvision_dataset(name: str):
     from torchvision import datasets
     return getattr(datasets, DATASETS[name])
 
+
 NORMALISATION: dict[str, tuple[float, float]] = {
     "mnist": (0.1307, 0.3081),
     "fashion_mnist": (0.2860, 0.3530),
@@ -88,6 +89,7 @@ SHA256: dict[str, dict[str, str]] = {
 the compression of the archive it came from (MNIST's as listed in the offline copy's
 ``SHA256SUMS``; both as listed by other public projects for the publishers' downloads).
 A file with another digest is refused."""
+
 
 def classes(name: str) -> tuple[str, ...]:
     """The class names of dataset ``name``, as torchvision lists them (index = label)."""
@@ -214,9 +216,9 @@ def check_idx_file(path: Path, name: str) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def check_raw_files(name: str, folder: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Check the four IDX files of ``name`` in ``folder`` (:func:`check_idx_file`), and that each
-    split has as many labels as images.
+def read_raw_files(name: str, folder: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Read the four IDX files of ``name`` in ``folder``, each checked (:func:`check_idx_file`),
+    and check that each split has as many labels as images.
 
     Returns what :func:`load_raw` returns, from the very bytes checked: ``{"train": (images,
     labels), "test": (images, labels)}``, images uint8 N x 28 x 28, labels int64 (the tensors
@@ -236,7 +238,7 @@ def check_raw_files(name: str, folder: Path) -> dict[str, tuple[torch.Tensor, to
 def extract_from_archive(name: str, data_dir: str | os.PathLike, archive: str | os.PathLike) -> Path:
     """Decompress the four ``<file>.gz`` of ``archive`` into torchvision's raw folder.
 
-    Each file is decompressed to a temporary folder and checked (:func:`check_raw_files`);
+    Each file is decompressed to a temporary folder and checked (:func:`read_raw_files`);
     the four are moved into place only when all are complete and valid, so an interrupted
     extraction or a bad archive leaves nothing torchvision would read. Returns the raw folder.
     """
@@ -261,7 +263,7 @@ def extract_from_archive(name: str, data_dir: str | os.PathLike, archive: str | 
                     f"the original gzipped file"
                 ) from err
         try:
-            check_raw_files(name, Path(tmp))
+            read_raw_files(name, Path(tmp))
         except CorruptDataError as err:
             raise CorruptDataError(f"local archive {archive} for {name}: {err}") from err
         for f in RAW_FILES:
@@ -311,7 +313,7 @@ def load_raw(
             raise DataUnavailableError(f"{folder} holds only {len(present)} of the four files "
                                        f"(missing: {', '.join(missing)}). {err}") from err
     try:
-        return check_raw_files(name, folder)
+        return read_raw_files(name, folder)
     except CorruptDataError as err:
         raise CorruptDataError(
             f"{err}. Delete {folder} and run again: the files are extracted afresh from the "

@@ -23,7 +23,7 @@ from typing import Any
 from .checks import positive_finite
 from .data import check_name
 from .pruning import check_k
-from .retraining import STRATEGIES
+from .retraining import MAX_RETRAINING_EPOCHS, STRATEGIES
 
 SOURCE_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 """The source notebooks, as kept in the repository (no outputs)."""
@@ -86,9 +86,10 @@ def _positive_int(name: str, value: int) -> int:
 
 
 def _retraining_epochs(name: str, value: int) -> int:
-    # a retraining budget (helpers.retraining.RecoveryBudget) is 1 to 10 epochs: what the study's targets allow
-    if not 1 <= value <= 10:
-        raise ValueError(f"{name} must be an integer in [1, 10] (epochs of one retraining budget), got {value!r}")
+    # checked here, at the notebook's boundary, against the bound helpers.retraining.RecoveryBudget holds
+    if not 1 <= value <= MAX_RETRAINING_EPOCHS:
+        raise ValueError(f"{name} must be an integer in [1, {MAX_RETRAINING_EPOCHS}] (epochs of one retraining "
+                         f"budget), got {value!r}")
     return value
 
 

@@ -37,6 +37,10 @@ TUNED = ("finetune", "gradual")
 """The strategies whose learning rate is chosen on the validation split (:mod:`helpers.tuning`);
 the scratch control takes the dense recipe's."""
 
+MAX_RETRAINING_EPOCHS = 10
+"""The most training after the dense model one retraining budget holds: what the study's
+targets allow (the scratch control, which gets the dense recipe, aside)."""
+
 RETRAINING_SCHEMA = 2
 """Version of the retraining procedures, part of every retrained model's record: 2 trains
 unit-pruned networks in compact form and runs gradual pruning as one training run."""
@@ -51,8 +55,10 @@ class RecoveryBudget:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= 10:
-            raise ValueError(f"recovery epochs must be an integer in [1, 10], got {self.epochs!r}")
+        if (isinstance(self.epochs, bool) or not isinstance(self.epochs, int)
+                or not 1 <= self.epochs <= MAX_RETRAINING_EPOCHS):
+            raise ValueError(f"recovery epochs must be an integer in [1, {MAX_RETRAINING_EPOCHS}], "
+                             f"got {self.epochs!r}")
         if not 0 < self.lr <= 1:
             raise ValueError(f"recovery lr must be in (0, 1], got {self.lr!r}")
 

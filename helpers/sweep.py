@@ -287,7 +287,8 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     common = dict(cache_dir=params["cache_dir"], **from_params)
     tuning = tune_learning_rates(dense, data, method, strategies, params["tune_ks"], params["tune_lrs"], budget,
                                  params["validation_size"], **common)
-    lrs = choose(tuning[tuning.strategy != "oneshot"]) if len(tuning) > len(params["tune_ks"]) else {}
+    trials = tuning[tuning.strategy != "oneshot"]
+    lrs = choose(trials) if len(trials) else {}
     swept = [s for s in strategies if s not in CONTROLS]
     frames = [strategy_sweep(dense, data, method, params["ks"], swept, budget, lrs=lrs, **common)]
     retraining = [s for s in swept if s != "oneshot"]
@@ -297,12 +298,12 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     longest_lrs: dict[str, dict[float, float]] = {}
     if params["target_ks"] and lrs and params["longest_epochs"] > params["target_epochs"]:
         longest = replace(budget, epochs=params["longest_epochs"])
-        for strategy, ks in leaders(tuning[tuning.strategy.isin(list(lrs))], params["target_ks"]).items():
-            trials = tune_learning_rates(dense, data, method, [strategy], ks, params["tune_lrs"], longest,
+        for strategy, ks in leaders(trials, params["target_ks"]).items():
+            longer = tune_learning_rates(dense, data, method, [strategy], ks, params["tune_lrs"], longest,
                                          params["validation_size"], **common)
-            trials = trials[trials.strategy != "oneshot"]  # the one-shot rows are those of the first tuning
-            longest_lrs.update(choose(trials))
-            tuning = pd.concat([tuning, trials], ignore_index=True)
+            longer = longer[longer.strategy != "oneshot"]  # the one-shot rows are those of the first tuning
+            longest_lrs.update(choose(longer))
+            tuning = pd.concat([tuning, longer], ignore_index=True)
             frames.append(strategy_sweep(dense, data, method, ks, [strategy], longest, lrs=longest_lrs, **common))
     if "scratch" in strategies and params["control_ks"]:
         frames.append(strategy_sweep(dense, data, method, params["control_ks"], ["scratch"], dense.recipe_budget(),

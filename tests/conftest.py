@@ -8,11 +8,22 @@ os.environ["OMP_NUM_THREADS"] = "1"
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from helpers.data import load_dataset
+from helpers.data import DataUnavailableError, load_dataset, load_raw
 from helpers.model import MLP
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT / "data")).resolve()  # the chain runs in other folders
+
+
+def pytest_configure(config):
+    """Make MNIST present before any worker starts, or stop the run with the one message that
+    says how to provide it: without it most of the suite would fail, each test with that message."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has done it
+        return
+    try:
+        load_raw("mnist", DATA_DIR)
+    except DataUnavailableError as err:
+        pytest.exit(f"the test suite needs MNIST: {err}", returncode=4)
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,15 @@ fields differ.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
+import importlib.util
 import json
 import platform
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,8 +30,21 @@ VERSIONED = ("torch", "torchvision", "numpy", "pandas")
 def versions() -> dict[str, str]:
     """Python's version and that of each package of :data:`VERSIONED` (with its build, e.g.
     ``2.14.1+cu130``: CPU and CUDA builds of one release may differ in the last bits)."""
-    return {"python": platform.python_version(),
-            **{p: str(importlib.import_module(p).__version__) for p in VERSIONED}}
+    return {"python": platform.python_version(), **{p: _version(p) for p in VERSIONED}}
+
+
+def _version(package: str) -> str:
+    """``package.__version__``. torchvision's is read from the ``version.py`` its build writes
+    when torchvision is not imported yet: importing it imports ``torch._dynamo``, 2-3 s in
+    every kernel that records provenance, and only :mod:`helpers.data`'s download needs it."""
+    if package == "torchvision" and package not in sys.modules:
+        spec = importlib.util.find_spec(package)
+        generated = Path(spec.origin).with_name("version.py") if spec and spec.origin else None
+        if generated is not None and generated.is_file():
+            for node in ast.parse(generated.read_text()).body:
+                if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["__version__"]:
+                    return str(ast.literal_eval(node.value))
+    return str(importlib.import_module(package).__version__)
 
 
 def machine() -> dict[str, Any]:

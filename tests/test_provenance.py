@@ -1,6 +1,8 @@
 """Results carry what produced them; stale, mismatched or hand-edited results are refused."""
 
 import json
+import subprocess
+import sys
 
 import nbformat
 import pandas as pd
@@ -142,3 +144,14 @@ def test_the_report_states_seeds_data_versions_and_machine():
     text = analysis.provenance_markdown(record)
     assert "seeds 0 (dense weights `aaaa" in text and "1 (dense weights `bbbb" in text
     assert "data train `ffff" in text and f"torch {torch.__version__}" in text and record["machine"]["cpu"] in text
+
+
+def test_versions_are_the_packages_own_and_need_no_torchvision_import():
+    """torchvision's version comes from its generated version.py, so that recording provenance
+    does not import it (and torch._dynamo with it); it equals what the import reports."""
+    code = ("import sys; from helpers import provenance; v = provenance.versions(); "
+            "assert 'torchvision' not in sys.modules; import torchvision, numpy, pandas, torch; "
+            "assert v == {'python': v['python'], 'torch': torch.__version__, "
+            "'torchvision': torchvision.__version__, 'numpy': numpy.__version__, 'pandas': pandas.__version__}, v")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

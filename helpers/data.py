@@ -41,7 +41,7 @@ DATASETS: dict[str, str] = {
 def _torchvision_dataset(name: str):
     """The ``torchvision.datasets`` class of dataset ``name``."""
     # imported when needed, not with this module: importing torchvision takes about as long as
-    # importing torch (its models pull in torch._dynamo), and only a download or a class list needs it
+    # importing torch (its models pull in torch._dynamo), and only a download needs it
     from torchvision import datasets
     return getattr(datasets, DATASETS[name])
 
@@ -91,10 +91,20 @@ the compression of the archive it came from (MNIST's as listed in the offline co
 A file with another digest is refused."""
 
 
+CLASSES: dict[str, tuple[str, ...]] = {
+    "mnist": ("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+              "8 - eight", "9 - nine"),
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"),
+}
+"""The class names of each dataset (index = label), as ``torchvision.datasets`` lists them (a
+test checks they agree); kept here so that naming the classes does not import torchvision."""
+
+
 def classes(name: str) -> tuple[str, ...]:
-    """The class names of dataset ``name``, as torchvision lists them (index = label)."""
+    """The class names of dataset ``name`` (index = label)."""
     check_name(name)
-    return tuple(_torchvision_dataset(name).classes)
+    return CLASSES[name]
 
 
 class DataUnavailableError(RuntimeError):

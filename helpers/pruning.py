@@ -296,5 +296,5 @@ def thresholds(model: nn.Module, k: float, method_name: str, prune_last: bool = 
     out = {}
     for name, scores in layer_scores(model, method_name, prune_last).items():
         n_prune = n_to_prune(k, scores.numel())
-        out[name] = float(torch.sort(scores).values[n_prune - 1]) if n_prune else math.nan
+        out[name] = float(torch.kthvalue(scores, n_prune).values) if n_prune else math.nan
     return out

@@ -26,6 +26,17 @@ def pytest_configure(config):
         pytest.exit(f"the test suite needs MNIST: {err}", returncode=4)
 
 
+LONGEST_FIRST = ("test_notebooks.py", "test_papermill.py")
+"""The modules whose session fixture runs the notebooks (about two and one minute): each worker
+starts one of them, and the rest of the suite fills in around them."""
+
+
+def pytest_collection_modifyitems(items):
+    # xdist hands whole modules to the workers in collection order (--no-loadscope-reorder), so
+    # the two long modules go first: started last, either one alone would outlast the suite
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)
+
+
 @pytest.fixture(scope="session")
 def mnist():
     """The real MNIST, both splits (from DATA_DIR, $MNIST_ARCHIVE or a download)."""

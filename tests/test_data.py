@@ -148,6 +148,13 @@ def test_fashion_mnist_loads_by_name():
     assert data.classes("fashion_mnist")[9] == "Ankle boot"
 
 
+@pytest.mark.parametrize("name", data.DATASETS)
+def test_class_names_are_torchvisions(name):
+    from torchvision import datasets
+
+    assert list(data.classes(name)) == getattr(datasets, data.DATASETS[name]).classes
+
+
 # --- bad data files: a clear error naming the file, nothing left for torchvision to read ---
 
 

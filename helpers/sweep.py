@@ -131,36 +131,56 @@ def strategy_sweep(
     return pd.DataFrame(rows)
 
 
-def tune_learning_rates(dense: DenseModels, data: Mapping[str, Split], method: str, strategies: Sequence[str],
-                        ks: Sequence[float], lrs: Sequence[float], budget: RecoveryBudget, validation_size: int, *,
-                        cache_dir: str | os.PathLike, prune_last: bool = False, csr_from_k: float | None = None,
-                        progress: bool = False) -> pd.DataFrame:
-    """Score every retraining strategy of ``strategies`` (those in :data:`TUNED`) for ``method``
-    at every level of ``ks`` and learning rate of ``lrs`` (``budget`` otherwise) on the
-    validation split of :func:`helpers.tuning.tuning_data`, starting from the tuning model
-    (the dense recipe trained without the validation images). Scores are cached in ``cache_dir``.
+@dataclass(frozen=True)
+class Validation:
+    """Where retraining learning rates are chosen: the training images split into a part to
+    train on and a held-out validation split (:func:`helpers.tuning.tuning_data`), and the
+    tuning model (the dense recipe trained on that part) with its fingerprint. The test set
+    plays no part; every score is cached in the cache folder."""
 
-    Returns one row per strategy, level and learning rate: ``method``, ``strategy``, ``k``,
-    ``epochs``, ``lr``, ``val_accuracy``, ``val_loss``; and one ``oneshot`` row per level (lr 0).
-    """
-    split = tuning_data(data["train"], validation_size)
-    model = tuning_model(dense.recipe, split, cache_dir, progress=progress)
-    fingerprint = provenance.state_fingerprint(model.state_dict())
-    jobs = [(strategy, k, lr) for strategy in strategies if strategy in TUNED for k in ks for lr in lrs]
-    rows = []
-    for k in ks:
-        record = {"tuning_oneshot": oneshot_record(fingerprint, method, "layer", k, prune_last, split["validation"]),
-                  **trial_record(fingerprint, split["validation"])}
-        row = cached_evaluation(cache_dir, record,
-                                lambda k=k: score(prune(model, k, method, prune_last=prune_last), split["validation"]))
-        rows.append({"method": method, "strategy": "oneshot", "k": k, "epochs": 0, "lr": 0.0, **row})
-    for strategy, k, lr in progress_report.track(jobs, f"{method} pruning, learning rates", show=progress):
-        job = Retraining(strategy, method, k, 0, replace(budget, lr=lr), prune_last, csr_from_k=csr_from_k)
-        record = {"evaluated": job.record(fingerprint, split["train"]), **trial_record(fingerprint, split["validation"])}
-        row = cached_evaluation(cache_dir, record, lambda job=job: score(job.run(model, split["train"]),
-                                                                           split["validation"]))
-        rows.append({"method": method, "strategy": strategy, "k": k, "epochs": budget.epochs, "lr": lr, **row})
-    return pd.DataFrame(rows)
+    split: dict[str, Split]
+    model: nn.Module
+    fingerprint: str
+
+    @classmethod
+    def prepare(cls, dense: DenseModels, train: Split, validation_size: int, cache_dir: str | os.PathLike,
+                progress: bool = False) -> Validation:
+        split = tuning_data(train, validation_size)
+        model = tuning_model(dense.recipe, split, cache_dir, progress=progress)
+        return cls(split, model, provenance.state_fingerprint(model.state_dict()))
+
+    def oneshot(self, method: str, ks: Sequence[float], *, cache_dir: str | os.PathLike,
+                prune_last: bool = False) -> pd.DataFrame:
+        """Validation scores of the tuning model pruned by ``method`` at each level of ``ks``,
+        without retraining: one ``oneshot`` row per level (epochs 0, lr 0)."""
+        rows = []
+        for k in ks:
+            record = {"tuning_oneshot": oneshot_record(self.fingerprint, method, "layer", k, prune_last,
+                                                       self.split["validation"]),
+                      **trial_record(self.fingerprint, self.split["validation"])}
+            row = cached_evaluation(cache_dir, record, lambda k=k: score(
+                prune(self.model, k, method, prune_last=prune_last), self.split["validation"]))
+            rows.append({"method": method, "strategy": "oneshot", "k": k, "epochs": 0, "lr": 0.0, **row})
+        return pd.DataFrame(rows)
+
+    def trials(self, method: str, strategies: Sequence[str], ks: Sequence[float], lrs: Sequence[float],
+               budget: RecoveryBudget, *, cache_dir: str | os.PathLike, prune_last: bool = False,
+               csr_from_k: float | None = None, progress: bool = False) -> pd.DataFrame:
+        """Validation scores of every retraining strategy of ``strategies`` (those in
+        :data:`TUNED`) for ``method`` at every level of ``ks`` and learning rate of ``lrs``
+        (``budget`` otherwise), starting from the tuning model: one row per strategy, level and
+        learning rate (``method``, ``strategy``, ``k``, ``epochs``, ``lr``, ``val_accuracy``,
+        ``val_loss``); empty when no strategy is tuned."""
+        jobs = [(strategy, k, lr) for strategy in strategies if strategy in TUNED for k in ks for lr in lrs]
+        rows = []
+        for strategy, k, lr in progress_report.track(jobs, f"{method} pruning, learning rates", show=progress):
+            job = Retraining(strategy, method, k, 0, replace(budget, lr=lr), prune_last, csr_from_k=csr_from_k)
+            record = {"evaluated": job.record(self.fingerprint, self.split["train"]),
+                      **trial_record(self.fingerprint, self.split["validation"])}
+            row = cached_evaluation(cache_dir, record, lambda job=job: score(job.run(self.model, self.split["train"]),
+                                                                               self.split["validation"]))
+            rows.append({"method": method, "strategy": strategy, "k": k, "epochs": budget.epochs, "lr": lr, **row})
+        return pd.DataFrame(rows)
 
 
 def oneshot_record(dense_fingerprint: str, method: str, ranking: str, k: float, prune_last: bool,
@@ -262,7 +282,7 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     Loads the data and the dense model of every seed once, refuses levels that would empty a
     pruned layer (:func:`helpers.pruning.check_levels_keep_every_layer`), chooses the learning
     rate of every retraining strategy among ``tune_lrs`` at the levels ``tune_ks`` on a
-    validation split of ``validation_size`` training images (:func:`tune_learning_rates`),
+    validation split of ``validation_size`` training images (:class:`Validation`),
     prunes by ``method`` at every level ``ks`` with every strategy of ``strategies``
     (retraining for ``recovery_epochs`` epochs), retrains again for ``target_epochs`` at the
     levels ``target_ks``, and there also for ``longest_epochs`` (when longer) with the strategy
@@ -285,9 +305,11 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     budget = RecoveryBudget(params["recovery_epochs"], max(params["tune_lrs"]), params["recovery_batch_size"])
     long_budget = replace(budget, epochs=params["target_epochs"])
     common = dict(cache_dir=params["cache_dir"], **from_params)
-    tuning = tune_learning_rates(dense, data, method, strategies, params["tune_ks"], params["tune_lrs"], budget,
-                                 params["validation_size"], **common)
-    trials = tuning[tuning.strategy != "oneshot"]
+    validation = Validation.prepare(dense, data["train"], params["validation_size"], params["cache_dir"],
+                                    params["progress"])
+    trials = validation.trials(method, strategies, params["tune_ks"], params["tune_lrs"], budget, **common)
+    tuning = [validation.oneshot(method, params["tune_ks"], cache_dir=params["cache_dir"],
+                                 prune_last=params["prune_last"]), trials]
     lrs = choose(trials) if len(trials) else {}
     swept = [s for s in strategies if s not in CONTROLS]
     frames = [strategy_sweep(dense, data, method, params["ks"], swept, budget, lrs=lrs, **common)]
@@ -299,11 +321,9 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     if params["target_ks"] and lrs and params["longest_epochs"] > params["target_epochs"]:
         longest = replace(budget, epochs=params["longest_epochs"])
         for strategy, ks in leaders(trials, params["target_ks"]).items():
-            longer = tune_learning_rates(dense, data, method, [strategy], ks, params["tune_lrs"], longest,
-                                         params["validation_size"], **common)
-            longer = longer[longer.strategy != "oneshot"]  # the one-shot rows are those of the first tuning
+            longer = validation.trials(method, [strategy], ks, params["tune_lrs"], longest, **common)
             longest_lrs.update(choose(longer))
-            tuning = pd.concat([tuning, longer], ignore_index=True)
+            tuning.append(longer)
             frames.append(strategy_sweep(dense, data, method, ks, [strategy], longest, lrs=longest_lrs, **common))
     if "scratch" in strategies and params["control_ks"]:
         frames.append(strategy_sweep(dense, data, method, params["control_ks"], ["scratch"], dense.recipe_budget(),
@@ -317,6 +337,7 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
                                    prune_last=params["prune_last"]))
     results = pd.concat(frames, ignore_index=True)
     results.insert(0, "dataset", params["dataset"])
+    tuning = pd.concat(tuning, ignore_index=True)
     record = provenance.run_record(notebook, params, data=data_expectation(data), dense_fingerprints=dense.record())
     io.write_csv(results, params["results_path"], record)
     io.write_csv(tuning.assign(dataset=params["dataset"]), params["tuning_path"], record)

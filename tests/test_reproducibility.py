@@ -40,8 +40,10 @@ def run_small_study(root, splits):
     frames.append(sweep.global_sweep(dense, splits["test"], [0.0, 50.0, 90.0], cache_dir=root / "cache"))
     results = pd.concat(frames, ignore_index=True).assign(dataset="mnist")
     io.write_csv(results, root / "pruning.csv")
-    tuning = sweep.tune_learning_rates(dense, splits, "weight", ["finetune", "gradual"], [50.0], [1e-3, 8e-3],
-                                       RecoveryBudget(1, 8e-3, 64), 200, cache_dir=root / "cache")
+    validation = sweep.Validation.prepare(dense, splits["train"], 200, root / "cache")
+    tuning = pd.concat([validation.oneshot("weight", [50.0], cache_dir=root / "cache"),
+                        validation.trials("weight", ["finetune", "gradual"], [50.0], [1e-3, 8e-3],
+                                          RecoveryBudget(1, 8e-3, 64), cache_dir=root / "cache")], ignore_index=True)
     io.write_csv(tuning, root / "tuning.csv")
     # what the comparison notebook computes from them, and the per-layer sensitivity
     io.write_csv(analysis.findings(results), root / "findings.csv")

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .data import DATASETS
 from .pruning import METHODS, method as pruning_method
 from .retraining import CONTROLS, MAX_RETRAINING_EPOCHS, STRATEGIES
+from .sources import DATASETS
 from .sweep import RANKINGS, sweep_rows
 from .tables import level
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from .checks import positive_finite
-from .data import check_name
 from .pruning import check_k
 from .retraining import MAX_RETRAINING_EPOCHS, STRATEGIES
+from .sources import check_name
 
 SOURCE_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 """The source notebooks, as kept in the repository (no outputs)."""

@@ -33,8 +33,8 @@ from tqdm.auto import tqdm
 from traitlets import default
 
 from . import io, parameters, progress, provenance, report
-from .data import DATASETS, check_name
 from .parameters import SOURCE_DIR
+from .sources import DATASETS, check_name
 
 NOTEBOOKS = (
     "01_data_exploration",

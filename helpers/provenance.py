@@ -36,7 +36,7 @@ def versions() -> dict[str, str]:
 def _version(package: str) -> str:
     """``package.__version__``. torchvision's is read from the ``version.py`` its build writes
     when torchvision is not imported yet: importing it imports ``torch._dynamo``, 2-3 s in
-    every kernel that records provenance, and only :mod:`helpers.data`'s download needs it."""
+    every kernel that records provenance, and only :mod:`helpers.sources`' download needs it."""
     if package == "torchvision" and package not in sys.modules:
         spec = importlib.util.find_spec(package)
         generated = Path(spec.origin).with_name("version.py") if spec and spec.origin else None

@@ -19,9 +19,10 @@ from tqdm.auto import tqdm
 from . import provenance
 from .checkpoints import cached, select_device
 from .checks import non_negative_int, positive_finite, positive_int
-from .data import Split, check_name
+from .data import Split
 from .model import MLP, STUDY_HIDDEN
 from .pruning import Masks, apply_masks
+from .sources import check_name
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -8,7 +8,8 @@ os.environ["OMP_NUM_THREADS"] = "1"
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from helpers.data import DataUnavailableError, load_dataset, load_raw
+from helpers.data import load_dataset
+from helpers.sources import DataUnavailableError, load_raw
 from helpers.model import MLP
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torchvision import datasets
 
-from helpers import data
-from helpers.data import DataUnavailableError, load_dataset, validation_split
+from helpers import data, sources
+from helpers.data import load_dataset, validation_split
+from helpers.sources import DataUnavailableError
 
 from .conftest import DATA_DIR
 
@@ -29,7 +30,7 @@ def test_mnist_is_whole_normalised_and_in_memory(mnist):
 
 
 def test_pixel_statistics_agree_with_the_study(mnist):
-    raw = data.load_raw("mnist", "data")
+    raw = sources.load_raw("mnist", "data")
     mean, std = data.pixel_statistics(raw["train"][0])
     assert data.check_normalisation("mnist", mean, std)
     assert (round(mean, 4), round(std, 4)) == (0.1307, 0.3081)
@@ -87,8 +88,8 @@ def test_without_archive_torchvision_download_is_used(tmp_path, monkeypatch, mni
     def fake_download(self):
         calls.append(self.raw_folder)
         Path(self.raw_folder).mkdir(parents=True, exist_ok=True)
-        for f in data.RAW_FILES:
-            shutil.copy(data.raw_folder("mnist", "data") / f, self.raw_folder)
+        for f in sources.RAW_FILES:
+            shutil.copy(sources.raw_folder("mnist", "data") / f, self.raw_folder)
 
     monkeypatch.setattr(datasets.MNIST, "download", fake_download)
     loaded = load_dataset("mnist", tmp_path, test_size=10)
@@ -108,7 +109,7 @@ def fake_archive(tmp_path, monkeypatch):
     """A folder of four small generated .gz IDX files (30 images per split); the published
     checksums are set aside for them, and no download is possible."""
     monkeypatch.setattr(datasets.MNIST, "download", _no_download)
-    monkeypatch.setattr(data, "SHA256", {})
+    monkeypatch.setattr(sources, "SHA256", {})
     for env in ARCHIVE_ENVS:
         monkeypatch.delenv(env, raising=False)
     archive = tmp_path / "archive"
@@ -127,7 +128,7 @@ def test_archive_is_extracted_into_torchvisions_layout(tmp_path, fake_archive):
     assert len(loaded["train"]) == 30 and len(loaded["test"]) == 30
     assert torch.equal(loaded["test"].labels, labels.long())
     assert torch.allclose(loaded["train"].images, data.normalise(images, *data.NORMALISATION["mnist"]))
-    assert sorted(p.name for p in (tmp_path / "d" / "MNIST" / "raw").iterdir()) == sorted(data.RAW_FILES)
+    assert sorted(p.name for p in (tmp_path / "d" / "MNIST" / "raw").iterdir()) == sorted(sources.RAW_FILES)
 
 
 def test_incomplete_archive_names_the_missing_files(tmp_path, monkeypatch):
@@ -148,11 +149,11 @@ def test_fashion_mnist_loads_by_name():
     assert data.classes("fashion_mnist")[9] == "Ankle boot"
 
 
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", sources.DATASETS)
 def test_class_names_are_torchvisions(name):
     from torchvision import datasets
 
-    assert list(data.classes(name)) == getattr(datasets, data.DATASETS[name]).classes
+    assert list(data.classes(name)) == getattr(datasets, sources.DATASETS[name]).classes
 
 
 # --- bad data files: a clear error naming the file, nothing left for torchvision to read ---
@@ -160,11 +161,11 @@ def test_class_names_are_torchvisions(name):
 
 def _extracted(tmp_path, fake_archive):
     load_dataset("mnist", tmp_path / "d", fake_archive[0])
-    return data.raw_folder("mnist", tmp_path / "d")
+    return sources.raw_folder("mnist", tmp_path / "d")
 
 
 def _expect_refusal(tmp_path, match, name="train-labels-idx1-ubyte"):
-    with pytest.raises(data.CorruptDataError, match=match) as err:
+    with pytest.raises(sources.CorruptDataError, match=match) as err:
         load_dataset("mnist", tmp_path / "d")
     assert name in str(err.value) and "Delete" in str(err.value)
 
@@ -202,10 +203,10 @@ def test_images_and_labels_of_different_lengths_are_refused(tmp_path, fake_archi
 
 def test_file_with_other_content_fails_the_published_checksum(tmp_path, mnist):
     """One changed pixel of the real MNIST is caught by its SHA-256."""
-    raw = data.raw_folder("mnist", tmp_path / "d")
+    raw = sources.raw_folder("mnist", tmp_path / "d")
     raw.mkdir(parents=True)
-    for f in data.RAW_FILES:
-        shutil.copy(data.raw_folder("mnist", DATA_DIR) / f, raw)
+    for f in sources.RAW_FILES:
+        shutil.copy(sources.raw_folder("mnist", DATA_DIR) / f, raw)
     path = raw / "t10k-images-idx3-ubyte"
     blob = bytearray(path.read_bytes())
     blob[5000] ^= 0xFF
@@ -228,12 +229,12 @@ def test_corrupt_archive_leaves_nothing_behind(tmp_path, fake_archive):
     archive = fake_archive[0]
     gz = archive / "t10k-labels-idx1-ubyte.gz"
     gz.write_bytes(gz.read_bytes()[:20])
-    with pytest.raises(data.CorruptDataError, match="t10k-labels-idx1-ubyte.gz cannot be decompressed"):
+    with pytest.raises(sources.CorruptDataError, match="t10k-labels-idx1-ubyte.gz cannot be decompressed"):
         load_dataset("mnist", tmp_path / "d", archive)
-    raw = data.raw_folder("mnist", tmp_path / "d")
+    raw = sources.raw_folder("mnist", tmp_path / "d")
     assert not any(raw.iterdir())
     write_idx_gz(gz, torch.full((30,), 10, dtype=torch.uint8))
-    with pytest.raises(data.CorruptDataError, match="local archive .* label 10 at index 0"):
+    with pytest.raises(sources.CorruptDataError, match="local archive .* label 10 at index 0"):
         load_dataset("mnist", tmp_path / "d", archive)
     assert not any(raw.iterdir())
 

@@ -1,9 +1,9 @@
 """Timing on a shared machine: paired rounds of forward passes, the matrix-multiply peak, and
 the training loop's speed against it, in float32 and in bfloat16 autocast.
 
-Measurements are :class:`torch.utils.benchmark.Timer`'s (which set the thread count and warm up
-before each measurement), but for calls long enough to be timed one at a time, whose warm-up
-would triple the work. Ratios of two models' times are taken round by round
+Measurements are made with :class:`torch.utils.benchmark.Timer` (which sets the thread count and
+warms up before each measurement), except calls long enough to be timed one at a time, where its
+warm-up would triple the work. Ratios of two models' times are taken round by round
 (:func:`time_side_by_side`, :func:`paired_speedup`): a machine busy with other work slows both
 in that round alike, which one adaptive run per model cannot cancel.
 """

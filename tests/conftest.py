@@ -9,8 +9,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from helpers.data import load_dataset
-from helpers.sources import DataUnavailableError, load_raw
 from helpers.model import MLP
+from helpers.sources import DataUnavailableError, load_raw
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT / "data")).resolve()  # the chain runs in other folders

@@ -75,9 +75,12 @@ def class_balance(labels: Mapping[str, torch.Tensor], classes: Sequence[str]) ->
 
 def pixel_histogram(images: torch.Tensor, mean: float, std: float) -> plt.Figure:
     """Histogram of pixel values in [0, 1] with the mean and one standard deviation marked."""
-    x = (images.flatten().float() / 255).numpy()
+    # the 256 byte values weighted by their counts: the histogram of every pixel, without
+    # converting and binning 47 million of them
+    counts = torch.bincount(images.flatten(), minlength=256).double().numpy()
+    values = (torch.arange(256, dtype=torch.uint8).float() / 255).numpy()
     fig, ax = plt.subplots(figsize=(7, 3))
-    ax.hist(x, bins=64, log=True, color="tab:grey")
+    ax.hist(values, bins=64, weights=counts, log=True, color="tab:grey")
     ax.axvline(mean, color="tab:red", label=f"mean {mean:.4f}")
     ax.axvspan(max(0.0, mean - std), mean + std, color="tab:red", alpha=0.1, label=f"± std {std:.4f}")
     ax.set(xlabel="pixel value", ylabel="count (log)")

@@ -41,7 +41,6 @@ TARGETS: dict[str, tuple[tuple[str, float, float], ...]] = {
 aims at; a negative target is relative: within that much of the dense accuracy."""
 
 
-
 def dense_rows(results: pd.DataFrame) -> pd.DataFrame:
     """The rows of the dense models (one-shot at k = 0), which every strategy starts from."""
     return results[(results["k"] == 0) & (results["strategy"] == "oneshot")]

@@ -9,6 +9,7 @@ fields differ.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -33,17 +34,20 @@ def versions() -> dict[str, str]:
     return {"python": platform.python_version(), **{p: _version(p) for p in VERSIONED}}
 
 
+@functools.cache  # read once per process: a kernel records provenance hundreds of times
 def _version(package: str) -> str:
-    """``package.__version__``. torchvision's is read from the ``version.py`` its build writes
-    when torchvision is not imported yet: importing it imports ``torch._dynamo``, 2-3 s in
-    every kernel that records provenance, and only :mod:`helpers.sources`' download needs it."""
-    if package == "torchvision" and package not in sys.modules:
+    """``package.__version__``, without importing a package not imported yet when its build wrote
+    the version as a literal in its ``version.py`` (torchvision: importing it imports
+    ``torch._dynamo``, 2-3 s in every kernel that records provenance, though only a download
+    needs torchvision)."""
+    if package not in sys.modules:
         spec = importlib.util.find_spec(package)
         generated = Path(spec.origin).with_name("version.py") if spec and spec.origin else None
         if generated is not None and generated.is_file():
             for node in ast.parse(generated.read_text()).body:
-                if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["__version__"]:
-                    return str(ast.literal_eval(node.value))
+                if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                        and [getattr(t, "id", None) for t in node.targets] == ["__version__"]):
+                    return str(node.value.value)
     return str(importlib.import_module(package).__version__)
 
 

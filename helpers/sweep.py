@@ -136,21 +136,21 @@ class Validation:
     """Where retraining learning rates are chosen: the training images split into a part to
     train on and a held-out validation split (:func:`helpers.tuning.tuning_data`), and the
     tuning model (the dense recipe trained on that part) with its fingerprint. The test set
-    plays no part; every score is cached in the cache folder."""
+    plays no part; the model and every score are cached in ``cache_dir``."""
 
     split: dict[str, Split]
     model: nn.Module
     fingerprint: str
+    cache_dir: str | os.PathLike
 
     @classmethod
     def prepare(cls, dense: DenseModels, train: Split, validation_size: int, cache_dir: str | os.PathLike,
                 progress: bool = False) -> Validation:
         split = tuning_data(train, validation_size)
         model = tuning_model(dense.recipe, split, cache_dir, progress=progress)
-        return cls(split, model, provenance.state_fingerprint(model.state_dict()))
+        return cls(split, model, provenance.state_fingerprint(model.state_dict()), cache_dir)
 
-    def oneshot(self, method: str, ks: Sequence[float], *, cache_dir: str | os.PathLike,
-                prune_last: bool = False) -> pd.DataFrame:
+    def oneshot(self, method: str, ks: Sequence[float], *, prune_last: bool = False) -> pd.DataFrame:
         """Validation scores of the tuning model pruned by ``method`` at each level of ``ks``,
         without retraining: one ``oneshot`` row per level (epochs 0, lr 0)."""
         rows = []
@@ -158,14 +158,14 @@ class Validation:
             record = {"tuning_oneshot": oneshot_record(self.fingerprint, method, "layer", k, prune_last,
                                                        self.split["validation"]),
                       **trial_record(self.fingerprint, self.split["validation"])}
-            row = cached_evaluation(cache_dir, record, lambda k=k: score(
+            row = cached_evaluation(self.cache_dir, record, lambda k=k: score(
                 prune(self.model, k, method, prune_last=prune_last), self.split["validation"]))
             rows.append({"method": method, "strategy": "oneshot", "k": k, "epochs": 0, "lr": 0.0, **row})
         return pd.DataFrame(rows)
 
     def trials(self, method: str, strategies: Sequence[str], ks: Sequence[float], lrs: Sequence[float],
-               budget: RecoveryBudget, *, cache_dir: str | os.PathLike, prune_last: bool = False,
-               csr_from_k: float | None = None, progress: bool = False) -> pd.DataFrame:
+               budget: RecoveryBudget, *, prune_last: bool = False, csr_from_k: float | None = None,
+               progress: bool = False) -> pd.DataFrame:
         """Validation scores of every retraining strategy of ``strategies`` (those in
         :data:`TUNED`) for ``method`` at every level of ``ks`` and learning rate of ``lrs``
         (``budget`` otherwise), starting from the tuning model: one row per strategy, level and
@@ -177,8 +177,8 @@ class Validation:
             job = Retraining(strategy, method, k, 0, replace(budget, lr=lr), prune_last, csr_from_k=csr_from_k)
             record = {"evaluated": job.record(self.fingerprint, self.split["train"]),
                       **trial_record(self.fingerprint, self.split["validation"])}
-            row = cached_evaluation(cache_dir, record, lambda job=job: score(job.run(self.model, self.split["train"]),
-                                                                               self.split["validation"]))
+            row = cached_evaluation(self.cache_dir, record, lambda job=job: score(
+                job.run(self.model, self.split["train"]), self.split["validation"]))
             rows.append({"method": method, "strategy": strategy, "k": k, "epochs": budget.epochs, "lr": lr, **row})
         return pd.DataFrame(rows)
 
@@ -307,9 +307,8 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     common = dict(cache_dir=params["cache_dir"], **from_params)
     validation = Validation.prepare(dense, data["train"], params["validation_size"], params["cache_dir"],
                                     params["progress"])
-    trials = validation.trials(method, strategies, params["tune_ks"], params["tune_lrs"], budget, **common)
-    tuning = [validation.oneshot(method, params["tune_ks"], cache_dir=params["cache_dir"],
-                                 prune_last=params["prune_last"]), trials]
+    trials = validation.trials(method, strategies, params["tune_ks"], params["tune_lrs"], budget, **from_params)
+    tuning_frames = [validation.oneshot(method, params["tune_ks"], prune_last=params["prune_last"]), trials]
     lrs = choose(trials) if len(trials) else {}
     swept = [s for s in strategies if s not in CONTROLS]
     frames = [strategy_sweep(dense, data, method, params["ks"], swept, budget, lrs=lrs, **common)]
@@ -321,9 +320,9 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     if params["target_ks"] and lrs and params["longest_epochs"] > params["target_epochs"]:
         longest = replace(budget, epochs=params["longest_epochs"])
         for strategy, ks in leaders(trials, params["target_ks"]).items():
-            longer = validation.trials(method, [strategy], ks, params["tune_lrs"], longest, **common)
+            longer = validation.trials(method, [strategy], ks, params["tune_lrs"], longest, **from_params)
             longest_lrs.update(choose(longer))
-            tuning.append(longer)
+            tuning_frames.append(longer)
             frames.append(strategy_sweep(dense, data, method, ks, [strategy], longest, lrs=longest_lrs, **common))
     if "scratch" in strategies and params["control_ks"]:
         frames.append(strategy_sweep(dense, data, method, params["control_ks"], ["scratch"], dense.recipe_budget(),
@@ -337,7 +336,7 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
                                    prune_last=params["prune_last"]))
     results = pd.concat(frames, ignore_index=True)
     results.insert(0, "dataset", params["dataset"])
-    tuning = pd.concat(tuning, ignore_index=True)
+    tuning = pd.concat(tuning_frames, ignore_index=True)
     record = provenance.run_record(notebook, params, data=data_expectation(data), dense_fingerprints=dense.record())
     io.write_csv(results, params["results_path"], record)
     io.write_csv(tuning.assign(dataset=params["dataset"]), params["tuning_path"], record)

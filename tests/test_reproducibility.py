@@ -41,9 +41,9 @@ def run_small_study(root, splits):
     results = pd.concat(frames, ignore_index=True).assign(dataset="mnist")
     io.write_csv(results, root / "pruning.csv")
     validation = sweep.Validation.prepare(dense, splits["train"], 200, root / "cache")
-    tuning = pd.concat([validation.oneshot("weight", [50.0], cache_dir=root / "cache"),
+    tuning = pd.concat([validation.oneshot("weight", [50.0]),
                         validation.trials("weight", ["finetune", "gradual"], [50.0], [1e-3, 8e-3],
-                                          RecoveryBudget(1, 8e-3, 64), cache_dir=root / "cache")], ignore_index=True)
+                                          RecoveryBudget(1, 8e-3, 64))], ignore_index=True)
     io.write_csv(tuning, root / "tuning.csv")
     # what the comparison notebook computes from them, and the per-layer sensitivity
     io.write_csv(analysis.findings(results), root / "findings.csv")

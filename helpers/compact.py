@@ -137,6 +137,20 @@ def compact_units(model: MLP) -> MLP:
     return small.eval()
 
 
+def kept_positions(model: MLP) -> list[torch.Tensor]:
+    """For each layer of ``model``, the flat positions in its ``(out, in)`` weight of the weights
+    :func:`compact_units` keeps, in the compact layer's row-major order: ``compact_units(model)``'s
+    layer ``i`` weight is ``model``'s ``weight.flatten()[positions[i]]``, reshaped."""
+    weights = _check_mlp(model)
+    live = _live_units([w.cpu() for w in weights])
+    positions = []
+    for w, rows, cols in zip(weights, [*live, None], [None, *live]):
+        rows = torch.arange(w.shape[0]) if rows is None else rows.nonzero().squeeze(1)
+        cols = torch.arange(w.shape[1]) if cols is None else cols.nonzero().squeeze(1)
+        positions.append((rows[:, None] * w.shape[1] + cols[None, :]).flatten())
+    return positions
+
+
 def restore_units(small: MLP, pruned: MLP) -> MLP:
     """The inverse of :func:`compact_units`: a deep copy of ``pruned`` whose live weights (the
     rows and columns :func:`compact_units` keeps) are replaced by ``small``'s, which must have

@@ -25,10 +25,10 @@ from torch import nn
 
 from .checks import non_negative_int, positive_finite, positive_int
 from .data import Split
-from .compact import compact_units, restore_units
+from .compact import compact_units, kept_positions, restore_units
 from .model import MLP, linear_layers
 from .pruning import Masks, apply_masks, check_k, masks_of, method as pruning_method, prune_in_place
-from .sparse import with_sparse_layers, without_sparse_layers
+from .sparse import SparseLinear, with_sparse_layers, without_sparse_layers
 from .training import train
 
 
@@ -196,6 +196,119 @@ def rewinding_path(k_final: float, rounds: int) -> list[float]:
 # --- gradual pruning -------------------------------------------------------------------
 
 
+def form_positions(full: MLP, form: MLP) -> dict[str, tuple[str, torch.Tensor]]:
+    """For every parameter of ``form`` (a :func:`training_form` of ``full``, not yet trained): the
+    layer of ``full`` whose weights it holds and their flat positions in that layer's weight, in
+    the parameter's order (``full``'s weight ``.flatten()[positions]`` is the parameter,
+    flattened)."""
+    positions = {}
+    for name, flat in zip(full.layer_names, kept_positions(full)):
+        layer = getattr(form, name)
+        if isinstance(layer, SparseLinear):
+            positions[f"{name}.values"] = (name, flat.view(layer.shape)[layer.rows.cpu(), layer.cols.cpu()])
+        else:
+            positions[f"{name}.weight"] = (name, flat)
+    return positions
+
+
+@torch.no_grad()
+def _zero_moments(optimiser: torch.optim.Optimizer, masked) -> None:
+    """Zero Adam's moments of every weight pruned now (``mask`` False): it would otherwise keep
+    the momentum of its past gradients, and the next step would move it although its gradient
+    is zero."""
+    for weight, mask in masked:
+        for key, value in optimiser.state.get(weight, {}).items():
+            if key != "step":
+                value.mul_(mask)
+
+
+class _GradualForms:
+    """The pruning steps of :func:`gradual_prune`, each followed by a switch to the smallest form
+    that trains what is left: ``full`` (the network in its own shape, pruned in place) is brought
+    up to date from the form trained so far, pruned to the step's level, and rebuilt as its
+    :func:`training_form` (in CSR from ``csr_from_k`` on); the optimiser gets the new form's
+    parameters with their Adam state, gathered through ``full``'s shape, so that the moments of
+    everything pruned so far are zero and those of every kept weight carry on."""
+
+    def __init__(self, full: MLP, levels: list[float], prune_every: int, mask_fn, prune_last: bool,
+                 csr_from_k: float | None) -> None:
+        self.full, self.levels, self.prune_every = full, levels, prune_every
+        self.mask_fn, self.prune_last, self.csr_from_k = mask_fn, prune_last, csr_from_k
+        self.form: MLP = full
+        self.positions = {f"{name}.weight": (name, torch.arange(getattr(full, name).weight.numel()))
+                          for name in full.layer_names}
+
+    def __call__(self, step: int, optimiser: torch.optim.Optimizer) -> tuple[MLP, Masks] | None:
+        t, due = divmod(step, self.prune_every)
+        if due or t >= len(self.levels):
+            return None
+        csr = self.csr_from_k is not None and self.levels[t] >= self.csr_from_k
+        if self.form is self.full:
+            masks = prune_in_place(self.full, self.levels[t], self.mask_fn, self.prune_last)[1]
+            if not csr and all(len(flat) == w.numel() for flat, w in zip(kept_positions(self.full), self._weights())):
+                # nothing to drop yet (weight pruning, every neuron alive): masked training goes on in place
+                _zero_moments(optimiser, [(getattr(self.full, name).weight, mask) for name, mask in masks.items()])
+                return self.full, masks
+            state = self._gather(optimiser)
+        else:
+            self._write_back()
+            state = self._gather(optimiser)
+            prune_in_place(self.full, self.levels[t], self.mask_fn, self.prune_last)
+        self.form, masks = training_form(self.full, self.prune_last, csr)
+        self.positions = form_positions(self.full, self.form)
+        self._hand_over(optimiser, state)
+        return self.form, masks
+
+    def _weights(self) -> list[torch.Tensor]:
+        return [getattr(self.full, name).weight for name in self.full.layer_names]
+
+    def _pairs(self):
+        """Each parameter of the form, the name of the layer of ``full`` it holds weights of, and
+        their flat positions there."""
+        for name, parameter in self.form.named_parameters():
+            layer, flat = self.positions[name]
+            yield parameter, layer, flat.to(parameter.device)
+
+    @torch.no_grad()
+    def _write_back(self) -> None:
+        """Bring ``full`` up to date with the weights of the form."""
+        for parameter, layer, flat in self._pairs():
+            weight = getattr(self.full, layer).weight
+            if parameter is not weight:
+                weight.view(-1)[flat] = parameter.view(-1)
+
+    @torch.no_grad()
+    def _gather(self, optimiser: torch.optim.Optimizer) -> dict[tuple[str, str], torch.Tensor]:
+        """The form's Adam state, (state key, layer) -> tensor in the layer's shape, flattened
+        (zero for what the form does not hold)."""
+        state: dict[tuple[str, str], torch.Tensor] = {}
+        for parameter, layer, flat in self._pairs():
+            for key, value in optimiser.state.get(parameter, {}).items():
+                if key == "step":  # the same count for every parameter
+                    state[key, ""] = value
+                else:
+                    weight = getattr(self.full, layer).weight
+                    state.setdefault((key, layer), weight.new_zeros(weight.numel()))[flat] = value.view(-1)
+        return state
+
+    @torch.no_grad()
+    def _hand_over(self, optimiser: torch.optim.Optimizer, state: dict[tuple[str, str], torch.Tensor]) -> None:
+        """Give ``optimiser`` the new form's parameters, each with its part of ``state``, zero
+        wherever ``full`` is now pruned."""
+        optimiser.state.clear()
+        optimiser.param_groups[0]["params"] = list(self.form.parameters())
+        for parameter, layer, flat in self._pairs():
+            if ("step", "") in state:
+                kept = getattr(self.full, layer).weight.view(-1)[flat] != 0
+                optimiser.state[parameter] = {"step": state["step", ""].clone(), **{
+                    key: (full[flat] * kept).view_as(parameter) for (key, name), full in state.items() if name == layer}}
+
+    def expanded(self) -> MLP:
+        """``full`` with the weights of the form trained last."""
+        self._write_back()
+        return self.full
+
+
 def gradual_prune(
     model: nn.Module,
     train_split: Split,
@@ -211,8 +324,9 @@ def gradual_prune(
     ramp: float = 0.5,
     k_initial: float = 0.0,
     prune_last: bool = False,
+    csr_from_k: float | None = None,
     progress: bool = False,
-) -> tuple[nn.Module, pd.DataFrame]:
+) -> tuple[MLP, pd.DataFrame]:
     """Gradual magnitude pruning (Zhu & Gupta 2017) of a trained model during one training
     run of ``epochs`` epochs.
 
@@ -224,6 +338,15 @@ def gradual_prune(
     so the last step reaches exactly ``k`` (``round(k / 100 * n)`` weights, or neurons, per
     layer), and the rest of the run trains at that mask. Each step zeroes the newly pruned
     weights and their Adam moments. ``ramp=0`` is one-shot pruning followed by fine-tuning.
+
+    What pruning removed is not trained on: after each step the run goes on in the step's
+    :func:`training_form` of ``model`` (an :class:`~helpers.model.MLP`), its pruned neurons
+    dropped (they never return: the pruned set only grows) and, for weight pruning from the
+    step whose level reaches ``csr_from_k`` on, its prunable layers in CSR; Adam's state
+    carries over for every weight kept. Weights that can no longer affect the loss (pruned, or
+    reading a pruned neuron) therefore stop moving at the step that removes them, which masked
+    training would only approach (their stale momentum keeps moving the ones a pruned neuron
+    leaves in the next layer, without effect on the logits).
 
     Returns ``(model, history)``: the pruned, trained deep copy (``model`` is unchanged) and
     the per-epoch history of :func:`helpers.training.train`.
@@ -240,14 +363,9 @@ def gradual_prune(
 
     total_steps = epochs * -(-len(train_split) // batch_size)
     levels = cubic_schedule(k, int(ramp * total_steps // prune_every) + 1, k_initial)
-    work = copy.deepcopy(model)
-
-    def prune_at(step: int) -> Masks | None:
-        t, due = divmod(step, prune_every)
-        if due or t >= len(levels):
-            return None
-        return prune_in_place(work, levels[t], mask_fn, prune_last)[1]
-
-    history = train(work, train_split, eval_splits, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                    prune_at=prune_at, progress=progress, description=f"gradual {method} k={k:g}")
-    return work, history
+    if pruning_method(method).executed_macs:  # a unit-pruned form is small and dense: never CSR
+        csr_from_k = None
+    forms = _GradualForms(copy.deepcopy(model), levels, prune_every, mask_fn, prune_last, csr_from_k)
+    history = train(forms.full, train_split, eval_splits, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                    prune_at=forms, progress=progress, description=f"gradual {method} k={k:g}")
+    return forms.expanded(), history

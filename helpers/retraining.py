@@ -41,9 +41,11 @@ MAX_RETRAINING_EPOCHS = 10
 """The most training after the dense model one retraining budget holds: what the study's
 targets allow (the scratch control, which gets the dense recipe, aside)."""
 
-RETRAINING_SCHEMA = 2
+RETRAINING_SCHEMA = 3
 """Version of the retraining procedures, part of every retrained model's record: 2 trains
-unit-pruned networks in compact form and runs gradual pruning as one training run."""
+unit-pruned networks in compact form and runs gradual pruning as one training run; 3 goes on
+after each gradual pruning step in the smallest form of what is left (compact, and CSR from
+``csr_from_k``)."""
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,17 @@ class Retraining:
     csr_from_k: float | None = None
 
     @property
+    def csr_from(self) -> float | None:
+        """The level from which this network's prunable layers train in CSR (None: never):
+        ``csr_from_k``, for a method whose compact form keeps zeros (weight pruning)."""
+        return None if pruning_method(self.method).executed_macs else self.csr_from_k
+
+    @property
     def csr(self) -> bool:
-        """Whether this network trains its prunable layers in CSR (:mod:`helpers.sparse`): for a
-        strategy that trains a fixed mask, a method whose compact form keeps zeros (weight
-        pruning) and a level of at least ``csr_from_k``."""
-        return (self.csr_from_k is not None and self.k >= self.csr_from_k and self.strategy in FIXED_MASK
-                and not pruning_method(self.method).executed_macs)
+        """Whether this network trains in CSR (:mod:`helpers.sparse`) from its start: a fixed
+        mask at a level of at least :attr:`csr_from`. Gradual pruning switches to CSR at the
+        pruning step that reaches it."""
+        return self.strategy in FIXED_MASK and self.csr_from is not None and self.k >= self.csr_from
 
     @property
     def epochs(self) -> int:
@@ -104,7 +111,9 @@ class Retraining:
                   "k": self.k, "seed": self.seed, "prune_last": self.prune_last, "train_data": train_split.fingerprint,
                   "budget": asdict(self.budget), "schema": RETRAINING_SCHEMA, "versions": provenance.versions()}
         record = {**record, "path": list(self.path)} if self.path else record
-        return {**record, "csr": True} if self.csr else record  # records from before CSR training stay valid
+        if self.strategy == "gradual" and self.csr_from is not None and self.k >= self.csr_from:
+            return {**record, "csr_from_k": self.csr_from}
+        return {**record, "csr": True} if self.csr else record
 
     def run(self, start: nn.Module, train_split: Split) -> nn.Module:
         """Train this network on ``train_split`` from ``start`` (not modified): the dense model,
@@ -112,7 +121,8 @@ class Retraining:
         common = dict(epochs=self.budget.epochs, lr=self.budget.lr, batch_size=self.budget.batch_size,
                       seed=self.seed, prune_last=self.prune_last)
         if self.strategy == "gradual":
-            return gradual_prune(start, train_split, {}, k=self.k, method=self.method, **common)[0]
+            return gradual_prune(start, train_split, {}, k=self.k, method=self.method, csr_from_k=self.csr_from,
+                                 **common)[0]
         common["csr"] = self.csr
         # a lottery round is pruning further what the round before left, then fine-tuning it
         # at the rewound learning rate its budget carries

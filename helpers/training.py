@@ -63,7 +63,7 @@ def train(
     lr: float,
     seed: int,
     masks: Masks | None = None,
-    prune_at: Callable[[int], Masks | None] | None = None,
+    prune_at: Callable[[int, torch.optim.Optimizer], tuple[nn.Module, Masks] | None] | None = None,
     precision: str = "fp32",
     progress: bool = True,
     description: str = "training",
@@ -75,11 +75,12 @@ def train(
     stay exactly zero: their gradients are zeroed before every step (so Adam's moments for
     them stay zero too) and the weights are re-masked after it.
 
-    ``prune_at(step)``, when given, is called before optimiser step ``step`` (0, 1, ...
-    over the whole run); it may prune the model in place and return its new masks (else
-    ``None``). From then on those masks hold, and Adam's moments of every newly pruned
-    weight are zeroed with it, so one optimiser and one learning-rate schedule run
-    through every pruning step (gradual pruning, :func:`helpers.recovery.gradual_prune`).
+    ``prune_at(step, optimiser)``, when given, is called before optimiser step ``step`` (0, 1,
+    ... over the whole run). It may prune and return the network to train from then on with its
+    masks, ``(network, masks)`` (else ``None``): the same module, or a smaller form of it whose
+    parameters it has handed to ``optimiser`` with their Adam state, the moments of every newly
+    pruned weight zeroed (:func:`helpers.recovery.gradual_prune`). One optimiser and one
+    learning-rate schedule therefore run through every pruning step.
 
     ``precision="bf16"`` runs the forward pass under bfloat16 autocast (weights, gradients and
     Adam's state stay float32): faster only where the CPU multiplies bfloat16 natively
@@ -121,10 +122,11 @@ def train(
         correct = torch.zeros((), dtype=torch.long, device=device)
         for batch in order.split(batch_size):
             if prune_at is not None:
-                new_masks = prune_at(step)
-                if new_masks is not None:
-                    masked = fixed(new_masks)
-                    _mask_moments(optimiser, masked)
+                reformed = prune_at(step, optimiser)
+                if reformed is not None:
+                    model, masks = reformed
+                    modules = dict(model.named_modules())
+                    masked = fixed(masks)
             step += 1
             x, y = x_all[batch], y_all[batch]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
@@ -156,18 +158,6 @@ def train(
         rows.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k.endswith("accuracy")})
     return pd.DataFrame(rows)
-
-
-@torch.no_grad()
-def _mask_moments(optimiser: torch.optim.Adam, masked: Sequence[tuple[nn.Parameter, torch.Tensor]]) -> None:
-    """Zero Adam's first and second moments of every pruned weight: a weight pruned now
-    would otherwise keep the momentum of its past gradients, and the next step would
-    move it although its gradient is zero."""
-    for weight, mask in masked:
-        state = optimiser.state.get(weight, {})
-        for moment in ("exp_avg", "exp_avg_sq"):
-            if moment in state:
-                state[moment].mul_(mask)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import torch
 from helpers import recovery, sensitivity as sensitivity_module
 from helpers.data import Split
 from helpers.model import MLP, linear_layers
-from helpers.pruning import masks_of, n_to_prune, prune, unit_prune, weight_mask, weight_prune
+from helpers.pruning import masks_of, method as pruning_method, n_to_prune, prune, prune_in_place, unit_prune, weight_mask, weight_prune
 from helpers.recovery import cubic_schedule, finetune, gradual_prune
 from helpers.sensitivity import layer_sensitivity as sensitivity
 from helpers.training import evaluate, train
@@ -174,28 +174,31 @@ def test_cubic_schedule_rejects_bad_arguments(args, match):
 
 @pytest.fixture
 def gradual_trace(monkeypatch):
-    """What gradual pruning's one train() call does: the masks of every pruning step, how many
-    optimisers it made, and after every optimiser step whether a pruned weight or one of
-    its Adam moments was non-zero."""
-    trace = {"masks": [], "steps_at": [], "optimisers": 0, "steps": 0, "violations": 0}
+    """What gradual pruning's one train() call does: the masks of every pruning step (of the
+    network in its own shape), the widths of the form trained after it, how many optimisers it
+    made, and after every optimiser step whether a masked weight of the form or one of its Adam
+    moments was non-zero."""
+    trace = {"masks": [], "widths": [], "steps_at": [], "optimisers": 0, "steps": 0, "violations": 0}
 
     def recording_train(model, *args, prune_at=None, **kwargs):
-        layers = dict(linear_layers(model))
         current = {}
 
-        def recording_prune_at(step):
-            masks = prune_at(step)
-            if masks is not None:
+        def recording_prune_at(step, optimiser):
+            reformed = prune_at(step, optimiser)
+            if reformed is not None:
+                form, masks = reformed
+                layers = dict(form.named_modules())
                 current.clear()
-                current.update(masks)
-                trace["masks"].append({name: m.clone() for name, m in masks.items()})
+                current.update({layers[name].weight: mask for name, mask in masks.items()})
+                trace["masks"].append(masks_of(prune_at.full))
+                trace["widths"].append(form.widths)
                 trace["steps_at"].append(step)
-            return masks
+            return reformed
 
         def check(optimiser, *_):
             trace["steps"] += 1
-            for name, mask in current.items():
-                weight, moments = layers[name].weight, optimiser.state[layers[name].weight]
+            for weight, mask in current.items():
+                moments = optimiser.state[weight]
                 if weight[~mask].any() or moments["exp_avg"][~mask].any() or moments["exp_avg_sq"][~mask].any():
                     trace["violations"] += 1
 
@@ -251,6 +254,8 @@ def test_gradual_prune_is_one_run_that_reaches_the_target(data, dense, gradual_t
     assert [int((~m["fc1"]).sum()) // unit for m in gradual_trace["masks"]] == [
         n_to_prune(level, dense.fc1.weight.numel() // unit) for level in cubic_schedule(k, 5)]
     assert list(history.epoch) == [1, 2]
+    if method == "unit":  # each step trains the network its live neurons form
+        assert [w[1] for w in gradual_trace["widths"]] == [32 - n_to_prune(level, 32) for level in cubic_schedule(k, 5)]
 
 
 def test_gradual_prune_options(data, dense, gradual_trace):
@@ -269,6 +274,52 @@ def test_gradual_prune_is_seeded(data, dense):
     assert same_state(state(a), state(b))
     pd.testing.assert_frame_equal(ha.drop(columns="seconds"), hb.drop(columns="seconds"))
     assert not same_state(state(a), state(c))
+
+
+def masked_gradual(dense, train_split, *, k, method, epochs, seed, prune_every):
+    """Gradual pruning as masked training of the network in its own shape: at each step, what
+    can no longer affect the loss (pruned weights, and the weights into and out of a neuron
+    with no output or no reader) loses its Adam moments, so that it stops moving, as it does
+    when the forms drop it."""
+    full = copy.deepcopy(dense)
+    steps = epochs * -(-len(train_split) // TRAIN["batch_size"])
+    levels = cubic_schedule(k, int(0.5 * steps // prune_every) + 1)
+
+    def prune_at(step, optimiser):
+        t, due = divmod(step, prune_every)
+        if due or t >= len(levels):
+            return None
+        masks = prune_in_place(full, levels[t], pruning_method(method).mask)[1]
+        layers = [layer for _, layer in linear_layers(full)]
+        frozen = [layer.weight == 0 for layer in layers]
+        for i, (layer, reader) in enumerate(zip(layers, layers[1:])):
+            dead = (layer.weight == 0).all(dim=1) | (reader.weight == 0).all(dim=0)  # no output, or no reader
+            frozen[i][dead, :] = True
+            frozen[i + 1][:, dead] = True
+        for layer, still in zip(layers, frozen):
+            for moment in ("exp_avg", "exp_avg_sq"):
+                if moment in optimiser.state.get(layer.weight, {}):
+                    optimiser.state[layer.weight][moment][still] = 0
+        return full, masks
+
+    train(full, train_split, {}, epochs=epochs, seed=seed, prune_at=prune_at, progress=False, **TRAIN)
+    return full
+
+
+@pytest.mark.parametrize("method, k, csr_from_k", [("unit", 75, None), ("unit", 50, None), ("weight", 90, None),
+                                                   ("weight", 90, 50)])
+def test_gradual_pruning_in_smaller_forms_equals_masked_gradual_pruning(data, dense, method, k, csr_from_k):
+    """Gradual pruning trains, after each step, the compact (or CSR) form of what is left;
+    masked training of the whole network, same seed and data order, ends in the same network
+    within float tolerance and the same predictions."""
+    common = {"k": k, "method": method, "epochs": 2, "seed": 3, "prune_every": 2}
+    small, _ = gradual_prune(dense, data["train"], {}, csr_from_k=csr_from_k, **common, **TRAIN)
+    masked = masked_gradual(dense, data["train"], **common)
+    for (name, a), (_, b) in zip(linear_layers(small), linear_layers(masked)):
+        torch.testing.assert_close(a.weight, b.weight, rtol=1e-3, atol=1e-4, msg=name)
+        assert torch.equal(a.weight == 0, b.weight == 0), name
+    x = data["val"].images
+    assert torch.equal(small(x).argmax(1), masked(x).argmax(1))
 
 
 @pytest.mark.parametrize(

@@ -145,8 +145,10 @@ class LocalKernelManager(AsyncKernelManager):
     def _default_ip(self) -> str:
         # sockets of this kernel's own: jupyter_client's default path, "kernel-ipc" in the
         # working directory, is shared by kernels started at once from one folder, which then
-        # answer each other's messages ("Invalid Signature")
-        return os.path.join(jupyter_runtime_dir(), f"kernel-{uuid.uuid4().hex}-ipc")
+        # answer each other's messages ("Invalid Signature"); the folder is missing on a new machine
+        runtime = jupyter_runtime_dir()
+        os.makedirs(runtime, exist_ok=True)
+        return os.path.join(runtime, f"kernel-{uuid.uuid4().hex}-ipc")
 
 
 def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, cwd: Path | None = None) -> Path:

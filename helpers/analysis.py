@@ -310,7 +310,7 @@ def retraining_vs_oneshot_markdown(table: pd.DataFrame, tolerance: float = 0.001
 def machine_markdown(machine: dict) -> str:
     """One paragraph on where and how the efficiency benchmark ran, from its JSON record: the
     machine, the matrix-multiply peak, the training loop's rate against it in float32 and in
-    bfloat16 autocast, and how much faster retraining runs in compact form."""
+    bfloat16 autocast, and how much faster retraining and gradual pruning run in their forms."""
     m, peak, train = machine["machine"], machine["matmul_peak"], machine["training"]
     text = (
         f"Measured on {m['cpu']} ({m['logical_cores']} logical cores, {machine['threads']} torch thread(s), "
@@ -331,6 +331,11 @@ def machine_markdown(machine: dict) -> str:
                  f"trains ({widths}) than as the masked dense network "
                  f"({r['seconds_per_60000_compact']:.1f} s against {r['seconds_per_60000_masked']:.1f} s "
                  f"per 60,000 images).")
+    for case, r in (machine.get("gradual") or {}).items():
+        csr = f", in CSR from {r['csr_from_k']:g} %" if r["csr_from_k"] is not None and case.startswith("weight") else ""
+        text += (f" An epoch of gradual pruning to {case}, which after each pruning step trains the smallest form "
+                 f"of what is left{csr}, runs **{r['speedup']:.1f}×** faster than an epoch of the masked dense "
+                 f"network ({r['seconds_per_60000_gradual']:.1f} s against {r['seconds_per_60000_masked']:.1f} s).")
     return text
 
 

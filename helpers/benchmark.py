@@ -53,6 +53,11 @@ RETRAINING_CASES: tuple[tuple[str, float], ...] = (("unit", 90.0), ("weight", 80
 dense shape (:func:`helpers.timing.retraining_speedup`): unit pruning compact, weight pruning
 compact with its pruned layers in CSR, at the levels around where CSR starts to pay."""
 
+GRADUAL_CASES: tuple[tuple[str, float], ...] = (("unit", 90.0), ("weight", 90.0), ("weight", 99.0))
+"""(method, k) whose epoch of gradual pruning, in the forms it trains after each pruning step,
+is timed against the masked dense shape (:func:`helpers.timing.gradual_speedup`); weight-pruned
+layers go to CSR from the lowest of the :data:`RETRAINING_CASES` levels where CSR measured faster."""
+
 QUICK_KS: tuple[float, ...] = (90, 99)
 """Levels of a ``--quick`` run (the dense network is timed beside each of them anyway)."""
 
@@ -332,6 +337,11 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         prune(model, k, method), csr=not pruning_method(method).executed_macs, n_images=1_024 if args.quick else 8_192,
         rounds=1 if args.quick else 3)
         for method, k in RETRAINING_CASES}
+    csr_from_k = min((k for (method, k) in RETRAINING_CASES
+                      if method == "weight" and retraining[f"weight k={k:g}"]["speedup"] > 1), default=None)
+    gradual = {f"{method} k={k:g}": timing.gradual_speedup(
+        model, method, k, csr_from_k=csr_from_k, n_images=1_024 if args.quick else 16_384, rounds=1 if args.quick else 3)
+        for method, k in GRADUAL_CASES}
     peak = max(peak_before, peak_after, key=lambda p: p["gflops"])
     peak["gflops_before_training"] = peak_before["gflops"]
     peak["gflops_after_training"] = peak_after["gflops"]
@@ -364,6 +374,7 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         "training": training,
         "training_bf16": bf16,
         "retraining": retraining,
+        "gradual": gradual,
         "summary": headline_targets(frame, training, retraining),
         "seconds": time.perf_counter() - started,
     }
@@ -374,10 +385,11 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     return 0
 
 
-MEASURED_SCHEMA = 3
+MEASURED_SCHEMA = 4
 """Version of what a benchmark measures, part of its cache key: 2 adds bf16 autocast training and
-retraining in compact form, 3 weight-pruned retraining in CSR around where it pays; a
-measurement cached before is taken afresh."""
+retraining in compact form, 3 weight-pruned retraining in CSR around where it pays, 4 gradual
+pruning in the forms it trains after each pruning step; a measurement cached before is taken
+afresh."""
 
 
 def measured(checkpoint_dir: str | os.PathLike, fingerprints: dict[str, str], cache_dir: str | os.PathLike,

@@ -309,6 +309,11 @@ class _GradualForms:
         return self.full
 
 
+PRUNE_EVERY = 10
+"""Optimiser steps between two pruning steps of gradual pruning (12 steps in the ramp of a
+one-epoch run on 60,000 images in batches of 256)."""
+
+
 def gradual_prune(
     model: nn.Module,
     train_split: Split,
@@ -320,7 +325,7 @@ def gradual_prune(
     lr: float,
     batch_size: int,
     seed: int,
-    prune_every: int = 10,
+    prune_every: int = PRUNE_EVERY,
     ramp: float = 0.5,
     k_initial: float = 0.0,
     prune_last: bool = False,

@@ -30,8 +30,8 @@ from .checks import non_negative_int, positive_int
 from .cost import training_macs_per_image
 from .data import Split
 from .model import MLP, STUDY_HIDDEN
-from .pruning import masks_of
-from .recovery import training_form
+from .pruning import masks_of, prune
+from .recovery import PRUNE_EVERY, gradual_prune, training_form
 from .training import train
 
 
@@ -239,3 +239,37 @@ def retraining_speedup(pruned: MLP, *, csr: bool = False, n_images: int = 8_192,
             "seconds_per_60000_masked": statistics.median(seconds["masked"]) * 60_000 / n_images,
             "seconds_per_60000_compact": statistics.median(seconds["compact"]) * 60_000 / n_images,
             "speedup": paired_speedup(seconds["masked"], seconds["compact"])}
+
+
+def gradual_speedup(dense: MLP, method: str, k: float, *, csr_from_k: float | None = None, n_images: int = 16_384,
+                    batch_size: int = 256, rounds: int = 3, seed: int = 0) -> dict[str, float]:
+    """How much faster one epoch of gradual pruning of ``dense`` to ``k`` by ``method`` runs
+    (:func:`helpers.recovery.gradual_prune`: after each pruning step, the smallest form of what
+    is left; weight-pruned layers in CSR from ``csr_from_k``) than one epoch of the masked
+    network of the dense shape, which is what each of its epochs cost when it trained masked,
+    on ``n_images`` random MNIST-shaped images. A pruning step falls every
+    ``PRUNE_EVERY * n_images / 60,000`` optimiser steps (at least 1), so that the epoch has as
+    many as a 60,000-image one.
+
+    Paired rounds like :func:`retraining_speedup`; returns the median seconds per 60,000 images
+    of each and the median of the per-round ratios."""
+    gen = torch.Generator().manual_seed(seed)
+    split = Split(torch.randn(n_images, dense.widths[0], generator=gen),
+                  torch.randint(0, dense.widths[-1], (n_images,), generator=gen))
+    pruned = prune(dense, k, method)
+    prune_every = max(1, round(PRUNE_EVERY * n_images / 60_000))
+    runs = {
+        "masked": lambda: train(copy.deepcopy(pruned), split, {}, epochs=1, batch_size=batch_size, lr=1e-3, seed=seed,
+                                masks=masks_of(pruned), progress=False),
+        "gradual": lambda: gradual_prune(dense, split, {}, k=k, method=method, epochs=1, lr=1e-3,
+                                         batch_size=batch_size, seed=seed, prune_every=prune_every,
+                                         csr_from_k=csr_from_k)[1],
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(positive_int("rounds", rounds)):
+        for name in runs if r % 2 == 0 else reversed(runs):
+            seconds[name].append(float(runs[name]()["seconds"].iloc[0]))
+    return {"csr_from_k": csr_from_k,
+            "seconds_per_60000_masked": statistics.median(seconds["masked"]) * 60_000 / n_images,
+            "seconds_per_60000_gradual": statistics.median(seconds["gradual"]) * 60_000 / n_images,
+            "speedup": paired_speedup(seconds["masked"], seconds["gradual"])}

@@ -23,33 +23,45 @@ ENVIRONMENT = "HELPERS_PROGRESS_FILE"
 T = TypeVar("T")
 
 
-def _write(path: Path, state: dict) -> None:
+_ACTIVE: list[dict] = []
+"""The tracked loops running now, outermost first (a sweep, then the training run inside it)."""
+
+
+def _write(path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state))
+    tmp.write_text(json.dumps({"loops": _ACTIVE}))
     os.replace(tmp, path)  # a reader sees the old state or the new one, never half of one
 
 
 def track(items: Sequence[T], description: str, show: bool = False) -> Iterator[T]:
     """Iterate over ``items``; a tqdm bar called ``description`` when ``show``, and a report of
-    ``description``, items done and total to the pipeline's progress file when there is one."""
+    ``description``, items done and total to the pipeline's progress file when there is one,
+    after those of the tracked loops this one runs inside."""
     target = os.environ.get(ENVIRONMENT)
     path = Path(target) if target else None
+    state = {"description": description, "done": 0, "total": len(items)}
+    _ACTIVE.append(state)
     last = 0.0
-    total = len(items)
-    for done, item in enumerate(tqdm(items, desc=description, disable=not show)):
-        now = time.monotonic()
-        if path is not None and (now - last >= 1.0 or done == 0):
-            _write(path, {"description": description, "done": done, "total": total})
-            last = now
-        yield item
-    if path is not None:
-        _write(path, {"description": description, "done": total, "total": total})
+    try:
+        for done, item in enumerate(tqdm(items, desc=description, disable=not show)):
+            state["done"] = done
+            now = time.monotonic()
+            if path is not None and (now - last >= 1.0 or done == 0):
+                _write(path)
+                last = now
+            yield item
+        state["done"] = len(items)
+        if path is not None:
+            _write(path)
+    finally:
+        _ACTIVE.remove(state)
 
 
 def read(path: Path) -> str:
-    """What the progress file at ``path`` says, as ``"weight pruning 12/84"`` ('' if nothing yet)."""
+    """What the progress file at ``path`` says, each running loop as ``"weight pruning 12/84"``,
+    outermost first, joined by " · " ('' if nothing yet)."""
     try:
-        state = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        loops = json.loads(Path(path).read_text())["loops"]
+        return " · ".join(f"{loop['description']} {loop['done']}/{loop['total']}" for loop in loops)
+    except (OSError, ValueError, KeyError, TypeError):
         return ""
-    return f"{state['description']} {state['done']}/{state['total']}"

@@ -1,9 +1,11 @@
 """Retraining after pruning: fine-tuning with a fixed mask, gradual magnitude pruning, and the controls (from scratch, iterative with rewinding).
 
-Every training here goes through :func:`helpers.training.train` with masks, so
-pruned weights stay exactly zero through every optimiser step: their gradients are zeroed
-before the step (Adam's moments for them therefore stay zero) and the weights are re-masked
-after it. No function changes the model it is given: each works on a deep copy.
+Every training here goes through :func:`helpers.training.train` on the smallest form of what
+it trains (:func:`training_form`: pruned neurons dropped, weight-pruned layers in CSR where that
+pays), where pruned weights do not exist, or with masks, where pruned weights stay exactly zero
+through every optimiser step: their gradients are zeroed before the step (Adam's moments for
+them therefore stay zero) and the weights are re-masked after it. No function changes the
+model it is given: each works on a deep copy.
 
 Re-pruning a partly pruned model keeps its pruned set: its pruned weights (or neuron rows)
 are exact zeros, hence the smallest |w| (or row norms), so a higher level removes them again

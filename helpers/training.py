@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from . import provenance
+from . import progress as progress_report, provenance
 from .checkpoints import cached, select_device
 from .checks import non_negative_int, positive_finite, positive_int
 from .data import Split
@@ -113,7 +113,9 @@ def train(
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * steps_per_epoch)
     rows, step = [], 0
-    bar = tqdm(range(1, epochs + 1), desc=description, disable=not progress, unit="epoch")
+    # the epochs are reported to make report's progress line too, after the sweep they run in
+    bar = tqdm(progress_report.track(range(1, epochs + 1), description), total=epochs, desc=description,
+               disable=not progress, unit="epoch")
     for epoch in bar:
         model.train()
         start = time.perf_counter()

@@ -12,7 +12,7 @@ def test_a_tracked_loop_reports_how_far_it_is(tmp_path, monkeypatch):
     for item in progress.track([10, 20, 30], "weight pruning, oneshot"):
         seen.append((item, json.loads(path.read_text())))
     assert [item for item, _ in seen] == [10, 20, 30]
-    assert seen[0][1] == {"description": "weight pruning, oneshot", "done": 0, "total": 3}
+    assert seen[0][1] == {"loops": [{"description": "weight pruning, oneshot", "done": 0, "total": 3}]}
     assert progress.read(path) == "weight pruning, oneshot 3/3"
     assert not list(tmp_path.glob(".*.tmp")), "written atomically, no temporary file left"
 
@@ -23,3 +23,15 @@ def test_without_a_pipeline_nothing_is_written(tmp_path, monkeypatch):
     assert list(progress.track(["a"], "loop")) == ["a"]
     assert list(tmp_path.iterdir()) == []
     assert progress.read(tmp_path / "missing.json") == ""
+
+
+def test_a_loop_inside_a_tracked_loop_reports_after_it(tmp_path, monkeypatch):
+    path = tmp_path / "progress.json"
+    monkeypatch.setenv(progress.ENVIRONMENT, str(path))
+    seen = []
+    for _ in progress.track(["k=50", "k=90"], "weight pruning, finetune"):
+        for _ in progress.track(range(3), "epochs"):
+            seen.append(progress.read(path))
+    assert seen[0] == "weight pruning, finetune 0/2 · epochs 0/3"
+    assert seen[3] == "weight pruning, finetune 1/2 · epochs 0/3"
+    assert progress.read(path) == "weight pruning, finetune 2/2", "a finished inner loop leaves the report"

@@ -307,11 +307,6 @@ def retraining_vs_oneshot_markdown(table: pd.DataFrame, tolerance: float = 0.001
             f"{tolerance * 100:g} point below one-shot pruning: {where}.")
 
 
-def _runs(speedup: float) -> str:
-    """"runs **2.0×** faster", or for a ratio below 1 "runs **1.3×** slower" (never "0.8× faster")."""
-    return f"runs **{speedup:.1f}×** faster" if speedup >= 1 else f"runs **{1 / speedup:.1f}×** slower"
-
-
 def machine_markdown(machine: dict) -> str:
     """One paragraph on where and how the efficiency benchmark ran, from its JSON record: the
     machine, the matrix-multiply peak, the training loop's rate against it in float32 and in
@@ -324,12 +319,6 @@ def machine_markdown(machine: dict) -> str:
         f"{train['gflops']:.1f} GFLOP/s, **{train['fraction_of_peak']:.0%} of that peak**, "
         f"{train['seconds_per_60000']:.1f} s per 60,000-image epoch at this thread count."
     )
-    products = machine.get("training_products")
-    if products:
-        text += (f" The step's own matrix products, timed alone at their shapes, run at {products['gflops']:.1f} "
-                 f"GFLOP/s ({products['fraction_of_peak']:.0%} of the peak): the loop reaches "
-                 f"{train['fraction_of_products']:.0%} of what its shapes allow, the rest going to what is not a "
-                 f"matrix product (the optimiser, activations, loss, batching).")
     bf16 = machine.get("training_bf16")
     if bf16:
         native = "with" if bf16["native"] else "without"
@@ -338,14 +327,14 @@ def machine_markdown(machine: dict) -> str:
                  + (": training stays in float32 here." if bf16["speedup_over_fp32"] < 1 else "."))
     for case, r in (machine.get("retraining") or {}).items():
         widths = "-".join(map(str, r["widths_compact"]))
-        text += (f" A retraining epoch at {case} {_runs(r['speedup'])} in the form fine-tuning "
+        text += (f" A retraining epoch at {case} runs **{r['speedup']:.1f}×** faster in the form fine-tuning "
                  f"trains ({widths}) than as the masked dense network "
                  f"({r['seconds_per_60000_compact']:.1f} s against {r['seconds_per_60000_masked']:.1f} s "
                  f"per 60,000 images).")
     for case, r in (machine.get("gradual") or {}).items():
         csr = f", in CSR from {r['csr_from_k']:g} %" if r["csr_from_k"] is not None and case.startswith("weight") else ""
         text += (f" An epoch of gradual pruning to {case}, which after each pruning step trains the smallest form "
-                 f"of what is left{csr}, {_runs(r['speedup'])} than an epoch of the masked dense "
+                 f"of what is left{csr}, runs **{r['speedup']:.1f}×** faster than an epoch of the masked dense "
                  f"network ({r['seconds_per_60000_gradual']:.1f} s against {r['seconds_per_60000_masked']:.1f} s).")
     return text
 

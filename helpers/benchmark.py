@@ -327,9 +327,6 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         model.widths, n_images=args.train_images, batch_size=args.train_batch_size
     )
     peak_after = timing.matmul_peak(size, repeats=peak_repeats)
-    # the same step's matrix products timed alone: what any loop of these shapes could reach
-    products = timing.training_products_rate(model.widths, batch_size=args.train_batch_size,
-                                             repeats=peak_repeats)
     # bfloat16 autocast against float32, on a quarter of the images: emulated without native
     # bf16 (AVX512-BF16 or AMX), where it is several times slower
     bf16 = timing.training_throughput(model.widths, n_images=max(1, args.train_images // 4),
@@ -349,8 +346,6 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     peak["gflops_before_training"] = peak_before["gflops"]
     peak["gflops_after_training"] = peak_after["gflops"]
     training["fraction_of_peak"] = training["gflops"] / peak["gflops"]
-    training["fraction_of_products"] = training["gflops"] / products["gflops"]
-    products["fraction_of_peak"] = products["gflops"] / peak["gflops"]
     print(
         f"matmul peak {peak['gflops']:.1f} GFLOP/s; training {training['gflops']:.1f} GFLOP/s "
         f"= {training['fraction_of_peak']:.0%} of peak at batch {args.train_batch_size} "
@@ -377,7 +372,6 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         },
         "matmul_peak": peak,
         "training": training,
-        "training_products": products,
         "training_bf16": bf16,
         "retraining": retraining,
         "gradual": gradual,
@@ -391,11 +385,11 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     return 0
 
 
-MEASURED_SCHEMA = 5
+MEASURED_SCHEMA = 4
 """Version of what a benchmark measures, part of its cache key: 2 adds bf16 autocast training and
 retraining in compact form, 3 weight-pruned retraining in CSR around where it pays, 4 gradual
-pruning in the forms it trains after each pruning step, 5 the rate of the training step's own
-matrix products; a measurement cached before is taken afresh."""
+pruning in the forms it trains after each pruning step; a measurement cached before is taken
+afresh."""
 
 
 def measured(checkpoint_dir: str | os.PathLike, fingerprints: dict[str, str], cache_dir: str | os.PathLike,

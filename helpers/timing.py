@@ -170,31 +170,6 @@ def matmul_peak(size: int = 2048, repeats: int = 5) -> dict[str, float]:
     }
 
 
-def training_products_rate(widths: Sequence[int] = (784, *STUDY_HIDDEN, 10), *, batch_size: int = 256,
-                           repeats: int = 5) -> dict[str, float]:
-    """The float32 rate of the matrix products one training step of a bias-free MLP of
-    ``widths`` makes on a batch of ``batch_size``, each timed alone at its own shape with
-    torch's current thread count (best of ``repeats``): per layer the forward product
-    ``x Wᵀ``, the weight gradient ``gᵀ x`` and, but for the first layer, the input gradient
-    ``g W`` (the multiply-adds :func:`training_macs_per_image` counts). No training loop of
-    these shapes can run faster; :func:`matmul_peak`'s large square products can.
-
-    Returns ``{"batch_size", "seconds_per_step" (the products' best times summed), "gflops"}``.
-    """
-    batch_size = positive_int("batch_size", batch_size)
-    widths = tuple(widths)
-    gen = torch.Generator().manual_seed(0)
-    seconds = 0.0
-    with torch.inference_mode():
-        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
-            x, w = torch.randn(batch_size, n_in, generator=gen), torch.randn(n_out, n_in, generator=gen)
-            g = torch.randn(batch_size, n_out, generator=gen)
-            products = [lambda: torch.mm(x, w.t()), lambda: torch.mm(g.t(), x)] + ([lambda: torch.mm(g, w)] if i else [])
-            seconds += sum(min(time_call(product, repeats=repeats, min_seconds=0.05)) for product in products)
-    flops = 2.0 * training_macs_per_image(widths) * batch_size
-    return {"batch_size": batch_size, "seconds_per_step": seconds, "gflops": flops / seconds / 1e9}
-
-
 def training_throughput(
     widths: Sequence[int] = (784, *STUDY_HIDDEN, 10),
     *,

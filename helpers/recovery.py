@@ -198,13 +198,13 @@ def rewinding_path(k_final: float, rounds: int) -> list[float]:
 # --- gradual pruning -------------------------------------------------------------------
 
 
-def form_positions(full: MLP, form: MLP) -> dict[str, tuple[str, torch.Tensor]]:
-    """For every parameter of ``form`` (a :func:`training_form` of ``full``, not yet trained): the
-    layer of ``full`` whose weights it holds and their flat positions in that layer's weight, in
-    the parameter's order (``full``'s weight ``.flatten()[positions]`` is the parameter,
-    flattened)."""
+def form_positions(form: MLP, kept: list[torch.Tensor]) -> dict[str, tuple[str, torch.Tensor]]:
+    """For every parameter of ``form`` (a :func:`training_form` of a network ``full``, not yet
+    trained; ``kept`` is :func:`helpers.compact.kept_positions` of ``full``): the layer of
+    ``full`` whose weights it holds and their flat positions in that layer's weight, in the
+    parameter's order (``full``'s weight ``.flatten()[positions]`` is the parameter, flattened)."""
     positions = {}
-    for name, flat in zip(full.layer_names, kept_positions(full)):
+    for name, flat in zip(form.layer_names, kept):
         layer = getattr(form, name)
         if isinstance(layer, SparseLinear):
             positions[f"{name}.values"] = (name, flat.view(layer.shape)[layer.rows.cpu(), layer.cols.cpu()])
@@ -245,24 +245,21 @@ class _GradualForms:
         if due or t >= len(self.levels):
             return None
         csr = self.csr_from_k is not None and self.levels[t] >= self.csr_from_k
+        self._write_back()
+        state = self._gather(optimiser) if self.form is not self.full else {}
+        masks = prune_in_place(self.full, self.levels[t], self.mask_fn, self.prune_last)[1]
+        kept = kept_positions(self.full)
         if self.form is self.full:
-            masks = prune_in_place(self.full, self.levels[t], self.mask_fn, self.prune_last)[1]
-            if not csr and all(len(flat) == w.numel() for flat, w in zip(kept_positions(self.full), self._weights())):
+            if not csr and all(len(flat) == self.full.get_submodule(name).weight.numel()
+                               for name, flat in zip(self.full.layer_names, kept)):
                 # nothing to drop yet (weight pruning, every neuron alive): masked training goes on in place
                 _zero_moments(optimiser, [(getattr(self.full, name).weight, mask) for name, mask in masks.items()])
                 return self.full, masks
             state = self._gather(optimiser)
-        else:
-            self._write_back()
-            state = self._gather(optimiser)
-            prune_in_place(self.full, self.levels[t], self.mask_fn, self.prune_last)
         self.form, masks = training_form(self.full, self.prune_last, csr)
-        self.positions = form_positions(self.full, self.form)
+        self.positions = form_positions(self.form, kept)
         self._hand_over(optimiser, state)
         return self.form, masks
-
-    def _weights(self) -> list[torch.Tensor]:
-        return [getattr(self.full, name).weight for name in self.full.layer_names]
 
     def _pairs(self):
         """Each parameter of the form, the name of the layer of ``full`` it holds weights of, and

@@ -52,31 +52,33 @@ def load_checkpoint(
     path: str | os.PathLike,
     device: torch.device | str | None = None,
     expect: Mapping | None = None,
+    writer: str = "the step that writes it",
 ) -> tuple[MLP, Checkpoint]:
     """Rebuild the model saved at ``path`` by :func:`save_checkpoint`; returns ``(model, checkpoint)``.
 
-    Refuses, with a :class:`CheckpointError` that names the file and the fault, a file that
-    cannot be read (truncated, corrupted), that is not a checkpoint of this project, whose
-    weights differ from the fingerprint saved with them or do not fit its architecture, and,
-    with ``expect``, whose provenance differs from ``expect`` in any field (each one named).
+    Refuses, with a :class:`CheckpointError` that names the file, the fault and the step to
+    rerun (``writer``), a file that cannot be read (truncated, corrupted; the reader's own
+    error is chained, not quoted), that is not a checkpoint of this project, whose weights
+    differ from the fingerprint saved with them or do not fit its architecture, and, with
+    ``expect``, whose provenance differs from ``expect`` in any field (each one named).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}: run the training notebook first")
+        raise FileNotFoundError(f"no checkpoint at {path}: run {writer} first")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # zip, pickle and storage errors all mean an unusable file
-        raise CheckpointError(f"{path} cannot be read as a checkpoint ({type(err).__name__}: {err}); "
-                              "it is truncated or corrupted: delete it and rerun the step that writes it") from err
+        raise CheckpointError(f"{path} cannot be read as a checkpoint: it is truncated or corrupted; "
+                              f"delete it and rerun {writer}") from err
     missing = {"state_dict", "widths", "fingerprint", "provenance"} - set(
         checkpoint if isinstance(checkpoint, dict) else ())
     if missing:
         raise CheckpointError(f"{path} is not a checkpoint of this project (it lacks {sorted(missing)}): "
-                              "delete it and rerun the step that writes it")
+                              f"delete it and rerun {writer}")
     widths = tuple(checkpoint["widths"])
     if provenance.state_fingerprint(checkpoint["state_dict"]) != checkpoint["fingerprint"]:
         raise CheckpointError(f"{path}: its weights differ from the fingerprint saved with them (corrupted): "
-                              "delete it and rerun the step that writes it")
+                              f"delete it and rerun {writer}")
     try:
         model = MLP(hidden=widths[1:-1], in_features=widths[0], n_classes=widths[-1])
         model.load_state_dict(checkpoint["state_dict"])
@@ -87,7 +89,7 @@ def load_checkpoint(
         wrong = provenance.differences(checkpoint["provenance"], expect)
         if wrong:
             raise CheckpointError(f"{path} was made for another configuration than the one asked for "
-                                  f"({'; '.join(wrong)}): rerun the step that writes it with this configuration")
+                                  f"({'; '.join(wrong)}): rerun {writer} with this configuration")
     return model.to(select_device(device)), checkpoint
 
 
@@ -133,7 +135,8 @@ def dense_checkpoint(checkpoint_dir: str | os.PathLike, seed: int) -> Path:
 def load_dense(checkpoint_dir: str | os.PathLike, seed: int, data: Mapping[str, Split]) -> tuple[MLP, Checkpoint]:
     """The dense model of ``seed`` left in ``checkpoint_dir`` by the training notebook, refused
     (:class:`CheckpointError`) unless it was trained and evaluated on ``data``."""
-    return load_checkpoint(dense_checkpoint(checkpoint_dir, seed), expect=data_expectation(data))
+    return load_checkpoint(dense_checkpoint(checkpoint_dir, seed), expect=data_expectation(data),
+                           writer=f"02_training with checkpoint_dir = {str(checkpoint_dir)!r}")
 
 
 DENSE_RECORD = "dense_models.json"
@@ -146,12 +149,14 @@ the record (when given None) or must agree with it."""
 
 
 def write_dense_record(checkpoint_dir: str | os.PathLike, dataset: str, train_size: int | None,
-                       test_size: int | None, fingerprints: Mapping[str, str]) -> Path:
+                       test_size: int | None, fingerprints: Mapping[str, str], train_images: int) -> Path:
     """Record, beside the dense checkpoints in ``checkpoint_dir``, the data they were trained
-    with and their fingerprints (seed as text -> fingerprint)."""
+    with (``train_images``: how many training images that was) and their fingerprints (seed as
+    text -> fingerprint)."""
     path = Path(checkpoint_dir) / DENSE_RECORD
     io.write_json({"dataset": dataset, "train_size": train_size, "test_size": test_size,
-                   "seeds": [int(s) for s in fingerprints], "fingerprints": dict(fingerprints)}, path)
+                   "train_images": int(train_images), "seeds": [int(s) for s in fingerprints],
+                   "fingerprints": dict(fingerprints)}, path)
     return path
 
 
@@ -162,7 +167,8 @@ def with_recorded_data(params: Mapping[str, Any], notebook: str) -> dict[str, An
     agree with it (seeds: be among the recorded ones).
 
     Raises ``ValueError`` naming every field that differs, with both values
-    (``train_size: checkpoints 2000, asked 3000``), before anything is computed.
+    (``train_size: checkpoints 2000, asked 3000``), and a ``validation_size`` that leaves no
+    training images, before anything is computed.
     """
     path = Path(params["checkpoint_dir"]) / DENSE_RECORD
     if not path.is_file():
@@ -186,4 +192,9 @@ def with_recorded_data(params: Mapping[str, Any], notebook: str) -> dict[str, An
         raise ValueError(f"{notebook}: the dense models in {params['checkpoint_dir']} were trained by 02_training "
                          f"with other data than this run asks for: {'; '.join(wrong)}. Rerun 02_training with "
                          f"these values, or leave them out (None) to use the recorded ones.")
+    images = recorded.get("train_images")  # absent from the records of earlier versions
+    if images is not None and params.get("validation_size") is not None and not params["validation_size"] < images:
+        raise ValueError(f"{notebook}: parameter validation_size must be in [1, {images - 1}] (held out from the "
+                         f"{images:,} training images 02_training recorded in {path}), got "
+                         f"{params['validation_size']}; e.g. -p validation_size {max(1, images // 10)}")
     return resolved

@@ -49,7 +49,49 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    _WRITTEN.append(path.resolve())
     return path
+
+
+_WRITTEN: list[Path] = []
+"""Every file this process wrote through :func:`atomic_write`, in order (what
+:func:`undo_on_failure` may have to take back)."""
+
+_UNDO: list[Callable] = []  # the one post_run_cell callback undo_on_failure registered, if any
+
+
+def undo_on_failure(outputs: list[Path]) -> None:
+    """In a notebook kernel: should a cell fail from now on, remove every file written since
+    this call (:func:`atomic_write`) that is one of ``outputs`` or lies in one of them (a
+    folder), and say which; a run that failed half-way then leaves none of its results behind
+    for a later step to read. Caches written elsewhere stay: each entry is whole and valid.
+    Outside IPython, or called again (a rerun of the first cell), only the last call counts."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    for callback in _UNDO:
+        shell.events.unregister("post_run_cell", callback)
+    _UNDO.clear()
+    outputs = [Path(p).resolve() for p in outputs]
+    start, outputs = len(_WRITTEN), [*outputs, *(provenance_path(p) for p in outputs)]
+
+    def remove_if_failed(result) -> None:
+        if result.success:
+            return
+        removed = [f for f in dict.fromkeys(_WRITTEN[start:])
+                   if any(f == o or o in f.parents for o in outputs) and f.is_file()]
+        for f in removed:
+            f.unlink()
+        if removed:
+            print(f"this run failed: removed the {len(removed)} file(s) it had written "
+                  f"({', '.join(str(f) for f in removed)})", flush=True)
+
+    shell.events.register("post_run_cell", remove_if_failed)
+    _UNDO.append(remove_if_failed)
 
 
 class StaleResultsError(ValueError):
@@ -73,21 +115,22 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike, record: dict[str, An
     atomic_write(path, lambda tmp: tmp.write_bytes(blob))
 
 
-def read_results(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read a CSV written by :func:`write_csv` with a record; returns ``(frame, record)``.
+def read_results(path: str | os.PathLike, writer: str = "the step that writes it") -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a CSV written by :func:`write_csv` with a record, by the step ``writer``; returns
+    ``(frame, record)``.
 
     Raises :class:`StaleResultsError` when the record is missing or describes other bytes than
-    the file holds (written by another run, or an interrupted one).
+    the file holds (written by another run, or an interrupted one), naming ``writer`` to rerun.
     """
     path = Path(path)
-    frame = read_csv(path)
+    frame = read_csv(path, writer)
     sidecar = provenance_path(path)
     if not sidecar.is_file():
-        raise StaleResultsError(f"{path} has no provenance record ({sidecar.name}): rerun the step that writes it")
-    record = read_json(sidecar)
+        raise StaleResultsError(f"{path} has no provenance record ({sidecar.name}): rerun {writer}")
+    record = read_json(sidecar, writer)
     if record.get("sha256") != hashlib.sha256(path.read_bytes()).hexdigest():
         raise StaleResultsError(f"{path} is not the file its provenance record {sidecar.name} describes (it was "
-                                "changed, or a run was interrupted between the two): rerun the step that writes it")
+                                f"changed, or a run was interrupted between the two): rerun {writer}")
     return frame, record
 
 
@@ -106,21 +149,24 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def read_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV written by an earlier step; the error names the step's missing output."""
+def _missing(path: Path, writer: str) -> FileNotFoundError:
+    return FileNotFoundError(f"{path} does not exist: run {writer} first, with the path it writes "
+                             f"set to this one (see README)")
+
+
+def read_csv(path: str | os.PathLike, writer: str = "the step that writes it") -> pd.DataFrame:
+    """Read a CSV written by an earlier step (``writer``, e.g. ``"03_weight_pruning"``); the
+    error names that step when the file is missing."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} does not exist: run the notebook that writes it first (see README)"
-        )
+        raise _missing(path, writer)
     return pd.read_csv(path)
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file written by an earlier step; the error names the step's missing output."""
+def read_json(path: str | os.PathLike, writer: str = "the step that writes it") -> Any:
+    """Read a JSON file written by an earlier step (``writer``); the error names that step
+    when the file is missing."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} does not exist: run the step that writes it first (see README)"
-        )
+        raise _missing(path, writer)
     return json.loads(path.read_text())

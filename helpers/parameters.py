@@ -14,16 +14,21 @@ import ast
 import difflib
 import json
 import numbers
+import tempfile
+import tokenize
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
+from . import io
 from .checks import positive_finite
 from .pruning import check_k
 from .retraining import MAX_RETRAINING_EPOCHS, STRATEGIES
-from .sources import check_name
+from .sources import DATASETS, check_name
 
 SOURCE_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 """The source notebooks, as kept in the repository (no outputs)."""
@@ -34,7 +39,10 @@ _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "None": None, "l
 
 def declared(notebook: str) -> dict[str, dict[str, str]]:
     """The parameters of source notebook ``notebook`` (e.g. ``"02_training"``): the assignments of
-    its ``parameters`` cell, name -> ``default`` and ``annotation`` (source text; ``""`` if none).
+    its ``parameters`` cell, name -> ``default`` and ``annotation`` (source text; ``""`` if none)
+    and ``help``, the comment on its line (what ``papermill --help-notebook`` shows): what it is,
+    what it accepts (:data:`VALIDATORS`), and for a file or folder the notebook reads or writes,
+    ``"read: ..."`` or ``"written: ..."`` first (:func:`written`).
 
     Optional values are annotated ``"Optional[int]"``, quoted: papermill's parser (a regular
     expression) reads no ``int | None``, and the notebook has no ``typing`` import.
@@ -48,18 +56,60 @@ def declared(notebook: str) -> dict[str, dict[str, str]]:
              if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
         raise ValueError(f"{path} must have exactly one cell tagged 'parameters', it has {len(cells)}")
-    params = {}
     source = cells[0]["source"]
-    for node in ast.parse(source if isinstance(source, str) else "".join(source)).body:
+    source = source if isinstance(source, str) else "".join(source)
+    comments = {token.start[0]: token.string.lstrip("#").strip()
+                for token in tokenize.generate_tokens(StringIO(source).readline)
+                if token.type == tokenize.COMMENT}
+    params = {}
+    for node in ast.parse(source).body:
+        help_text = comments.get(node.end_lineno, "")
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             annotation = node.annotation  # quoted ("Optional[int]") where papermill's parser needs it
             text = annotation.value if isinstance(annotation, ast.Constant) else ast.unparse(annotation)
-            params[node.target.id] = {"default": ast.unparse(node.value), "annotation": text}
+            params[node.target.id] = {"default": ast.unparse(node.value), "annotation": text, "help": help_text}
         elif isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
-                    params[target.id] = {"default": ast.unparse(node.value), "annotation": ""}
+                    params[target.id] = {"default": ast.unparse(node.value), "annotation": "", "help": help_text}
     return params
+
+
+def written(notebook: str) -> list[str]:
+    """The parameters of ``notebook`` that name a file or folder it writes (their help starts
+    with ``"written:"``; a name ending in ``_dir`` is a folder)."""
+    return [name for name, p in declared(notebook).items() if p["help"].startswith("written:")]
+
+
+def prepare_outputs(values: Mapping[str, Any], notebook: str) -> list[Path]:
+    """Check, before any compute, that the files and folders ``notebook`` writes (:func:`written`)
+    and its cache (help ``"cache: ..."``), as ``values`` names them, can be written: a file can
+    be created in the folder, or in the nearest folder above it that exists (which is left as
+    it was: folders are made when the first file is written). Returns the written paths (files,
+    and folders for ``*_dir``), e.g. for :func:`helpers.io.undo_on_failure`.
+
+    Raises ``ValueError`` naming the parameter, its value and why it cannot be written.
+    """
+    params = declared(notebook)
+    outputs = []
+    for name in [n for n, p in params.items() if p["help"].startswith(("written:", "cache:"))]:
+        if values.get(name) is None:
+            continue
+        path = Path(values[name]).absolute()
+        folder = path if name.endswith("_dir") else path.parent
+        existing = next(f for f in (folder, *folder.parents) if f.exists())
+        try:
+            if not existing.is_dir():
+                raise NotADirectoryError(20, f"{existing} is a file, not a folder")
+            with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check-"):
+                pass
+        except OSError as err:
+            raise ValueError(f"{notebook}: parameter {name}: {values[name]!r} cannot be written ({err.strerror}"
+                             f"{': ' + str(existing) if existing != folder else ''}); give a path in a folder this "
+                             f"user can write") from err
+        if params[name]["help"].startswith("written:"):
+            outputs.append(path)
+    return outputs
 
 
 def _matches(value: Any, annotation: Any) -> bool:
@@ -117,6 +167,12 @@ def check_ks(ks: Iterable[float]) -> list[float]:
     return ks
 
 
+def _study_levels(name: str, value: list[float]) -> list[float]:
+    """The levels of a pruning notebook's sweep, normalised (:func:`check_ks`), level 0 added when
+    missing: the dense network is what every plot, table and conclusion measures the others against."""
+    return check_ks([0.0, *check_ks(value)])
+
+
 def _levels(name: str, value: list[float]) -> list[float]:
     """A list of levels that may be empty (nothing chosen), normalised as :func:`check_ks` does."""
     return check_ks(value) if value else []
@@ -156,33 +212,59 @@ def check_strategies(strategies: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(strategies))
 
 
-VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
-    "dataset": lambda _, v: (check_name(v), v)[1],
-    "seeds": lambda _, v: check_seeds(v),
-    "ks": lambda _, v: check_ks(v),
-    "target_ks": _levels,
-    "tune_ks": _levels,
-    "control_ks": _levels,
-    "tune_lrs": _learning_rates,
-    "cutoff_ks": _levels,
-    "shift_k": lambda _, v: check_k(v),
-    "csr_from_k": lambda _, v: check_k(v),
-    "strategies": lambda _, v: check_strategies(v),
-    **{n: _positive_int for n in ("epochs", "batch_size", "recovery_batch_size", "validation_size",
-                                  "lottery_rounds")},
-    **{n: _retraining_epochs for n in ("recovery_epochs", "target_epochs", "longest_epochs", "lottery_epochs")},
-    "lr": positive_finite,
-    **{n: _optional_size for n in ("train_size", "test_size")},
-    "tolerance": _fraction,
+@dataclass(frozen=True)
+class Accepts:
+    """What one parameter accepts: the phrase its help states (``text``, which every notebook's
+    ``parameters`` cell repeats in the parameter's comment, tested; no ``=`` in it, which
+    papermill's parser would take for a second assignment and skip the line) and the check that
+    enforces it, returning the normalised value or raising ``ValueError`` naming the value."""
+
+    text: str
+    check: Callable[[str, Any], Any]
+
+
+_LEVELS = Accepts("levels in [0, 100)", _levels)
+VALIDATORS: dict[str, Accepts] = {
+    "dataset": Accepts(" or ".join(DATASETS), lambda _, v: (check_name(v), v)[1]),
+    "seeds": Accepts("distinct integers, at least 0", lambda _, v: check_seeds(v)),
+    "ks": Accepts("levels in [0, 100); 0, the dense network, is always added", _study_levels),
+    "target_ks": Accepts("levels of ks", _levels),
+    "tune_ks": _LEVELS,
+    "control_ks": _LEVELS,
+    "cutoff_ks": _LEVELS,
+    "tune_lrs": Accepts("rates in (0, 1]", _learning_rates),
+    "shift_k": Accepts("a level in [0, 100)", lambda _, v: check_k(v)),
+    "csr_from_k": Accepts("a level in [0, 100)", lambda _, v: check_k(v)),
+    "strategies": Accepts(f"any of {', '.join(STRATEGIES)}", lambda _, v: check_strategies(v)),
+    **{n: Accepts("at least 1", _positive_int) for n in ("epochs", "batch_size", "recovery_batch_size", "lottery_rounds")},
+    "validation_size": Accepts("at least 1 and fewer than the training images", _positive_int),
+    **{n: Accepts(f"in [1, {MAX_RETRAINING_EPOCHS}]", _retraining_epochs)
+       for n in ("recovery_epochs", "target_epochs", "longest_epochs", "lottery_epochs")},
+    "lr": Accepts("above 0", positive_finite),
+    **{n: Accepts("at least 1, or None", _optional_size) for n in ("train_size", "test_size")},
+    "tolerance": Accepts("in (0, 1)", _fraction),
 }
-"""Parameter name -> range check returning the normalised value, shared by every notebook that
-declares the name."""
+"""Parameter name -> what it accepts and the range check returning the normalised value, shared
+by every notebook that declares the name."""
+
+
+def _cross_checks(values: Mapping[str, Any], notebook: str) -> None:
+    """Refuse parameters that are each in range but do not fit together (``values`` complete
+    and normalised): every level of ``target_ks`` must be one of ``ks``, which the longer
+    budgets are set beside."""
+    if values.get("target_ks") and "ks" in values:
+        outside = [k for k in values["target_ks"] if k not in values["ks"]]
+        if outside:
+            raise ValueError(f"{notebook}: parameter target_ks: {outside} not among ks {values['ks']}: the longer "
+                             f"budgets are compared with the sweep's at the same levels; add them to ks or leave "
+                             f"them out of target_ks")
 
 
 def check(values: Mapping[str, Any], notebook: str) -> dict[str, Any]:
     """Refuse ``values`` for ``notebook`` unless every name is one of its parameters, every value
     has the type annotated in its ``parameters`` cell and lies in the accepted range; return
-    them normalised (levels sorted, each once, as floats: :func:`check_ks`).
+    them normalised (levels sorted, each once, as floats: :func:`check_ks`; ``ks`` with level 0).
+    Parameters that must fit together are checked together, a missing one at its default.
 
     Raises ``ValueError`` (``TypeError`` for a wrong type) naming the notebook, the parameter,
     the value and what is accepted; for an unknown name, also the closest declared one.
@@ -208,9 +290,12 @@ def check(values: Mapping[str, Any], notebook: str) -> dict[str, Any]:
         normalised[name] = value
         if name in VALIDATORS and value is not None:
             try:
-                normalised[name] = VALIDATORS[name](name, value)
+                normalised[name] = VALIDATORS[name].check(name, value)
             except (TypeError, ValueError) as err:
                 raise type(err)(f"{notebook}: parameter {name}: {err}") from err
+    defaults = {name: ast.literal_eval(p["default"]) for name, p in params.items() if name not in normalised}
+    _cross_checks({**{n: VALIDATORS[n].check(n, v) if n in VALIDATORS and v is not None else v
+                      for n, v in defaults.items()}, **normalised}, notebook)
     return normalised
 
 
@@ -220,6 +305,10 @@ def check_namespace(namespace: Mapping[str, Any], notebook: str) -> dict[str, An
     Returns the parameters' values normalised (:func:`check`): what the notebook computes with,
     and what the provenance of its results records.
 
+    The folders of the files it writes are created and checked writable
+    (:func:`prepare_outputs`), and should a later cell fail, the files written there by this
+    run are removed (:func:`helpers.io.undo_on_failure`): a failed run leaves no result behind.
+
     IPython's own names, private names, modules, classes and functions are not parameters.
     """
     values = {
@@ -227,4 +316,6 @@ def check_namespace(namespace: Mapping[str, Any], notebook: str) -> dict[str, An
         if not name.startswith("_") and name not in _IPYTHON_NAMES
         and not isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))
     }
-    return check(values, notebook)
+    checked = check(values, notebook)
+    io.undo_on_failure(prepare_outputs(checked, notebook))
+    return checked

@@ -46,14 +46,16 @@ NOTEBOOKS = (
 
 _SMOKE_DATA = {"train_size": 1_000, "test_size": 500, "seeds": [0, 1]}
 _SMOKE_PRUNING = {**_SMOKE_DATA, "ks": [0, 50, 90, 99], "recovery_epochs": 1, "target_epochs": 2, "longest_epochs": 3,
-                  "validation_size": 200, "tune_ks": [50, 99], "tune_lrs": [1e-3, 8e-3], "lottery_rounds": 2}
+                  "validation_size": 200, "tune_ks": [50, 99], "tune_lrs": [1e-3, 8e-3], "lottery_rounds": 2,
+                  "recovery_batch_size": 32}
 SMOKE: dict[str, dict[str, Any]] = {
     "02_training": {**_SMOKE_DATA, "epochs": 1},
     "03_weight_pruning": {**_SMOKE_PRUNING, "target_ks": [99], "control_ks": [90]},
     "04_unit_pruning": {**_SMOKE_PRUNING, "target_ks": [90], "control_ks": [90]},
 }
 """Parameters that shrink the run to a smoke test: a data subset, two seeds, one epoch, four
-levels, two learning rates tried at two levels, the controls at one level (two lottery rounds)."""
+levels, two learning rates tried at two levels, the controls at one level (two lottery rounds);
+retraining in batches of 32, so that gradual pruning on so few images still prunes in steps."""
 
 
 @dataclass(frozen=True)
@@ -273,15 +275,16 @@ def run(
         raise ValueError(f"overrides for unknown notebooks {sorted(unknown)}; accepted: {list(NOTEBOOKS)}")
     for dataset in datasets:
         check_name(dataset)
-    # Every notebook's parameters are checked before the first one runs: a typo in the last
-    # notebook's must not surface after an hour of training.
+    # Every notebook's parameters are checked before the first one runs, and every path they
+    # write: a typo or a read-only folder in the last notebook's must not surface after an hour
+    # of training.
     plan = {dataset: {name: {**params, **overrides.get(name, {})}
                       for name, params in layout.parameters(dataset).items()} for dataset in datasets}
     for by_notebook in plan.values():
         by_notebook["05_comparison"].setdefault("quick_benchmark", quick_benchmark)
     for by_notebook in plan.values():
         for name, params in by_notebook.items():
-            parameters.check(params, name)
+            parameters.prepare_outputs(parameters.check(params, name), name)
     steps = [(dataset, name, params) for dataset, by_notebook in plan.items() for name, params in by_notebook.items()]
     previous = previous_cost(layout.results / COST_FILE)
     cache = layout.artefacts / "cache"

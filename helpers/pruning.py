@@ -186,10 +186,10 @@ def emptied_layers(model: nn.Module, k: float, method_name: str, prune_last: boo
     """The prunable layers of ``model`` that the method called ``method_name`` would empty at
     level ``k``: ``round(k / 100 * n)`` equals their n weights (or n neurons)."""
     return [name for name, layer in prunable_layers(model, prune_last)
-            if n_to_prune(k, n := _units(layer, method_name)) == n]
+            if n_to_prune(k, n := units(layer, method_name)) == n]
 
 
-def _units(layer: nn.Linear, method_name: str) -> int:
+def units(layer: nn.Linear, method_name: str) -> int:
     """How many units (weights or neurons) of ``layer`` the method called ``method_name`` ranks."""
     return layer.weight.shape[0] if method(method_name).unit == "neuron" else layer.weight.numel()
 
@@ -204,7 +204,7 @@ def check_levels_keep_every_layer(model: nn.Module, ks, method_name: str, prune_
         emptied = emptied_layers(model, k, method_name, prune_last)
         if emptied:
             layers = dict(prunable_layers(model, prune_last))
-            sizes = ", ".join(f"{name} has {_units(layers[name], method_name)} {unit}s" for name in emptied)
+            sizes = ", ".join(f"{name} has {units(layers[name], method_name)} {unit}s" for name in emptied)
             raise ValueError(f"k = {k:g} % would remove every {unit} of {', '.join(emptied)} ({sizes}; "
                              f"round({k:g} / 100 * n) = n): choose levels that leave each layer at least one {unit}")
 

@@ -313,6 +313,16 @@ PRUNE_EVERY = 10
 one-epoch run on 60,000 images in batches of 256)."""
 
 
+def gradual_pruning_steps(images: int, epochs: int, batch_size: int, prune_every: int = PRUNE_EVERY,
+                          ramp: float = 0.5) -> tuple[int, int]:
+    """``(optimiser steps, pruning steps)`` of a :func:`gradual_prune` run of ``epochs`` epochs
+    on ``images`` training images in batches of ``batch_size``: a pruning step at the first
+    optimiser step and every ``prune_every`` after it, within the first ``ramp`` of the run.
+    One pruning step prunes to ``k`` at once: the run is then fine-tuning."""
+    total = epochs * -(-images // batch_size)
+    return total, int(ramp * total // prune_every) + 1
+
+
 def gradual_prune(
     model: nn.Module,
     train_split: Split,
@@ -365,8 +375,8 @@ def gradual_prune(
     if k_initial > k:
         raise ValueError(f"k_initial must be in [0, k={k}], got {k_initial!r}")
 
-    total_steps = epochs * -(-len(train_split) // batch_size)
-    levels = cubic_schedule(k, int(ramp * total_steps // prune_every) + 1, k_initial)
+    _, pruning_steps = gradual_pruning_steps(len(train_split), epochs, batch_size, prune_every, ramp)
+    levels = cubic_schedule(k, pruning_steps, k_initial)
     if pruning_method(method).executed_macs:  # a unit-pruned form is small and dense: never CSR
         csr_from_k = None
     forms = _GradualForms(copy.deepcopy(model), levels, prune_every, mask_fn, prune_last, csr_from_k)

@@ -11,6 +11,7 @@ normalised.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,8 +24,9 @@ from . import io, progress as progress_report, provenance
 from .checkpoints import data_expectation
 from .cost import count_nonzero_weights, layer_sparsity, remaining_weights, sparsity
 from .data import Split, load_dataset
-from .pruning import check_levels_keep_every_layer, global_weight_prune, prune
-from .recovery import rewinding_path
+from .pruning import check_levels_keep_every_layer, global_weight_prune, n_to_prune, prunable_layers, prune
+from .pruning import method as method_of, units
+from .recovery import PRUNE_EVERY, gradual_pruning_steps, rewinding_path
 from .retraining import CONTROLS, TUNED, DenseModels, RecoveryBudget, Retraining, retrained
 from .sensitivity import layer_sensitivity
 from .training import evaluate
@@ -274,6 +276,47 @@ def sweep_rows(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([results[kept], retrained[retrained["epochs"] == budget]])
 
 
+class DegenerateScheduleWarning(UserWarning):
+    """A schedule that makes a strategy another one, or runs less of it than was asked."""
+
+
+def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn.Module, method: str) -> list[str]:
+    """What in a pruning notebook's checked ``params`` (``train_images`` training images, the
+    dense ``model``, pruned by ``method``) would quietly turn a strategy into another one or
+    run fewer rounds than asked, each named with its numbers: gradual pruning whose ramp holds
+    a single pruning step (it is then fine-tuning), lottery rounds that remove nothing more
+    than the round before, and longer budgets that are not longer."""
+    found = []
+    strategies = params["strategies"]
+    if "gradual" in strategies:
+        tuning_images = train_images - params["validation_size"]
+        for images, epochs, where in ((train_images, params["recovery_epochs"], "the sweep"),
+                                      (tuning_images, params["recovery_epochs"], "the learning-rate trials")):
+            steps, pruning_steps = gradual_pruning_steps(images, epochs, params["recovery_batch_size"])
+            if pruning_steps < 2:
+                found.append(f"gradual pruning in {where}: {epochs} epoch(s) on {images:,} images in batches of "
+                             f"{params['recovery_batch_size']} is {steps} optimiser steps, fewer than one pruning "
+                             f"interval ({PRUNE_EVERY} steps) in the first half of the run: it prunes once, at the "
+                             f"first step, and is fine-tuning under another name; give more images or epochs")
+    if "lottery" in strategies and params["control_ks"]:
+        path = rewinding_path(max(params["control_ks"]), params["lottery_rounds"])
+        layers = prunable_layers(model, params["prune_last"])
+        removed = [tuple(n_to_prune(k, units(layer, method)) for _, layer in layers) for k in path]
+        empty = [k for k, now, before in zip(path, removed, [(0,) * len(layers), *removed]) if now == before]
+        if empty:
+            found.append(f"the lottery control's path {path} ({params['lottery_rounds']} rounds to "
+                         f"{max(params['control_ks']):g} %) has {len(empty)} round(s) that remove no "
+                         f"{method_of(method).unit} more than the round before (at {empty}): it runs "
+                         f"{len(path) - len(empty)} rounds of pruning, not {len(path)}")
+    if params["target_ks"] and params["target_epochs"] <= params["recovery_epochs"]:
+        found.append(f"target_epochs = {params['target_epochs']} is no longer than recovery_epochs = "
+                     f"{params['recovery_epochs']}: the longer budget at target_ks repeats the sweep's")
+    if params["target_ks"] and params["longest_epochs"] <= params["target_epochs"]:
+        found.append(f"longest_epochs = {params['longest_epochs']} is no longer than target_epochs = "
+                     f"{params['target_epochs']}: no strategy gets the longest budget")
+    return found
+
+
 def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
                      global_ranking: bool = False) -> MethodStudy:
     """The shared work of the weight- and unit-pruning notebooks, from their checked parameters
@@ -301,6 +344,8 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     check_levels_keep_every_layer(next(iter(dense.models.values())),
                                   [*params["ks"], *params["target_ks"], *params["tune_ks"], *params["control_ks"]],
                                   method, params["prune_last"])
+    for message in degenerate_schedules(params, len(data["train"]), next(iter(dense.models.values())), method):
+        warnings.warn(message, DegenerateScheduleWarning, stacklevel=2)
     strategies = params["strategies"]
     budget = RecoveryBudget(params["recovery_epochs"], max(params["tune_lrs"]), params["recovery_batch_size"])
     long_budget = replace(budget, epochs=params["target_epochs"])

@@ -526,3 +526,32 @@ def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, de
     # the rounds' records chain: the same level reached along another path is another network
     other = retraining.Retraining("lottery", method, path[-1], 0, budget, path=(path[0],))
     assert other.record("f", data["train"]) != jobs[-1].record("f", data["train"])
+
+
+def test_schedules_that_turn_a_strategy_into_another_are_named(study_model):
+    from helpers.sweep import degenerate_schedules
+
+    params = {"strategies": ["oneshot", "finetune", "gradual", "lottery"], "validation_size": 200,
+              "recovery_epochs": 1, "recovery_batch_size": 256, "control_ks": [90], "lottery_rounds": 2,
+              "prune_last": False, "target_ks": [], "target_epochs": 3, "longest_epochs": 10}
+    found = degenerate_schedules(params, 1000, study_model, "weight")
+    assert found == [
+        "gradual pruning in the sweep: 1 epoch(s) on 1,000 images in batches of 256 is 4 optimiser steps, fewer "
+        "than one pruning interval (10 steps) in the first half of the run: it prunes once, at the first step, and "
+        "is fine-tuning under another name; give more images or epochs",
+        "gradual pruning in the learning-rate trials: 1 epoch(s) on 800 images in batches of 256 is 4 optimiser "
+        "steps, fewer than one pruning interval (10 steps) in the first half of the run: it prunes once, at the "
+        "first step, and is fine-tuning under another name; give more images or epochs"]
+    assert degenerate_schedules({**params, "recovery_batch_size": 32}, 1000, study_model, "weight") == []
+    assert degenerate_schedules({**params, "strategies": ["gradual"]}, 60_000, study_model, "weight") == []
+    # 10 rounds to 0.5 %: the levels, rounded to 0.1 point, repeat two by two
+    many = degenerate_schedules({**params, "strategies": ["lottery"], "lottery_rounds": 10, "control_ks": [0.5]},
+                                1000, study_model, "unit")
+    assert many == ["the lottery control's path [0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4, 0.5, 0.5] (10 rounds to "
+                    "0.5 %) has 5 round(s) that remove no neuron more than the round before (at [0.1, 0.2, 0.3, 0.4, "
+                    "0.5]): it runs 5 rounds of pruning, not 10"]
+    longer = degenerate_schedules({**params, "strategies": ["finetune"], "target_ks": [90], "target_epochs": 1,
+                                   "longest_epochs": 1}, 60_000, study_model, "weight")
+    assert longer == ["target_epochs = 1 is no longer than recovery_epochs = 1: the longer budget at target_ks "
+                      "repeats the sweep's",
+                      "longest_epochs = 1 is no longer than target_epochs = 1: no strategy gets the longest budget"]

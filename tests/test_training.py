@@ -182,8 +182,20 @@ def test_checkpoint_for_other_data_is_refused_naming_the_field(tmp_path):
     assert checkpoints.load_checkpoint(path, expect=checkpoints.data_expectation(data))[1]["provenance"]["kind"] == "dense"
 
 
-def test_missing_checkpoint_says_which_step_writes_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="training notebook"):
+def test_a_missing_or_truncated_dense_model_names_the_notebook_that_writes_it(tmp_path):
+    model, path, data = _saved(tmp_path / "cache")
+    models = tmp_path / "models"
+    with pytest.raises(FileNotFoundError, match=f"run 02_training with checkpoint_dir = '{models}' first"):
+        checkpoints.load_dense(models, 0, data)
+    dense = checkpoints.dense_checkpoint(models, 0)
+    dense.parent.mkdir()
+    dense.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(checkpoints.CheckpointError) as refused:
+        checkpoints.load_dense(models, 0, data)
+    message = str(refused.value)
+    assert message == (f"{dense} cannot be read as a checkpoint: it is truncated or corrupted; delete it and rerun "
+                       f"02_training with checkpoint_dir = '{models}'"), "the reader's own text is chained, not quoted"
+    with pytest.raises(FileNotFoundError, match="none.pt: run the step that writes it first"):
         checkpoints.load_checkpoint(tmp_path / "none.pt")
 
 

@@ -13,7 +13,7 @@ from helpers.model import MLP
 from helpers.sources import DataUnavailableError, load_raw
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT / "data")).resolve()  # the chain runs in other folders
+DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT / "data")).resolve()  # the README test runs in other folders
 
 
 def pytest_configure(config):
@@ -27,7 +27,7 @@ def pytest_configure(config):
         pytest.exit(f"the test suite needs MNIST: {err}", returncode=4)
 
 
-LONGEST_FIRST = ("test_notebooks.py", "test_papermill.py")
+LONGEST_FIRST = ("test_notebooks.py", "test_readme.py")
 """The modules whose session fixture runs the notebooks (about two and one minute): each worker
 starts one of them, and the rest of the suite fills in around them."""
 

@@ -14,6 +14,7 @@ import ast
 import difflib
 import json
 import numbers
+import re
 import tempfile
 import tokenize
 import types
@@ -260,6 +261,15 @@ def _cross_checks(values: Mapping[str, Any], notebook: str) -> None:
                              f"them out of target_ks")
 
 
+def _yaml_hint(value: Any) -> str:
+    """Why a number came as text, when it did: YAML 1.1, which papermill's -y reads, takes
+    ``1e-3`` (no dot) for a string."""
+    items = value if isinstance(value, list) else [value]
+    texts = [v for v in items if isinstance(v, str) and re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", v)]
+    return (f" ({texts[0]} is text to YAML, which wants a dot in an exponent: write {float(texts[0])!r} "
+            f"or {texts[0].replace('e', '.0e').replace('E', '.0E')})") if texts else ""
+
+
 def check(values: Mapping[str, Any], notebook: str) -> dict[str, Any]:
     """Refuse ``values`` for ``notebook`` unless every name is one of its parameters, every value
     has the type annotated in its ``parameters`` cell and lies in the accepted range; return
@@ -286,7 +296,8 @@ def check(values: Mapping[str, Any], notebook: str) -> dict[str, Any]:
             if not _matches(value, expected):
                 raise TypeError(f"{notebook}: parameter {name} must be {annotation}, got {value!r} "
                                 f"({type(value).__name__}); with the papermill command line, pass lists "
-                                f"and None with -y, e.g. -y '{name}: {params[name]['default']}'")
+                                f"and None with -y, e.g. -y '{name}: {params[name]['default']}'"
+                                + _yaml_hint(value))
         normalised[name] = value
         if name in VALIDATORS and value is not None:
             try:

@@ -25,6 +25,8 @@ def test_every_parameter_is_annotated_and_its_default_passes(name):
     ("03_weight_pruning", {"seeds": [0], "kss": [50]}, ValueError, "'kss' \\(did you mean 'ks'\\?\\); accepted: data_dir"),
     ("03_weight_pruning", {"ks": "[0, 50]"}, TypeError, r"parameter ks must be list\[float\], got '\[0, 50\]' \(str\).* -y"),
     ("03_weight_pruning", {"ks": [0, "50"]}, TypeError, r"list\[float\]"),
+    ("03_weight_pruning", {"tune_lrs": ["1e-3", "8e-3"]}, TypeError,
+     r"1e-3 is text to YAML, which wants a dot in an exponent: write 0.001 or 1.0e-3"),
     ("02_training", {"epochs": 2.5}, TypeError, "parameter epochs must be int, got 2.5"),
     ("02_training", {"epochs": True}, TypeError, "parameter epochs must be int, got True"),
     ("02_training", {"train_size": "all"}, TypeError, r"train_size must be Optional\[int\]"),

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 import pandas as pd
 
 from .pruning import METHODS, method as pruning_method
-from .retraining import CONTROLS, MAX_RETRAINING_EPOCHS, STRATEGIES
+from .retraining import MAX_RETRAINING_EPOCHS
 from .sources import DATASETS
-from .sweep import RANKINGS, sweep_rows
+from .strategies import LAYER, ONESHOT, RANKINGS, STRATEGIES, named, strategy as registered
+from .sweep import sweep_rows
 from .tables import level
 
 ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {
@@ -23,15 +24,6 @@ ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {
 ORIGINAL_DENSE_ACCURACY = 0.9861
 """The dense network's test accuracy the original study reported (10 epochs)."""
 
-STRATEGY_NAMES = {"oneshot": "one-shot", "finetune": "one-shot + fine-tuning", "gradual": "gradual",
-                  "scratch": "trained from scratch (control)", "lottery": "iterative with rewinding (control)"}
-
-LEVEL_SWEEP = tuple(s for s in STRATEGIES if s not in CONTROLS)
-"""The strategies run at every level (the controls run at a few only)."""
-
-RETRAINED = ("finetune", "gradual", "lottery")
-"""The strategies that prune a trained network and retrain what is left."""
-
 TARGETS: dict[str, tuple[tuple[str, float, float], ...]] = {
     "mnist": (("dense", 0.0, 0.985), ("weight", 99.0, 0.983), ("weight", 99.5, 0.975), ("unit", 90.0, 0.983),
               ("unit", 95.0, 0.970)),
@@ -43,7 +35,7 @@ aims at; a negative target is relative: within that much of the dense accuracy."
 
 def dense_rows(results: pd.DataFrame) -> pd.DataFrame:
     """The rows of the dense models (one-shot at k = 0), which every strategy starts from."""
-    return results[(results["k"] == 0) & (results["strategy"] == "oneshot")]
+    return results[(results["k"] == 0) & (results["strategy"] == ONESHOT.name)]
 
 
 def mean_curve(results: pd.DataFrame, method: str) -> pd.Series:
@@ -56,7 +48,7 @@ def mean_curve(results: pd.DataFrame, method: str) -> pd.Series:
 
 def _with_dense(results: pd.DataFrame, strategy: str) -> pd.DataFrame:
     """Rows of ``strategy``, plus the one-shot k = 0 rows (the dense model every strategy starts from)."""
-    dense = results[(results["strategy"] == "oneshot") & (results["k"] == 0)]
+    dense = results[(results["strategy"] == ONESHOT.name) & (results["k"] == 0)]
     rows = results[(results["strategy"] == strategy) & (results["k"] > 0)]
     return pd.concat([dense, rows], ignore_index=True)
 
@@ -86,15 +78,15 @@ def findings(results: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
     (``halves_at``), accuracy at the highest tested k, and the original study's figures
     beside the one-shot rows. Accuracies are means over seeds."""
     if "ranking" in results:
-        results = results[results["ranking"] == "layer"]
+        results = results[results["ranking"] == LAYER.name]
     if "strategy" not in results:
-        results = results.assign(strategy="oneshot")
+        results = results.assign(strategy=ONESHOT.name)
     results = sweep_rows(results)
     order = {m: i for i, m in enumerate(ORIGINAL_FINDINGS)}
     rows = []
     for method in sorted(results["method"].unique(), key=lambda m: order.get(m, len(order))):
         of_method = results[results["method"] == method]
-        for strategy in [s for s in LEVEL_SWEEP if s in set(of_method["strategy"])]:
+        for strategy in named(of_method["strategy"], control=False):
             curve = mean_curve(_with_dense(of_method, strategy), method)
             if curve.index[0] != 0:
                 raise ValueError(f"{method} results lack the dense level k = 0, needed as the baseline")
@@ -104,7 +96,7 @@ def findings(results: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
             within = curve[curve >= dense - tolerance]
             last_within = float(within.index[-1])
             dips = [k for k, ok in (curve >= dense - tolerance).items() if not ok and k < last_within]
-            original = ORIGINAL_FINDINGS.get(method, {}) if strategy == "oneshot" else {}
+            original = ORIGINAL_FINDINGS.get(method, {}) if strategy == ONESHOT.name else {}
             budget = results.loc[(results["method"] == method) & (results["strategy"] == strategy), "epochs"] \
                 if "epochs" in results else pd.Series([0])
             rows.append({
@@ -153,17 +145,17 @@ def longer_budget_markdown(target_ks, strategies, target_epochs: int, recovery_e
     strategy at ``target_epochs``, and, from ``longest_lrs`` (strategy -> level -> learning rate
     chosen on validation), who retrained for ``longest_epochs`` where. An empty choice of levels,
     or no retraining strategy, reads as a sentence too."""
-    retraining = [STRATEGY_NAMES.get(s, s) for s in strategies if s not in ("oneshot", *CONTROLS)]
+    retraining = [registered(s).label for s in strategies if registered(s).trains and not registered(s).control]
     if not target_ks or not retraining:
         why = "no level was chosen for it" if not target_ks else "this run retrains with no strategy"
         return f"This run has no longer retraining budget: {why}."
-    controls = [s for s in strategies if s in CONTROLS]
+    controls = [s for s in strategies if registered(s).control]
     reference = "the controls at their own budgets and one-shot" if controls else "one-shot"
     text = (f"{' and '.join(retraining).capitalize()} with {target_epochs} epochs of training instead of "
             f"{recovery_epochs}, at k = {_levels(target_ks)} (mean ± std over seeds); {reference} for reference.")
     for strategy, by_level in (longest_lrs or {}).items():
         chosen = ", ".join(f"{lr:g} at k = {level(k)}" for k, lr in sorted(by_level.items()))
-        text += (f" At k = {_levels(sorted(by_level))}, {STRATEGY_NAMES.get(strategy, strategy)}, the strategy "
+        text += (f" At k = {_levels(sorted(by_level))}, {registered(strategy).label}, the strategy "
                  f"that scored best on the validation split at the nearest tuned level, also retrained for "
                  f"{longest_epochs} epochs, at the learning rate validation chose for that length ({chosen}).")
     return text
@@ -172,12 +164,12 @@ def longer_budget_markdown(target_ks, strategies, target_epochs: int, recovery_e
 def conclusions_markdown(table: pd.DataFrame) -> str:
     """Sentences stating what :func:`findings` computed; every number comes from ``table``."""
     if "strategy" not in table:
-        table = table.assign(strategy="oneshot")
+        table = table.assign(strategy=ONESHOT.name)
     lines = []
     for _, r in table.iterrows():
         epochs = int(r.get("epochs", 0) or 0)
         budget = f" ({epochs} epoch{'s' if epochs > 1 else ''})" if epochs else ""
-        who = f"**{r.method.capitalize()} pruning, {STRATEGY_NAMES.get(r.strategy, r.strategy)}{budget}**,"
+        who = f"**{r.method.capitalize()} pruning, {registered(r.strategy).label}{budget}**,"
         dips = r.get("dips")
         dips = [] if dips is None or (isinstance(dips, float) and math.isnan(dips)) else [float(k) for k in str(dips).split()]
         last = r.get("last_within", r.flat_to)
@@ -202,7 +194,7 @@ def conclusions_markdown(table: pd.DataFrame) -> str:
             text += (f" The original study saw it flat to {level(r.original_flat_to)} and degrading near "
                      f"{level(r.original_degrades_near)}: here the flat region ends {verdict} that.")
         lines.append(text)
-    oneshot = table[table.strategy == "oneshot"].set_index("method")
+    oneshot = table[table.strategy == ONESHOT.name].set_index("method")
     if {"weight", "unit"} <= set(oneshot.index):
         w, u = oneshot.loc["weight"], oneshot.loc["unit"]
         if u.flat_to < w.flat_to:
@@ -217,14 +209,19 @@ def conclusions_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+TARGET_COLUMNS = ("method", "k", "target", "best_strategy", "best_epochs", "best_accuracy", "best_std", "seeds",
+                  "reached", "longest_epochs")
+"""The columns of every row of :func:`targets` (the accuracy of each strategy and budget follows them)."""
+
+
 def targets(results: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
     """For each of the :data:`TARGETS` of ``dataset``: the accuracy of every strategy at that
     (method, k), mean and std over seeds, the best strategy and whether it reaches the target
     (per-layer ranking; a relative target counts from the mean dense accuracy)."""
     if "ranking" in results:
-        results = results[results["ranking"] == "layer"]
+        results = results[results["ranking"] == LAYER.name]
     if "strategy" not in results:
-        results = results.assign(strategy="oneshot")
+        results = results.assign(strategy=ONESHOT.name)
     dense = dense_rows(results)
     dense = dense.drop_duplicates(["seed"] if "seed" in dense else None)["accuracy"].mean()
     rows = []
@@ -232,7 +229,7 @@ def targets(results: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
         target = dense + target if target < 0 else target
         at = results[results["k"] == 0] if method == "dense" else results[(results["method"] == method) & (results["k"] == k)]
         if method == "dense":
-            at = at[at["strategy"] == "oneshot"].drop_duplicates(["seed"] if "seed" in at else None)
+            at = at[at["strategy"] == ONESHOT.name].drop_duplicates(["seed"] if "seed" in at else None)
         if at.empty:
             continue
         if "epochs" not in at:
@@ -240,15 +237,15 @@ def targets(results: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
         stats = at.groupby(["strategy", "epochs"])["accuracy"].agg(["mean", "std", "count"])
         strategy, epochs = stats["mean"].idxmax()
         best = stats.loc[(strategy, epochs)]
-        retrained = [e for s, e in stats.index if s in RETRAINED]
+        retrained = [e for s, e in stats.index if registered(s).retrains]
         row = {"method": method, "k": k, "target": target, "best_strategy": strategy, "best_epochs": int(epochs),
                "best_accuracy": best["mean"], "best_std": best["std"], "seeds": int(best["count"]),
                "reached": bool(best["mean"] >= target), "longest_epochs": int(max(retrained, default=0))}
-        row.update({f"accuracy_{s}_{e}ep": stats.loc[(s, e), "mean"] for s, e in stats.index if s != "oneshot"})
-        if ("oneshot", 0) in stats.index:
-            row["accuracy_oneshot"] = stats.loc[("oneshot", 0), "mean"]
+        row.update({f"accuracy_{s}_{e}ep": stats.loc[(s, e), "mean"] for s, e in stats.index if s != ONESHOT.name})
+        if (ONESHOT.name, 0) in stats.index:
+            row["accuracy_oneshot"] = stats.loc[(ONESHOT.name, 0), "mean"]
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else list(TARGET_COLUMNS))  # none reached: a table with a header
 
 
 def targets_markdown(table: pd.DataFrame) -> str:
@@ -256,7 +253,7 @@ def targets_markdown(table: pd.DataFrame) -> str:
     lines = []
     for _, r in table.iterrows():
         what = "the dense model" if r.method == "dense" else f"{r.method} pruning at k = {level(r.k)}"
-        how = "" if r.method == "dense" else f" ({STRATEGY_NAMES.get(r.best_strategy, r.best_strategy)}" + (
+        how = "" if r.method == "dense" else f" ({registered(r.best_strategy).label}" + (
             f", {r.best_epochs} epoch{'s' if r.best_epochs > 1 else ''})" if r.best_epochs else ")")
         verdict = "reaches" if r.reached else "does **not** reach"
         why = ""
@@ -276,18 +273,18 @@ def targets_markdown(table: pd.DataFrame) -> str:
 
 def retraining_vs_oneshot(results: pd.DataFrame, tolerance: float = 0.001) -> pd.DataFrame:
     """At every level and method: one-shot accuracy, the best retrained strategy (any of
-    :data:`RETRAINED`, any budget; mean over seeds) and whether it is more than ``tolerance`` below
+    the strategies that retrain, any budget; mean over seeds) and whether it is more than ``tolerance`` below
     one-shot (``hurts``): retraining should never lose what pruning alone kept."""
-    rows = results[(results["ranking"] == "layer") & (results["k"] > 0)]
+    rows = results[(results["ranking"] == LAYER.name) & (results["k"] > 0)]
     means = rows.groupby(["method", "k", "strategy", "epochs"])["accuracy"].mean().reset_index()
     out = []
     for (method, k), at in means.groupby(["method", "k"]):
-        oneshot = at[at["strategy"] == "oneshot"]["accuracy"]
-        retrained = at[at["strategy"].isin(RETRAINED)].sort_values("accuracy", ascending=False)
+        oneshot = at[at["strategy"] == ONESHOT.name]["accuracy"]
+        retrained = at[at["strategy"].map(lambda s: registered(s).retrains)].sort_values("accuracy", ascending=False)
         if oneshot.empty or retrained.empty:
             continue
         best = retrained.iloc[0]
-        out.append({"method": method, "k": k, "oneshot": float(oneshot.iloc[0]), "best_strategy": best["strategy"],
+        out.append({"method": method, "k": k, ONESHOT.name: float(oneshot.iloc[0]), "best_strategy": best["strategy"],
                     "best_epochs": int(best["epochs"]), "best_retrained": best["accuracy"],
                     "hurts": bool(best["accuracy"] < oneshot.iloc[0] - tolerance)})
     return pd.DataFrame(out)
@@ -399,7 +396,7 @@ def tuning_markdown(lrs, validation_size: int) -> str:
     parts = []
     for strategy, by_level in lrs.items():
         chosen = ", ".join(f"{lr:g} at k = {level(k)}" for k, lr in sorted(by_level.items()))
-        parts.append(f"- **{STRATEGY_NAMES.get(strategy, strategy).capitalize()}**: {chosen}.")
+        parts.append(f"- **{registered(strategy).label.capitalize()}**: {chosen}.")
     return (f"Chosen on {validation_size:,} training images held out from a dense model trained without them "
             f"(the test set plays no part); every other level takes the choice of the nearest tuned level, "
             f"nearest in the log of what is kept:\n\n" + "\n".join(parts))

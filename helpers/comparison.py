@@ -6,9 +6,9 @@ import math
 
 import pandas as pd
 
-from .analysis import RETRAINED, STRATEGY_NAMES, dense_rows
+from .analysis import dense_rows
 from .pruning import METHODS
-from .retraining import STRATEGIES
+from .strategies import LAYER, SCRATCH, STRATEGIES, strategy as registered
 from .tables import level
 
 WEIGHT_FACTORS: tuple[int, ...] = (10, 25, 50, 100)
@@ -24,17 +24,15 @@ def candidates(results: pd.DataFrame, efficiency: pd.DataFrame | None = None, ba
     the mean and std over seeds of ``accuracy``, the mean ``remaining_weights`` and ``macs``, the
     number of seeds, a ``label`` naming it, and, with ``efficiency`` (long form), the
     ``measured_speedup`` of its compact form at ``batch`` (which depends on method and level)."""
-    rows = results[(results["ranking"] == "layer") & (results["k"] > 0)]
+    rows = results[(results["ranking"] == LAYER.name) & (results["k"] > 0)]
     keys = ["method", "strategy", "epochs", "k"]
     points = rows.groupby(keys, as_index=False).agg(
         accuracy=("accuracy", "mean"), std=("accuracy", "std"), seeds=("accuracy", "size"),
         remaining_weights=("remaining_weights", "mean"), macs=("macs", "mean"))
-    # the rounds of one lottery run are one candidate: its levels differ in epochs as in k
-    per_round = points[points["strategy"] == "lottery"].groupby("method")["epochs"].min().astype(int).to_dict()
-    points["label"] = [f"{m} pruning, {STRATEGY_NAMES.get(s, s)}" + (
-        f" ({per_round[m]} epoch{'s' * (per_round[m] > 1)} per round)" if s == "lottery"
-        else f" ({e} epoch{'s' * (e > 1)})" if e else "")
-        for m, s, e in zip(points["method"], points["strategy"], points["epochs"])]
+    # the rounds of one iterative run are one candidate: its levels differ in epochs as in k
+    per_round = points.groupby(["method", "strategy"])["epochs"].min().astype(int).to_dict()
+    points["label"] = [f"{m} pruning, {registered(s).described(e, per_round[m, s])}"
+                       for m, s, e in zip(points["method"], points["strategy"], points["epochs"])]
     order = {name: i for i, name in enumerate((*METHODS, *STRATEGIES))}  # the report's order, not the alphabet's
     points = points.sort_values(["method", "strategy", "epochs", "k"], ignore_index=True,
                                 key=lambda c: c.map(order) if c.name in ("method", "strategy") else c)
@@ -101,14 +99,14 @@ def against_scratch(results: pd.DataFrame) -> pd.DataFrame:
     level, the scratch control's accuracy (mean, std over seeds), the best pruned strategy
     there (highest mean over its budgets) with its mean and std, their ``difference`` and the
     ``verdict``: ``pruning`` when the pruned mean is above the scratch mean by more than the
-    larger of the two stds, ``scratch`` in the opposite case, ``tie`` otherwise."""
-    rows = results[results["ranking"] == "layer"]
+    larger of the two stds, ``control`` in the opposite case, ``tie`` otherwise."""
+    rows = results[results["ranking"] == LAYER.name]
     stats = (rows.groupby(["method", "strategy", "epochs", "k"], as_index=False)["accuracy"]
              .agg(["mean", "std", "size"]))
     out = []
-    for _, control in stats[stats["strategy"] == "scratch"].iterrows():
+    for _, control in stats[stats["strategy"] == SCRATCH.name].iterrows():
         pruned = stats[(stats["method"] == control["method"]) & (stats["k"] == control["k"])
-                       & stats["strategy"].isin(RETRAINED)]
+                       & stats["strategy"].map(lambda s: registered(s).retrains)]
         if pruned.empty:
             continue
         best = pruned.sort_values("mean", ascending=False).iloc[0]
@@ -119,7 +117,7 @@ def against_scratch(results: pd.DataFrame) -> pd.DataFrame:
                     "pruned_strategy": best["strategy"], "pruned_epochs": int(best["epochs"]),
                     "pruned_accuracy": best["mean"], "pruned_std": best["std"], "difference": difference,
                     "seeds": int(control["size"]),
-                    "verdict": "pruning" if difference > margin else "scratch" if -difference > margin else "tie"})
+                    "verdict": "pruning" if difference > margin else "control" if -difference > margin else "tie"})
     return pd.DataFrame(out)
 
 
@@ -129,7 +127,7 @@ def against_scratch_markdown(table: pd.DataFrame) -> str:
         return "This run trained no scratch control (its strategies or control levels leave it out)."
     lines = []
     for verdict, words in (("pruning", "pruning and retraining beats training the same network from scratch"),
-                           ("scratch", "training from scratch beats pruning"),
+                           ("control", "training from scratch beats pruning"),
                            ("tie", "the two are within the spread over seeds")):
         hits = table[table["verdict"] == verdict]
         for method, group in hits.groupby("method", sort=False):
@@ -179,7 +177,7 @@ def answer_markdown(results: pd.DataFrame, efficiency: pd.DataFrame, tolerance: 
     control = against_scratch(results)
     if len(control):
         wins = control[control["verdict"] == "pruning"]
-        losses = control[control["verdict"] == "scratch"]
+        losses = control[control["verdict"] == "control"]
         text = "Against the same network trained from scratch, pruning "
         text += (f"wins at {_at(wins)}" if len(wins) else "wins nowhere")
         text += (f", and loses at {_at(losses)}" if len(losses) else "")

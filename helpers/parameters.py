@@ -28,8 +28,9 @@ from typing import Any
 from . import io
 from .checks import positive_finite
 from .pruning import check_k
-from .retraining import MAX_RETRAINING_EPOCHS, STRATEGIES
+from .retraining import MAX_RETRAINING_EPOCHS
 from .sources import DATASETS, check_name
+from .strategies import STRATEGIES
 
 SOURCE_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 """The source notebooks, as kept in the repository (no outputs)."""
@@ -203,7 +204,7 @@ def check_seeds(seeds: Iterable[int]) -> list[int]:
 
 
 def check_strategies(strategies: Iterable[str]) -> list[str]:
-    """Validate strategy names against :data:`helpers.retraining.STRATEGIES`; their order is kept,
+    """Validate strategy names against :data:`helpers.strategies.STRATEGIES`; their order is kept,
     each once."""
     strategies = [strategies] if isinstance(strategies, str) else list(strategies)
     unknown = [s for s in strategies if s not in STRATEGIES]

@@ -16,6 +16,7 @@ from IPython.display import Image, Markdown, display
 
 from . import io
 from .pruning import layer_scores, method
+from .strategies import RANKINGS, STRATEGIES, strategy as registered
 from .tables import layer_columns
 
 METHOD_COLOURS = {"weight": "tab:blue", "unit": "tab:orange"}
@@ -105,17 +106,9 @@ def learning_curves(history: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-STYLES: dict[str, dict[str, tuple]] = {
-    "strategy": {"oneshot": ("-", "o"), "finetune": ((0, (5, 2)), "s"), "gradual": ((0, (1.5, 1.5)), "^"),
-                 "scratch": ((0, (6, 2, 1, 2)), "X"), "lottery": ((0, (3, 1, 1, 1, 1, 1)), "P")},
-    "ranking": {"layer": ("-", "o"), "global": ((0, (5, 2)), "D")},
-}
-"""Line style and marker of every strategy (and ranking), the same in every figure; the colour
-is the method's (:data:`METHOD_COLOURS`)."""
-
-NAMES = {"oneshot": "one-shot", "finetune": "fine-tuned", "gradual": "gradual", "scratch": "scratch (control)",
-         "lottery": "lottery (control)",
-         "layer": "per-layer ranking", "global": "global ranking"}
+REGISTRIES = {"strategy": STRATEGIES, "ranking": RANKINGS}
+"""Where the line style, marker and label of every strategy (and ranking) are kept, the same in
+every figure; the colour is the method's (:data:`METHOD_COLOURS`)."""
 
 KEY_LEVELS = (0, 50, 90, 99, 99.8)
 """Levels labelled on the kept-fraction axes."""
@@ -137,10 +130,10 @@ def _lines(ax: plt.Axes, results: pd.DataFrame, x: str, style: str, band: bool =
     ±1 std band; colours by method, dashes and markers by ``style``."""
     for (method_name, kind), rows in results.groupby(["method", style], sort=False):
         stats = rows.groupby("k").agg(x=(x, "mean"), mean=("accuracy", "mean"), std=("accuracy", "std")).fillna(0)
-        dashes, marker = STYLES[style][kind]
+        drawn = REGISTRIES[style][kind]
         colour = METHOD_COLOURS[method_name]
-        ax.plot(stats.x, stats["mean"], ls=dashes, marker=marker, ms=4, color=colour,
-                label=f"{method_name}, {NAMES.get(kind, kind)}")
+        ax.plot(stats.x, stats["mean"], ls=drawn.line, marker=drawn.marker, ms=4, color=colour,
+                label=f"{method_name}, {drawn.label}")
         if band:
             ax.fill_between(stats.x, stats["mean"] - stats["std"], stats["mean"] + stats["std"], color=colour,
                             alpha=0.12, lw=0)
@@ -178,12 +171,12 @@ def cost_plot(points: pd.DataFrame, dense_weights: float, dense_accuracy: float)
         rows = rows.sort_values("k")
         method_name, strategy = rows["method"].iloc[0], rows["strategy"].iloc[0]
         epochs = int(rows["epochs"].min())
-        dashes, marker = STYLES["strategy"][strategy]
-        label = f"{method_name}, {NAMES.get(strategy, strategy)}" + (
-            f", {epochs} ep./round" if strategy == "lottery" else f", {epochs} ep." if epochs else "")
+        drawn = registered(strategy)
+        label = f"{method_name}, {drawn.described(epochs, epochs)}"
         for ax, x in zip(axes, ("remaining_weights", "measured_speedup")):
-            ax.plot(rows[x], rows["accuracy"], ls=dashes, marker=marker, ms=4, color=METHOD_COLOURS[method_name],
-                    alpha=1.0 if epochs <= 1 or strategy in ("scratch", "lottery") else 0.55, label=label)
+            ax.plot(rows[x], rows["accuracy"], ls=drawn.line, marker=drawn.marker, ms=4,
+                    color=METHOD_COLOURS[method_name], alpha=1.0 if epochs <= 1 or drawn.control else 0.55,
+                    label=label)
     for ax in axes:
         ax.axhline(dense_accuracy, color="grey", ls="--", lw=1, label=f"dense {dense_accuracy:.2%}")
         ax.axhline(dense_accuracy - 0.01, color="grey", ls=":", lw=1, label="dense − 1 point")
@@ -285,7 +278,7 @@ def layer_sparsity_plot(results: pd.DataFrame, method_name: str) -> plt.Figure:
 def speedup_plot(efficiency: pd.DataFrame) -> plt.Figure:
     """Theoretical speed-up (dense multiply-adds / compact multiply-adds) against the speed-up
     measured at each batch size, by k on the log scale of what is kept, one panel per method
-    (log scale); ``efficiency`` in long form (:func:`helpers.benchmark.long_form`)."""
+    (log scale); ``efficiency`` in long form (:func:`helpers.measurements.long_form`)."""
     measured = efficiency.assign(**{"speed-up": "measured, batch " + efficiency["batch"].astype(str),
                                     "factor": efficiency["measured_speedup"]})
     theory = efficiency.drop_duplicates(["method", "k"]).assign(**{"speed-up": "theoretical (multiply-adds)",

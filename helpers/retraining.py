@@ -1,4 +1,4 @@
-"""What makes a retrained network: the strategies, the budget, the recipe of one retraining and its cache record, and the dense models they start from."""
+"""What makes a retrained network: the budget, the recipe of one retraining and its cache record, and the dense models they start from."""
 
 from __future__ import annotations
 
@@ -13,29 +13,9 @@ from . import provenance
 from .checkpoints import cached, load_dense
 from .data import Split
 from .model import MLP
-from .pruning import method as pruning_method, prune
-from .recovery import finetune, gradual_prune, scratch
+from .pruning import method as pruning_method
+from .strategies import strategy as registered
 from .training import TrainConfig
-
-STRATEGIES = ("oneshot", "finetune", "gradual", "scratch", "lottery")
-"""How a pruned model is obtained: pruned once from the dense model; pruned once, then
-retrained with the mask fixed; pruned gradually during retraining (cubic schedule); or one of
-the :data:`CONTROLS`."""
-
-FIXED_MASK = ("finetune", "scratch", "lottery")
-"""The strategies that train a fixed mask (gradual pruning changes it as it trains)."""
-
-CONTROLS = ("scratch", "lottery")
-"""The strategies run at a few levels, not at every level of the sweep: ``scratch``, the
-architecture and mask pruning left trained from a fresh initialisation with the dense recipe
-(at ``control_ks``); ``lottery``, iterative magnitude pruning with learning-rate rewinding
-(Renda et al. 2020): each round prunes the same fraction of the survivors of the round before
-(:func:`helpers.recovery.rewinding_path`, up to the highest of ``control_ks``) and retrains
-them with the dense recipe's learning rate, rewound to its start."""
-
-TUNED = ("finetune", "gradual")
-"""The strategies whose learning rate is chosen on the validation split (:mod:`helpers.tuning`);
-the scratch control takes the dense recipe's."""
 
 MAX_RETRAINING_EPOCHS = 10
 """The most training after the dense model one retraining budget holds: what the study's
@@ -67,7 +47,8 @@ class RecoveryBudget:
 
 @dataclass(frozen=True)
 class Retraining:
-    """One retrained network: the strategy (any of :data:`STRATEGIES` but ``"oneshot"``),
+    """One retrained network: the strategy (the name of any strategy of
+    :data:`helpers.strategies.STRATEGIES` that trains),
     method, level, seed and budget that, with the dense model and the training data, determine
     its weights. A ``lottery`` round also names the levels of the rounds before it (``path``,
     in order): it starts from the network the last of them left, or from the dense model.
@@ -93,7 +74,7 @@ class Retraining:
         """Whether this network trains in CSR (:mod:`helpers.sparse`) from its start: a fixed
         mask at a level of at least :attr:`csr_from`. Gradual pruning switches to CSR at the
         pruning step that reaches it."""
-        return self.strategy in FIXED_MASK and self.csr_from is not None and self.k >= self.csr_from
+        return registered(self.strategy).fixed_mask and self.csr_from is not None and self.k >= self.csr_from
 
     @property
     def epochs(self) -> int:
@@ -111,23 +92,21 @@ class Retraining:
                   "k": self.k, "seed": self.seed, "prune_last": self.prune_last, "train_data": train_split.fingerprint,
                   "budget": asdict(self.budget), "schema": RETRAINING_SCHEMA, "versions": provenance.versions()}
         record = {**record, "path": list(self.path)} if self.path else record
-        if self.strategy == "gradual" and self.csr_from is not None and self.k >= self.csr_from:
-            return {**record, "csr_from_k": self.csr_from}
+        if not registered(self.strategy).fixed_mask and self.csr_from is not None and self.k >= self.csr_from:
+            return {**record, "csr_from_k": self.csr_from}  # a moving mask goes to CSR on the way
         return {**record, "csr": True} if self.csr else record
+
+    def training(self) -> dict[str, Any]:
+        """The keyword arguments every training of :mod:`helpers.recovery` takes from this job:
+        epochs, learning rate and batch size of its budget, seed and ``prune_last``."""
+        return dict(epochs=self.budget.epochs, lr=self.budget.lr, batch_size=self.budget.batch_size, seed=self.seed,
+                    prune_last=self.prune_last)
 
     def run(self, start: nn.Module, train_split: Split) -> nn.Module:
         """Train this network on ``train_split`` from ``start`` (not modified): the dense model,
-        or for a later ``lottery`` round the network of the round before."""
-        common = dict(epochs=self.budget.epochs, lr=self.budget.lr, batch_size=self.budget.batch_size,
-                      seed=self.seed, prune_last=self.prune_last)
-        if self.strategy == "gradual":
-            return gradual_prune(start, train_split, {}, k=self.k, method=self.method, csr_from_k=self.csr_from,
-                                 **common)[0]
-        common["csr"] = self.csr
-        # a lottery round is pruning further what the round before left, then fine-tuning it
-        # at the rewound learning rate its budget carries
-        retrain = scratch if self.strategy == "scratch" else finetune
-        return retrain(prune(start, self.k, self.method, prune_last=self.prune_last), train_split, {}, **common)[0]
+        or for a later ``lottery`` round the network of the round before, as its strategy makes
+        it (:attr:`helpers.strategies.Strategy.make`)."""
+        return registered(self.strategy).make(self, start, train_split)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Prune the dense models at every level with every strategy, and measure each pruned network.
 
-Every strategy of :data:`helpers.retraining.STRATEGIES` runs at every level it is asked for.
+Every strategy of :data:`helpers.strategies.STRATEGIES` runs at every level it is asked for.
 Retrained networks are cached under their provenance record
 (:class:`helpers.retraining.Retraining`), and so is every evaluation (:func:`cached_evaluation`),
 so a rerun with the same parameters trains, prunes and evaluates nothing. The inputs here are
@@ -27,13 +27,11 @@ from .data import Split, load_dataset
 from .pruning import check_levels_keep_every_layer, global_weight_prune, n_to_prune, prunable_layers, prune
 from .pruning import method as method_of, units
 from .recovery import PRUNE_EVERY, gradual_pruning_steps, rewinding_path
-from .retraining import CONTROLS, TUNED, DenseModels, RecoveryBudget, Retraining, retrained
+from .retraining import DenseModels, RecoveryBudget, Retraining, retrained
 from .sensitivity import layer_sensitivity
+from .strategies import FINETUNE, GLOBAL, GRADUAL, LAYER, LOTTERY, ONESHOT, SCRATCH, strategy as registered
 from .training import evaluate
 from .tuning import choose, leaders, lr_for as tuned_lr, score, trial_record, tuning_data, tuning_model
-
-RANKINGS = ("layer", "global")
-"""How weights are ranked for pruning: within each layer, or across all prunable layers."""
 
 STUDY_KS: tuple[float, ...] = (0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99)
 """The study's sparsity levels, in percent."""
@@ -108,27 +106,27 @@ def strategy_sweep(
     0 for one-shot), ``lr`` and the columns of :func:`evaluate_pruned`.
     """
     jobs = [(seed, strategy, k) for seed in dense.models for strategy in strategies for k in ks
-            if strategy == "oneshot" or k > 0]
+            if not registered(strategy).trains or k > 0]
     test = data["test"]
     rows = []
     label = f"{method} pruning, {'/'.join(strategies)}"
     for seed, strategy, k in progress_report.track(jobs, label, show=progress):
-        if strategy == "oneshot":
-            record = oneshot_record(dense.fingerprints[seed], method, "layer", k, prune_last, test)
+        if not registered(strategy).trains:
+            record = oneshot_record(dense.fingerprints[seed], method, LAYER.name, k, prune_last, test)
 
             def compute(seed=seed, k=k):
                 return evaluate_pruned(prune(dense.models[seed], k, method, prune_last=prune_last), test, prune_last)
         else:
             lr = tuned_lr(lrs, strategy, k) if lrs and strategy in lrs else budget.lr
-            path = tuple(kk for kk in ks if 0 < kk < k) if strategy == "lottery" else ()
+            path = tuple(kk for kk in ks if 0 < kk < k) if registered(strategy).rounds else ()
             job = Retraining(strategy, method, k, seed, replace(budget, lr=lr), prune_last, path, csr_from_k)
             record = {"evaluated": job.record(dense.fingerprints[seed], data["train"]), "test_data": test.fingerprint}
 
             def compute(job=job):
                 return evaluate_pruned(retrained(job, dense, data["train"], cache_dir), test, prune_last)
-        rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": "layer", "k": k,
-                     "epochs": 0 if strategy == "oneshot" else job.epochs,
-                     "lr": 0.0 if strategy == "oneshot" else job.budget.lr,
+        trains = registered(strategy).trains
+        rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": LAYER.name, "k": k,
+                     "epochs": job.epochs if trains else 0, "lr": job.budget.lr if trains else 0.0,
                      **cached_evaluation(cache_dir, record, compute)})
     return pd.DataFrame(rows)
 
@@ -157,23 +155,23 @@ class Validation:
         without retraining: one ``oneshot`` row per level (epochs 0, lr 0)."""
         rows = []
         for k in ks:
-            record = {"tuning_oneshot": oneshot_record(self.fingerprint, method, "layer", k, prune_last,
+            record = {"tuning_oneshot": oneshot_record(self.fingerprint, method, LAYER.name, k, prune_last,
                                                        self.split["validation"]),
                       **trial_record(self.fingerprint, self.split["validation"])}
             row = cached_evaluation(self.cache_dir, record, lambda k=k: score(
                 prune(self.model, k, method, prune_last=prune_last), self.split["validation"]))
-            rows.append({"method": method, "strategy": "oneshot", "k": k, "epochs": 0, "lr": 0.0, **row})
+            rows.append({"method": method, "strategy": ONESHOT.name, "k": k, "epochs": 0, "lr": 0.0, **row})
         return pd.DataFrame(rows)
 
     def trials(self, method: str, strategies: Sequence[str], ks: Sequence[float], lrs: Sequence[float],
                budget: RecoveryBudget, *, prune_last: bool = False, csr_from_k: float | None = None,
                progress: bool = False) -> pd.DataFrame:
         """Validation scores of every retraining strategy of ``strategies`` (those in
-        :data:`TUNED`) for ``method`` at every level of ``ks`` and learning rate of ``lrs``
+        :attr:`~helpers.strategies.Strategy.tuned`) for ``method`` at every level of ``ks`` and learning rate of ``lrs``
         (``budget`` otherwise), starting from the tuning model: one row per strategy, level and
         learning rate (``method``, ``strategy``, ``k``, ``epochs``, ``lr``, ``val_accuracy``,
         ``val_loss``); empty when no strategy is tuned."""
-        jobs = [(strategy, k, lr) for strategy in strategies if strategy in TUNED for k in ks for lr in lrs]
+        jobs = [(strategy, k, lr) for strategy in strategies if registered(strategy).tuned for k in ks for lr in lrs]
         rows = []
         for strategy, k, lr in progress_report.track(jobs, f"{method} pruning, learning rates", show=progress):
             job = Retraining(strategy, method, k, 0, replace(budget, lr=lr), prune_last, csr_from_k=csr_from_k)
@@ -189,7 +187,7 @@ def oneshot_record(dense_fingerprint: str, method: str, ranking: str, k: float, 
                    test_split: Split) -> dict[str, Any]:
     """What determines the evaluation of a one-shot pruned network: the dense weights, how and
     how much they were pruned, the test data and package versions."""
-    return {"kind": "oneshot", "dense_fingerprint": dense_fingerprint, "method": method, "ranking": ranking,
+    return {"kind": ONESHOT.name, "dense_fingerprint": dense_fingerprint, "method": method, "ranking": ranking,
             "k": k, "prune_last": prune_last, "test_data": test_split.fingerprint,
             "versions": provenance.versions()}
 
@@ -205,11 +203,11 @@ def global_sweep(dense: DenseModels, test_split: Split, ks: Sequence[float], *, 
     rows = []
     for seed, model in dense.models.items():
         for k in ks:
-            record = oneshot_record(dense.fingerprints[seed], "weight", "global", k, prune_last, test_split)
+            record = oneshot_record(dense.fingerprints[seed], "weight", GLOBAL.name, k, prune_last, test_split)
 
             def compute(model=model, k=k):
                 return evaluate_pruned(global_weight_prune(model, k, prune_last=prune_last), test_split, prune_last)
-            rows.append({"seed": seed, "method": "weight", "strategy": "oneshot", "ranking": "global", "k": k,
+            rows.append({"seed": seed, "method": "weight", "strategy": ONESHOT.name, "ranking": GLOBAL.name, "k": k,
                          "epochs": 0, "lr": 0.0, **cached_evaluation(cache_dir, record, compute)})
     return pd.DataFrame(rows)
 
@@ -241,9 +239,9 @@ class MethodStudy:
         rate (from the cache of the sweep when it ran there)."""
         dense = self.dense.models[seed]
         stages = {"dense": dense, "one-shot": prune(dense, k, self.method, prune_last=self.prune_last)}
-        if "finetune" in self.strategies:
-            budget = replace(self.budget, lr=tuned_lr(self.lrs, "finetune", k))
-            job = Retraining("finetune", self.method, k, seed, budget, self.prune_last, csr_from_k=self.csr_from_k)
+        if FINETUNE.name in self.strategies:
+            budget = replace(self.budget, lr=tuned_lr(self.lrs, FINETUNE.name, k))
+            job = Retraining(FINETUNE.name, self.method, k, seed, budget, self.prune_last, csr_from_k=self.csr_from_k)
             stages["fine-tuned"] = retrained(job, self.dense, self.data["train"], self.cache_dir)
         return stages
 
@@ -261,16 +259,16 @@ class MethodStudy:
 
     def level_sweep(self) -> pd.DataFrame:
         """The per-layer rows of every strategy at its shortest budget (:func:`sweep_rows`)."""
-        return sweep_rows(self.results[self.results.ranking == "layer"])
+        return sweep_rows(self.results[self.results.ranking == LAYER.name])
 
 
 def sweep_rows(results: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the level sweep: one-shot rows, every row of the :data:`CONTROLS`, and for
-    each other retraining strategy the rows of its smallest budget (``epochs``), leaving out
-    longer runs made at a few levels only."""
+    """The rows of the level sweep: one-shot rows, every row of the controls, and for each other
+    retraining strategy the rows of its smallest budget (``epochs``), leaving out longer runs
+    made at a few levels only."""
     if "epochs" not in results or "strategy" not in results:
         return results
-    kept = results["strategy"].isin(["oneshot", *CONTROLS])
+    kept = results["strategy"].map(lambda s: not registered(s).trains or registered(s).control)
     retrained = results[~kept]
     budget = retrained.groupby("strategy")["epochs"].transform("min")
     return pd.concat([results[kept], retrained[retrained["epochs"] == budget]])
@@ -288,7 +286,7 @@ def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn
     than the round before, and longer budgets that are not longer."""
     found = []
     strategies = params["strategies"]
-    if "gradual" in strategies:
+    if GRADUAL.name in strategies:
         tuning_images = train_images - params["validation_size"]
         for images, epochs, where in ((train_images, params["recovery_epochs"], "the sweep"),
                                       (tuning_images, params["recovery_epochs"], "the learning-rate trials")):
@@ -298,7 +296,7 @@ def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn
                              f"{params['recovery_batch_size']} is {steps} optimiser steps, fewer than one pruning "
                              f"interval ({PRUNE_EVERY} steps) in the first half of the run: it prunes once, at the "
                              f"first step, and is fine-tuning under another name; give more images or epochs")
-    if "lottery" in strategies and params["control_ks"]:
+    if LOTTERY.name in strategies and params["control_ks"]:
         path = rewinding_path(max(params["control_ks"]), params["lottery_rounds"])
         layers = prunable_layers(model, params["prune_last"])
         removed = [tuple(n_to_prune(k, units(layer, method)) for _, layer in layers) for k in path]
@@ -355,9 +353,9 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     trials = validation.trials(method, strategies, params["tune_ks"], params["tune_lrs"], budget, **from_params)
     tuning_frames = [validation.oneshot(method, params["tune_ks"], prune_last=params["prune_last"]), trials]
     lrs = choose(trials) if len(trials) else {}
-    swept = [s for s in strategies if s not in CONTROLS]
+    swept = [s for s in strategies if not registered(s).control]
     frames = [strategy_sweep(dense, data, method, params["ks"], swept, budget, lrs=lrs, **common)]
-    retraining = [s for s in swept if s != "oneshot"]
+    retraining = [s for s in swept if registered(s).trains]
     if params["target_ks"] and retraining:
         frames.append(strategy_sweep(dense, data, method, params["target_ks"], retraining, long_budget, lrs=lrs,
                                      **common))
@@ -369,13 +367,13 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
             longest_lrs.update(choose(longer))
             tuning_frames.append(longer)
             frames.append(strategy_sweep(dense, data, method, ks, [strategy], longest, lrs=longest_lrs, **common))
-    if "scratch" in strategies and params["control_ks"]:
-        frames.append(strategy_sweep(dense, data, method, params["control_ks"], ["scratch"], dense.recipe_budget(),
+    if SCRATCH.name in strategies and params["control_ks"]:
+        frames.append(strategy_sweep(dense, data, method, params["control_ks"], [SCRATCH.name], dense.recipe_budget(),
                                      **common))
-    if "lottery" in strategies and params["control_ks"]:
+    if LOTTERY.name in strategies and params["control_ks"]:
         path = rewinding_path(max(params["control_ks"]), params["lottery_rounds"])
         rounds = replace(dense.recipe_budget(), epochs=params["lottery_epochs"])
-        frames.append(strategy_sweep(dense, data, method, path, ["lottery"], rounds, **common))
+        frames.append(strategy_sweep(dense, data, method, path, [LOTTERY.name], rounds, **common))
     if global_ranking:
         frames.append(global_sweep(dense, data["test"], params["ks"], cache_dir=params["cache_dir"],
                                    prune_last=params["prune_last"]))

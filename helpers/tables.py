@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .pruning import METHODS
-from .retraining import STRATEGIES
-from .sweep import RANKINGS
+from .strategies import RANKINGS, STRATEGIES
 
 _ORDER = {name: i for i, name in enumerate((*METHODS, *STRATEGIES, *RANKINGS))}
 
@@ -107,6 +106,6 @@ def scratch_table(control: pd.DataFrame) -> pd.DataFrame:
         "scratch": [f"{e} ep.: {a:.2%} ± {0 if pd.isna(d) else d:.2%}" for e, a, d in
                     zip(control.scratch_epochs, control.scratch_accuracy, control.scratch_std)],
         "difference": [f"{d * 100:+.2f} points" for d in control["difference"]],
-        "verdict": control["verdict"].map({"pruning": "pruning better", "scratch": "scratch better",
+        "verdict": control["verdict"].map({"pruning": "pruning better", "control": "scratch better",
                                            "tie": "within the spread"}),
     }).set_index(["method", "k"])

@@ -9,7 +9,7 @@ import textwrap
 import nbformat
 import pytest
 
-from helpers import analysis, checkpoints, data, io, pipeline, provenance, retraining, sensitivity, sweep, training
+from helpers import analysis, checkpoints, data, io, pipeline, provenance, sensitivity, strategies, sweep, training
 from helpers.retraining import DenseModels, RecoveryBudget
 from helpers.training import TrainConfig
 
@@ -35,7 +35,7 @@ def run_small_study(root, splits):
 
     io.write_csv(pd.concat(histories).drop(columns="seconds"), root / "training.csv")
     dense = DenseModels.load(root / "models", [0, 1], splits)
-    frames = [sweep.strategy_sweep(dense, splits, method, [0.0, 50.0, 90.0], retraining.STRATEGIES,
+    frames = [sweep.strategy_sweep(dense, splits, method, [0.0, 50.0, 90.0], list(strategies.STRATEGIES),
                                    RecoveryBudget(1, 8e-3, 64), cache_dir=root / "cache") for method in ("weight", "unit")]
     frames.append(sweep.global_sweep(dense, splits["test"], [0.0, 50.0, 90.0], cache_dir=root / "cache"))
     results = pd.concat(frames, ignore_index=True).assign(dataset="mnist")

@@ -1,0 +1,125 @@
+"""The ways a pruned network is made (strategies) and the orders weights are ranked in (rankings): one registry each.
+
+A :class:`Strategy` holds all the study knows of one way to reach a level: its name (as results
+rows and the ``strategies`` parameter spell it), its one label (prose, tables and figures
+alike), its line style in every figure, where it runs (every level of the sweep, or the
+controls' levels), whether its learning rate is chosen on validation, whether it trains a fixed
+mask, whether it prunes a trained network and retrains what is left, whether it runs in rounds,
+and how it makes a network (:attr:`Strategy.make`, a few lines over :mod:`helpers.recovery`).
+Every other module asks the objects; none compares a strategy's name with a literal. Adding a
+strategy is one function and one entry in :data:`STRATEGIES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from .data import Split
+from .pruning import prune
+from .recovery import finetune, gradual_prune, scratch
+
+Make = Callable[[Any, nn.Module, Split], nn.Module]
+"""How a strategy makes a network: ``make(job, start, train_split)``, from ``start`` (the
+dense model, or the network the round before left) for the retraining ``job`` describes (a
+:class:`helpers.retraining.Retraining`, which asks its strategy: no import back)."""
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One way to make a pruned network (see the module's docstring)."""
+
+    name: str
+    label: str
+    line: Any  # a matplotlib dash pattern
+    marker: str
+    make: Make | None = None  # None: pruning alone, nothing trains
+    control: bool = False  # run at control_ks only, not at every level of the sweep
+    tuned: bool = False  # learning rate chosen on the validation split
+    fixed_mask: bool = False  # trains a fixed mask (in CSR from csr_from_k)
+    retrains: bool = False  # prunes a trained network, then trains what is left
+    rounds: bool = False  # iterative: its rows carry the epochs of all rounds so far
+
+    @property
+    def trains(self) -> bool:
+        """Whether it trains after pruning (every strategy but one-shot pruning)."""
+        return self.make is not None
+
+    def described(self, epochs: int, per_round: int | None = None) -> str:
+        """Its label with its budget: ``"one-shot + fine-tuning (3 epochs)"``; a strategy in
+        rounds names its ``per_round`` epochs; none when nothing trained."""
+        if self.rounds and per_round is not None:
+            return f"{self.label} ({per_round} epoch{'s' * (per_round > 1)} per round)"
+        return f"{self.label} ({epochs} epoch{'s' * (epochs > 1)})" if epochs else self.label
+
+
+def _train_mask(train: Callable[..., tuple[nn.Module, Any]]) -> Make:
+    """Prune ``start`` to the job's level, then ``train`` (:func:`~helpers.recovery.finetune`
+    or :func:`~helpers.recovery.scratch`) what is left with its mask fixed."""
+    def make(job, start: nn.Module, train_split: Split) -> nn.Module:
+        pruned = prune(start, job.k, job.method, prune_last=job.prune_last)
+        return train(pruned, train_split, {}, csr=job.csr, **job.training())[0]
+    return make
+
+
+def _gradual(job, start: nn.Module, train_split: Split) -> nn.Module:
+    return gradual_prune(start, train_split, {}, k=job.k, method=job.method, csr_from_k=job.csr_from,
+                         **job.training())[0]
+
+
+ONESHOT = Strategy("oneshot", "one-shot", "-", "o")
+FINETUNE = Strategy("finetune", "one-shot + fine-tuning", (0, (5, 2)), "s", _train_mask(finetune), tuned=True,
+                    fixed_mask=True, retrains=True)
+GRADUAL = Strategy("gradual", "gradual", (0, (1.5, 1.5)), "^", _gradual, tuned=True, retrains=True)
+SCRATCH = Strategy("scratch", "trained from scratch (control)", (0, (6, 2, 1, 2)), "X", _train_mask(scratch),
+                   control=True, fixed_mask=True)
+# a lottery round prunes further what the round before left, then fine-tunes it at the
+# rewound learning rate its budget carries
+LOTTERY = Strategy("lottery", "iterative with rewinding (control)", (0, (3, 1, 1, 1, 1, 1)), "P",
+                   _train_mask(finetune), control=True, fixed_mask=True, retrains=True, rounds=True)
+
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (ONESHOT, FINETUNE, GRADUAL, SCRATCH, LOTTERY)}
+"""Every strategy, in the report's order: pruned once from the dense model; pruned once, then
+retrained with the mask fixed; pruned gradually during retraining (cubic schedule); and the two
+controls, run at a few levels only: ``scratch``, the architecture and mask pruning left trained
+from a fresh initialisation with the dense recipe (Liu et al. 2019); ``lottery``, iterative
+magnitude pruning with learning-rate rewinding (Renda et al. 2020): each round prunes the same
+fraction of the survivors of the round before (:func:`helpers.recovery.rewinding_path`) and
+retrains them with the dense recipe's learning rate, rewound to its start."""
+
+
+def strategy(name: str) -> Strategy:
+    """The registered strategy called ``name``; ``ValueError`` naming the accepted ones otherwise."""
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; accepted: {list(STRATEGIES)}")
+    return STRATEGIES[name]
+
+
+def named(names, **flags: bool) -> list[str]:
+    """The names of ``names`` (any iterable of strategy names, e.g. a results column's values)
+    whose strategies have every attribute of ``flags`` as given, in the registry's order:
+    ``named(results.strategy, control=False)`` are those of the level sweep."""
+    present = set(names)
+    return [s.name for s in STRATEGIES.values()
+            if s.name in present and all(getattr(s, flag) == value for flag, value in flags.items())]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How weights are ranked for pruning: its name (as results rows spell it), its one label
+    and its line style in every figure."""
+
+    name: str
+    label: str
+    line: Any
+    marker: str
+
+
+LAYER = Ranking("layer", "per-layer ranking", "-", "o")
+GLOBAL = Ranking("global", "global ranking", (0, (5, 2)), "D")
+
+RANKINGS: dict[str, Ranking] = {r.name: r for r in (LAYER, GLOBAL)}
+"""Within each layer (the study's), or one threshold across all prunable layers."""

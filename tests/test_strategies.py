@@ -1,0 +1,63 @@
+"""The registry of strategies and rankings: every module asks it, so a new strategy is one entry."""
+
+import pytest
+
+from helpers import (analysis, comparison, data, parameters, plotting, provenance, pruning, strategies, sweep,
+                     tables, training)
+from helpers.retraining import DenseModels, RecoveryBudget
+from helpers.strategies import Strategy
+
+from .conftest import DATA_DIR
+
+
+def test_the_registry_holds_the_studys_strategies_and_rankings_in_the_reports_order():
+    assert list(strategies.STRATEGIES) == ["oneshot", "finetune", "gradual", "scratch", "lottery"]
+    assert list(strategies.RANKINGS) == ["layer", "global"]
+    assert strategies.named(["lottery", "finetune", "oneshot"], control=False) == ["oneshot", "finetune"]
+    assert [s.name for s in strategies.STRATEGIES.values() if s.tuned] == ["finetune", "gradual"]
+    assert not strategies.ONESHOT.trains and strategies.LOTTERY.described(6, 1) == (
+        "iterative with rewinding (control) (1 epoch per round)")
+    styles = [(s.line, s.marker) for s in (*strategies.STRATEGIES.values(),)]
+    assert len(set(map(str, styles))) == len(styles), "one line style per strategy"
+    with pytest.raises(ValueError, match=r"unknown strategy 'finetuning'; accepted: \['oneshot', 'finetune'"):
+        strategies.strategy("finetuning")
+
+
+def _unpruned_retraining(job, start, train_split):
+    """A toy: pruned like fine-tuning, but its 'training' leaves the pruned weights as they are."""
+    return pruning.prune(start, job.k, job.method, prune_last=job.prune_last)
+
+
+TOY = Strategy("toy", "toy (pruned, not trained)", (0, (1, 3)), "v", _unpruned_retraining, retrains=True)
+
+
+def test_a_strategy_registered_runs_through_the_sweep_the_tables_and_the_figures(monkeypatch, tmp_path):
+    monkeypatch.setitem(strategies.STRATEGIES, TOY.name, TOY)
+    assert parameters.check({"strategies": ["oneshot", "toy"]}, "03_weight_pruning")["strategies"] == ["oneshot", "toy"]
+    splits = data.load_dataset("mnist", DATA_DIR, train_size=1_000, test_size=300)
+    config = training.TrainConfig(hidden=(64, 32), epochs=1, batch_size=64, train_size=1_000)
+    model, _, _ = training.train_dense(config, splits, tmp_path / "cache", progress=False)
+    dense = DenseModels({0: model}, {0: provenance.state_fingerprint(model.state_dict())}, config)
+    results = sweep.strategy_sweep(dense, splits, "weight", [0.0, 50.0, 90.0], ["oneshot", "finetune", "toy"],
+                                   RecoveryBudget(1, 8e-3, 64), cache_dir=tmp_path / "cache").assign(dataset="mnist")
+    toy = results[results.strategy == "toy"].set_index("k")
+    oneshot = results[results.strategy == "oneshot"].set_index("k")
+    assert list(toy.index) == [50.0, 90.0] and (toy.epochs == 1).all()
+    assert toy.accuracy.equals(oneshot.accuracy.loc[[50.0, 90.0]]), "the toy only prunes: one-shot's accuracy"
+    assert set(sweep.sweep_rows(results).strategy) == {"oneshot", "finetune", "toy"}
+    findings = analysis.findings(results)
+    assert list(findings.strategy) == ["oneshot", "finetune", "toy"]
+    assert "**Weight pruning, toy (pruned, not trained) (1 epoch)**" in analysis.conclusions_markdown(findings)
+    assert list(tables.mean_std_table(results, "accuracy", "strategy").columns) == ["oneshot", "finetune", "toy"]
+    assert analysis.retraining_vs_oneshot(results).best_strategy.isin(["finetune", "toy"]).all()
+    points = comparison.candidates(results)
+    assert "weight pruning, toy (pruned, not trained) (1 epoch)" in set(points.label)
+    figure = plotting.accuracy_vs_k(sweep.sweep_rows(results), title="toy")
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert "weight, toy (pruned, not trained)" in labels
+    line = next(l for l in figure.axes[0].get_lines() if l.get_label() == "weight, toy (pruned, not trained)")
+    assert line.get_marker() == "v"
+    plotting.plt.close("all")
+    cost = plotting.cost_plot(points.assign(measured_speedup=1.0), 4_000, float(oneshot.accuracy.loc[0.0]))
+    assert "weight, toy (pruned, not trained) (1 epoch)" in cost.axes[0].get_legend_handles_labels()[1]
+    plotting.plt.close("all")

@@ -176,17 +176,22 @@ def restore_units(small: MLP, pruned: MLP) -> MLP:
 # --------------------------------------------------------------------------- sparse network
 
 
+def csr_tensor(crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tuple[int, int], *,
+               check_invariants: bool = True) -> torch.Tensor:
+    """The CSR matrix of ``shape`` with row pointers ``crow``, column indices ``cols`` and
+    ``values``, built without torch's note that CSR support is in beta (it would print under every
+    notebook cell that builds or trains one); ``check_invariants=False`` for a pattern valid by
+    construction."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=CSR_BETA_WARNING)
+        return torch.sparse_csr_tensor(crow, cols, values, shape, check_invariants=check_invariants)
+
+
 def _csr(weight: torch.Tensor, index_dtype: torch.dtype) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=CSR_BETA_WARNING)
         csr = weight.to_sparse_csr()
-        return torch.sparse_csr_tensor(
-            csr.crow_indices().to(index_dtype),
-            csr.col_indices().to(index_dtype),
-            csr.values(),
-            size=csr.shape,
-            check_invariants=True,
-        )
+    return csr_tensor(csr.crow_indices().to(index_dtype), csr.col_indices().to(index_dtype), csr.values(), csr.shape)
 
 
 class SparseMLP(nn.Module):

@@ -12,22 +12,13 @@ The arithmetic is that of masked training up to the order of summation.
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Iterable
 
 import torch
 from torch import nn
 
-from .compact import CSR_BETA_WARNING
+from .compact import csr_tensor
 from .model import MLP, linear_layers
-
-
-def _csr(crow: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    # the pattern is valid by construction, so torch's invariant checks are skipped; its note
-    # that CSR support is in beta would print under every notebook cell that trains
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=CSR_BETA_WARNING)
-        return torch.sparse_csr_tensor(crow, cols, values, shape, check_invariants=False)
 
 
 class _CSRLinearFunction(torch.autograd.Function):
@@ -75,11 +66,11 @@ class SparseLinear(nn.Module):
 
     def csr(self, values: torch.Tensor) -> torch.Tensor:
         """The weight with ``values`` at the kept positions, as a CSR matrix."""
-        return _csr(self.crow, self.cols, values, self.shape)
+        return csr_tensor(self.crow, self.cols, values, self.shape, check_invariants=False)  # valid by construction
 
     def csr_transposed(self, values: torch.Tensor) -> torch.Tensor:
         """The transpose of :meth:`csr` (``in x out``), as a CSR matrix."""
-        return _csr(self.crow_t, self.cols_t, values[self.order_t], self.shape[::-1])
+        return csr_tensor(self.crow_t, self.cols_t, values[self.order_t], self.shape[::-1], check_invariants=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _CSRLinearFunction.apply(x, self.values, self)

@@ -8,9 +8,10 @@ os.environ["OMP_NUM_THREADS"] = "1"
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from helpers.data import load_dataset
+from helpers.data import Split, load_dataset
 from helpers.model import MLP
 from helpers.sources import DataUnavailableError, load_raw
+from helpers.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT / "data")).resolve()  # the README test runs in other folders
@@ -42,6 +43,33 @@ def pytest_collection_modifyitems(items):
 def mnist():
     """The real MNIST, both splits (from DATA_DIR, $MNIST_ARCHIVE or a download)."""
     return load_dataset("mnist", DATA_DIR)
+
+
+TRAIN = {"batch_size": 64, "lr": 3e-3}
+"""How the small synthetic models of the recovery and sparse tests train."""
+
+
+def synthetic(n: int, seed: int) -> Split:
+    """Gaussian 'images' labelled by a fixed random linear teacher: learnable in a few epochs."""
+    g = torch.Generator().manual_seed(seed)
+    teacher = torch.randn(10, 784, generator=torch.Generator().manual_seed(123))
+    x = torch.randn(n, 784, generator=g)
+    return Split(x, (x @ teacher.T).argmax(dim=1))
+
+
+@pytest.fixture(scope="module")
+def data():
+    """A synthetic training split of 512 examples and a validation split of 256."""
+    return {"train": synthetic(512, 0), "val": synthetic(256, 1)}
+
+
+@pytest.fixture(scope="module")
+def dense(data):
+    """A small MLP (784-32-32-10) trained three epochs on :func:`data`'s training split."""
+    torch.manual_seed(0)
+    model = MLP(hidden=(32, 32))
+    train(model, data["train"], {}, epochs=3, seed=0, progress=False, **TRAIN)
+    return model
 
 
 @pytest.fixture

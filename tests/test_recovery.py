@@ -7,23 +7,13 @@ import pytest
 import torch
 
 from helpers import recovery, sensitivity as sensitivity_module
-from helpers.data import Split
-from helpers.model import MLP, linear_layers
+from helpers.model import linear_layers
 from helpers.pruning import masks_of, method as pruning_method, n_to_prune, prune, prune_in_place, unit_prune, weight_mask, weight_prune
 from helpers.recovery import cubic_schedule, finetune, gradual_prune
 from helpers.sensitivity import layer_sensitivity as sensitivity
 from helpers.training import evaluate, train
 
-TRAIN = {"batch_size": 64, "lr": 3e-3}
-
-
-def synthetic(n: int, seed: int) -> Split:
-    """Gaussian 'images' labelled by a fixed random linear teacher: learnable in a few epochs."""
-    g = torch.Generator().manual_seed(seed)
-    teacher = torch.randn(10, 784, generator=torch.Generator().manual_seed(123))
-    x = torch.randn(n, 784, generator=g)
-    return Split(x, (x @ teacher.T).argmax(dim=1))
-
+from .conftest import TRAIN, synthetic
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
@@ -32,19 +22,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def data():
-    return {"train": synthetic(512, 0), "val": synthetic(256, 1)}
-
-
-@pytest.fixture(scope="module")
-def dense(data):
-    torch.manual_seed(0)
-    model = MLP(hidden=(32, 32))
-    train(model, data["train"], {}, epochs=3, seed=0, progress=False, **TRAIN)
-    return model
 
 
 def state(model):

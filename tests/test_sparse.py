@@ -8,25 +8,12 @@ from torch.nn import functional as F
 
 from helpers import recovery, retraining, timing
 from helpers.compact import compact_units
-from helpers.model import MLP, linear_layers
+from helpers.model import linear_layers
 from helpers.pruning import masks_of, prune
 from helpers.sparse import SparseLinear, with_sparse_layers, without_sparse_layers
 from helpers.training import evaluate, train
 
-from .test_recovery import TRAIN, synthetic
-
-
-@pytest.fixture(scope="module")
-def data():
-    return {"train": synthetic(512, 0), "val": synthetic(256, 1)}
-
-
-@pytest.fixture(scope="module")
-def dense(data):
-    torch.manual_seed(0)
-    model = MLP(hidden=(32, 32))
-    train(model, data["train"], {}, epochs=3, seed=0, progress=False, **TRAIN)
-    return model
+from .conftest import TRAIN, synthetic
 
 
 def test_a_sparse_layer_computes_what_the_masked_layer_does_and_its_gradients():

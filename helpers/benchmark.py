@@ -24,7 +24,6 @@ sparse kernels and makes the ratios meaningless; ``--threads 2`` is there for qu
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -32,14 +31,14 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from io import StringIO
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from . import cost, io, provenance, timing
-from .checkpoints import dense_checkpoint, load_checkpoint
+from . import cost, io, timing
+from .checkpoints import load_checkpoint
 from .compact import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_DENSITY, SparseMLP
 from .machine import machine_facts
 from .model import MLP
@@ -77,37 +76,6 @@ COLUMNS: tuple[str, ...] = (
     "threads", "repeats", "cpu", "torch_version",
 )
 """Columns of the CSV, in order (throughputs in images per second)."""
-
-
-LONG_COLUMNS: tuple[str, ...] = (
-    "method", "k", "batch", "format", "layer_formats", "widths",
-    "weights", "nonzero_weights", "compression_ratio", "dense_macs", "macs", "executed_macs",
-    "theoretical_speedup", "memory_bytes", "memory_fraction", "disk_bytes", "disk_fraction", "max_abs_diff",
-    "ms_dense", "ms_compact", "images_per_second_dense", "images_per_second_compact", "measured_speedup",
-    "threads", "repeats", "cpu", "torch_version",
-)
-"""Columns of the benchmark in long form: one row per method, level and batch size, with the
-names the pruning results use (``nonzero_weights``, not ``nonzero_params``)."""
-
-
-def long_form(frame: pd.DataFrame) -> pd.DataFrame:
-    """The benchmark's table (one row per method and level, a column per batch size) in long
-    form, one row per method, level and batch (:data:`LONG_COLUMNS`): milliseconds per call of
-    the dense and the compact network, their images per second and the paired speed-up."""
-    shared = frame.rename(columns={"dense_params": "weights", "nonzero_params": "nonzero_weights"})
-    rows = []
-    for batch in BATCHES:
-        if batch == 1:
-            ms = {side: shared[f"latency_b1_ms_{side}"] for side in ("dense", "compact")}
-        else:
-            ms = {side: 1e3 * batch / shared[f"throughput_b{batch}_{side}"] for side in ("dense", "compact")}
-        rows.append(shared.assign(batch=batch, ms_dense=ms["dense"], ms_compact=ms["compact"],
-                                  images_per_second_dense=1e3 * batch / ms["dense"],
-                                  images_per_second_compact=1e3 * batch / ms["compact"],
-                                  measured_speedup=shared[f"measured_speedup_b{batch}"]))
-    return (pd.concat(rows, ignore_index=True)[list(LONG_COLUMNS)]
-            .sort_values(["method", "k", "batch"], key=lambda c: c.map({m: i for i, m in enumerate(METHODS)})
-                         if c.name == "method" else c, kind="stable", ignore_index=True))
 
 
 def benchmark_row(
@@ -213,7 +181,48 @@ def headline_targets(frame: pd.DataFrame, training: dict, retraining: dict | Non
     return out
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class Settings:
+    """What a benchmark run measures and how; ``None`` takes the default of :meth:`resolved`."""
+
+    checkpoint: Path | None = None  # trained checkpoint; None: the study's network initialised with seed 0
+    ks: tuple[float, ...] | None = None  # levels in percent; None: the study's (quick: QUICK_KS)
+    methods: tuple[str, ...] = tuple(METHODS)
+    threads: int = 1
+    repeats: int | None = None  # timed rounds at batch 256 (9; quick 2)
+    train_images: int | None = None  # random images in the timed training epoch (30,000; quick 1,024)
+    train_batch_size: int | None = None  # batch of the training-speed measurement (TrainConfig's)
+    max_density: float = DEFAULT_MAX_DENSITY  # largest layer density stored as CSR
+    chunk_size: int = DEFAULT_CHUNK_SIZE  # images per pass through a sparse network
+    quick: bool = False  # smoke run: QUICK_KS, few repeats, short training
+
+    def resolved(self) -> Settings:
+        """These settings checked, and their defaults filled in; ``ValueError`` naming the
+        setting, the value and the accepted range."""
+        for name in ("threads", "repeats", "train_images", "train_batch_size", "chunk_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {value}")
+        if not 0.0 <= self.max_density <= 1.0:
+            raise ValueError(f"max-density must be in [0, 1], got {self.max_density}")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}; accepted: {list(METHODS)}")
+        ks = QUICK_KS if self.ks is None and self.quick else STUDY_KS if self.ks is None else self.ks
+        try:
+            ks = tuple(check_k(k) for k in ks)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"ks: {error}") from None
+        return replace(
+            self, ks=ks, methods=tuple(self.methods),
+            repeats=self.repeats or (2 if self.quick else 9),
+            train_images=self.train_images or (1024 if self.quick else 30_000),
+            train_batch_size=self.train_batch_size or TrainConfig().batch_size)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Settings, Path, Path]:
+    """The command line's settings, CSV path and machine-record path (checked: a bad value is a
+    usage error naming it)."""
     parser = argparse.ArgumentParser(
         prog="python -m helpers.benchmark", description=__doc__.splitlines()[0]
     )
@@ -241,46 +250,40 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="images per pass through a sparse network")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: levels {list(QUICK_KS)}, few repeats, short training")
-    args = parser.parse_args(argv)
-
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
-    if args.repeats is not None and args.repeats < 1:
-        parser.error(f"--repeats must be >= 1, got {args.repeats}")
-    for name in ("train_batch_size", "train_images", "chunk_size"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if not 0.0 <= args.max_density <= 1.0:
-        parser.error(f"--max-density must be in [0, 1], got {args.max_density}")
-    if args.ks is None:
-        args.ks = list(QUICK_KS if args.quick else STUDY_KS)
+    args = vars(parser.parse_args(argv))
+    out, machine_out = args.pop("out"), args.pop("machine_out")
+    settings = Settings(**{**args, "ks": None if args["ks"] is None else tuple(args["ks"]),
+                           "methods": tuple(args["methods"])})
     try:
-        args.ks = [check_k(k) for k in args.ks]
-    except (TypeError, ValueError) as error:
-        parser.error(f"--ks: {error}")
-    if args.repeats is None:
-        args.repeats = 2 if args.quick else 9
-    if args.train_images is None:
-        args.train_images = 1024 if args.quick else 30_000
-    if args.train_batch_size is None:
-        args.train_batch_size = TrainConfig().batch_size
-    if args.machine_out is None:
-        args.machine_out = args.out.with_name(f"{args.out.stem}_machine.json")
-    return args
+        settings = settings.resolved()
+    except ValueError as error:
+        parser.error(f"--{error}")
+    return settings, out, machine_out or out.with_name(f"{out.stem}_machine.json")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    settings, out, machine_out = parse_args(argv)
+    command = " ".join(["python -m helpers.benchmark", *(argv if argv is not None else sys.argv[1:])])
+    measure(settings, out, machine_out, command)
+    return 0
+
+
+def measure(settings: Settings, out: str | os.PathLike, machine_out: str | os.PathLike,
+            command: str = "python -m helpers.benchmark") -> dict:
+    """Measure what :class:`Settings` asks (checked and completed: :meth:`Settings.resolved`) with
+    ``settings.threads`` torch threads (the caller's count is restored after) and write the CSV at
+    ``out`` and the machine's record at ``machine_out``, atomically; returns that record.
+    ``command``: the command line the record names as what produced it."""
+    settings = settings.resolved()
     threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(settings.threads)
     try:
-        return _measure(args, argv)
+        return _measure(settings, Path(out), Path(machine_out), command)
     finally:  # a caller in the same process (the pipeline) keeps its own thread count
         torch.set_num_threads(threads)
 
 
-def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+def _measure(args: Settings, out: Path, machine_out: Path, command: str) -> dict:
     started = time.perf_counter()
     facts = machine_facts()
 
@@ -368,7 +371,7 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             "max_density": args.max_density,
             "chunk_size": args.chunk_size,
             "quick": args.quick,
-            "command": " ".join(["python -m helpers.benchmark", *(argv if argv is not None else sys.argv[1:])]),
+            "command": command,
         },
         "matmul_peak": peak,
         "training": training,
@@ -378,49 +381,11 @@ def _measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         "summary": headline_targets(frame, training, retraining),
         "seconds": time.perf_counter() - started,
     }
-    io.write_csv(frame, args.out)
-    io.write_json(machine, args.machine_out)
-    print(f"wrote {args.out} and {args.machine_out} in {machine['seconds']:.0f} s")
+    io.write_csv(frame, out)
+    io.write_json(machine, machine_out)
+    print(f"wrote {out} and {machine_out} in {machine['seconds']:.0f} s")
     print(json.dumps(machine["summary"], indent=1))
-    return 0
-
-
-MEASURED_SCHEMA = 4
-"""Version of what a benchmark measures, part of its cache key: 2 adds bf16 autocast training and
-retraining in compact form, 3 weight-pruned retraining in CSR around where it pays, 4 gradual
-pruning in the forms it trains after each pruning step; a measurement cached before is taken
-afresh."""
-
-
-def measured(checkpoint_dir: str | os.PathLike, fingerprints: dict[str, str], cache_dir: str | os.PathLike,
-             quick: bool = False, ks: Sequence[float] | None = None) -> tuple[Path, Path]:
-    """The benchmark of the first dense model of ``fingerprints`` (seed as text -> fingerprint of
-    the dense weights that pruning results start from) left in ``checkpoint_dir``: its CSV and
-    JSON, measured now or by an earlier run (``cache_dir``, keyed by the weights' fingerprint, the
-    settings, package versions and machine: a measurement is an artefact like a trained model).
-    ``ks``: the levels to measure (default :data:`STUDY_KS`, or :data:`QUICK_KS` when ``quick``);
-    a level that would empty a layer of a method is left out for that method.
-
-    Raises ``ValueError`` before measuring when the checkpoint there holds other weights than the
-    results started from. Returns the paths of the CSV and the JSON in ``cache_dir``.
-    """
-    seed, expected = next(iter(fingerprints.items()))
-    checkpoint = dense_checkpoint(checkpoint_dir, int(seed))
-    fingerprint = load_checkpoint(checkpoint)[1]["fingerprint"]
-    if fingerprint != expected:
-        raise ValueError(f"{checkpoint} holds the dense model with weights {fingerprint!r}, not the one the pruning "
-                         f"results start from (seed {seed}: {expected!r}): rerun the notebooks on the same "
-                         f"checkpoint_dir, or point checkpoint_dir at the models the results come from")
-    machine = {k: v for k, v in provenance.machine().items() if k != "torch_threads"}  # the benchmark sets its own
-    levels = {} if ks is None else {"ks": [float(k) for k in ks]}  # absent: keys of earlier runs still hold
-    key = provenance.digest({"fingerprint": fingerprint, "quick": quick, "versions": provenance.versions(),
-                             "machine": machine, "schema": MEASURED_SCHEMA, **levels}, 12)
-    csv, record = Path(cache_dir) / f"efficiency-{key}.csv", Path(cache_dir) / f"efficiency-{key}.json"
-    if not (csv.is_file() and record.is_file()):
-        with contextlib.redirect_stdout(StringIO()):  # its progress lines would clutter a rendered notebook
-            main(["--checkpoint", str(checkpoint), "--out", str(csv), "--machine-out", str(record),
-                  *(["--quick"] if quick else []), *(["--ks", *map(str, ks)] if ks is not None else [])])
-    return csv, record
+    return machine
 
 
 if __name__ == "__main__":

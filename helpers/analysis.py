@@ -10,8 +10,7 @@ import pandas as pd
 from .pruning import METHODS, method as pruning_method
 from .retraining import MAX_RETRAINING_EPOCHS
 from .sources import DATASETS
-from .strategies import LAYER, ONESHOT, RANKINGS, STRATEGIES, named, strategy as registered
-from .sweep import sweep_rows
+from .strategies import LAYER, ONESHOT, RANKINGS, STRATEGIES, named, strategy as registered, sweep_rows
 from .tables import level
 
 ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {

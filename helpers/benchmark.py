@@ -42,8 +42,7 @@ from .checkpoints import load_checkpoint
 from .compact import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_DENSITY, SparseMLP
 from .machine import machine_facts
 from .model import MLP
-from .pruning import METHODS, check_k, emptied_layers, method as pruning_method, prune
-from .sweep import STUDY_KS
+from .pruning import METHODS, STUDY_KS, check_k, emptied_layers, method as pruning_method, prune
 from .training import TrainConfig
 
 RETRAINING_CASES: tuple[tuple[str, float], ...] = (("unit", 90.0), ("weight", 80.0), ("weight", 85.0),

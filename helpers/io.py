@@ -115,7 +115,8 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike, record: dict[str, An
     atomic_write(path, lambda tmp: tmp.write_bytes(blob))
 
 
-def read_results(path: str | os.PathLike, writer: str = "the step that writes it") -> tuple[pd.DataFrame, dict[str, Any]]:
+def read_results(path: str | os.PathLike,
+                 writer: str = "the step that writes it") -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a CSV written by :func:`write_csv` with a record, by the step ``writer``; returns
     ``(frame, record)``.
 

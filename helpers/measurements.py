@@ -80,7 +80,8 @@ def measured(checkpoint_dir: str | os.PathLike, fingerprints: dict[str, str], ca
     csv, record = Path(cache_dir) / f"efficiency-{key}.csv", Path(cache_dir) / f"efficiency-{key}.json"
     if not (csv.is_file() and record.is_file()):
         settings = Settings(checkpoint=checkpoint, quick=quick, ks=None if ks is None else tuple(ks))
-        command = " ".join(["python -m helpers.benchmark --checkpoint", str(checkpoint), *(["--quick"] if quick else []),
+        command = " ".join(["python -m helpers.benchmark --checkpoint", str(checkpoint),
+                            *(["--quick"] if quick else []),
                             *(["--ks", *map(str, ks)] if ks is not None else [])])
         with contextlib.redirect_stdout(StringIO()):  # its progress lines would clutter a rendered notebook
             measure(settings, csv, record, command)

@@ -30,6 +30,10 @@ Masks = dict[str, torch.Tensor]
 """Layer name -> boolean tensor of the weight's shape, True where the weight is kept."""
 
 
+STUDY_KS: tuple[float, ...] = (0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99)
+"""The study's sparsity levels, in percent."""
+
+
 def check_k(k: float) -> float:
     """Validate a sparsity level given in percent; accepted range 0 <= k < 100."""
     if isinstance(k, bool) or not isinstance(k, numbers.Real):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 from torch import nn
 
 from .data import Split
@@ -123,3 +124,15 @@ GLOBAL = Ranking("global", "global ranking", (0, (5, 2)), "D")
 
 RANKINGS: dict[str, Ranking] = {r.name: r for r in (LAYER, GLOBAL)}
 """Within each layer (the study's), or one threshold across all prunable layers."""
+
+
+def sweep_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the level sweep: one-shot rows, every row of the controls, and for each other
+    retraining strategy the rows of its smallest budget (``epochs``), leaving out longer runs
+    made at a few levels only."""
+    if "epochs" not in results or "strategy" not in results:
+        return results
+    kept = results["strategy"].map(lambda s: not strategy(s).trains or strategy(s).control)
+    retrained = results[~kept]
+    budget = retrained.groupby("strategy")["epochs"].transform("min")
+    return pd.concat([results[kept], retrained[retrained["epochs"] == budget]])

@@ -29,12 +29,9 @@ from .pruning import method as method_of, units
 from .recovery import PRUNE_EVERY, gradual_pruning_steps, rewinding_path
 from .retraining import DenseModels, RecoveryBudget, Retraining, retrained
 from .sensitivity import layer_sensitivity
-from .strategies import FINETUNE, GLOBAL, GRADUAL, LAYER, LOTTERY, ONESHOT, SCRATCH, strategy as registered
+from .strategies import FINETUNE, GLOBAL, GRADUAL, LAYER, LOTTERY, ONESHOT, SCRATCH, strategy as registered, sweep_rows
 from .training import evaluate
 from .tuning import choose, leaders, lr_for as tuned_lr, score, trial_record, tuning_data, tuning_model
-
-STUDY_KS: tuple[float, ...] = (0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99)
-"""The study's sparsity levels, in percent."""
 
 
 def evaluate_pruned(model: nn.Module, split: Split, prune_last: bool = False) -> dict[str, float]:
@@ -166,9 +163,9 @@ class Validation:
     def trials(self, method: str, strategies: Sequence[str], ks: Sequence[float], lrs: Sequence[float],
                budget: RecoveryBudget, *, prune_last: bool = False, csr_from_k: float | None = None,
                progress: bool = False) -> pd.DataFrame:
-        """Validation scores of every retraining strategy of ``strategies`` (those in
-        :attr:`~helpers.strategies.Strategy.tuned`) for ``method`` at every level of ``ks`` and learning rate of ``lrs``
-        (``budget`` otherwise), starting from the tuning model: one row per strategy, level and
+        """Validation scores of every retraining strategy of ``strategies`` (those whose rate is
+        :attr:`~helpers.strategies.Strategy.tuned`) for ``method`` at every level of ``ks`` and
+        learning rate of ``lrs`` (``budget`` otherwise), starting from the tuning model: one row per strategy, level and
         learning rate (``method``, ``strategy``, ``k``, ``epochs``, ``lr``, ``val_accuracy``,
         ``val_loss``); empty when no strategy is tuned."""
         jobs = [(strategy, k, lr) for strategy in strategies if registered(strategy).tuned for k in ks for lr in lrs]
@@ -260,18 +257,6 @@ class MethodStudy:
     def level_sweep(self) -> pd.DataFrame:
         """The per-layer rows of every strategy at its shortest budget (:func:`sweep_rows`)."""
         return sweep_rows(self.results[self.results.ranking == LAYER.name])
-
-
-def sweep_rows(results: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the level sweep: one-shot rows, every row of the controls, and for each other
-    retraining strategy the rows of its smallest budget (``epochs``), leaving out longer runs
-    made at a few levels only."""
-    if "epochs" not in results or "strategy" not in results:
-        return results
-    kept = results["strategy"].map(lambda s: not registered(s).trains or registered(s).control)
-    retrained = results[~kept]
-    budget = retrained.groupby("strategy")["epochs"].transform("min")
-    return pd.concat([results[kept], retrained[retrained["epochs"] == budget]])
 
 
 class DegenerateScheduleWarning(UserWarning):

@@ -18,7 +18,7 @@ from helpers.pruning import (
     weight_mask,
     weight_prune,
 )
-from helpers.sweep import STUDY_KS
+from helpers.pruning import STUDY_KS
 
 HIDDEN = ("fc1", "fc2", "fc3")
 

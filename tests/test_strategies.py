@@ -44,7 +44,7 @@ def test_a_strategy_registered_runs_through_the_sweep_the_tables_and_the_figures
     oneshot = results[results.strategy == "oneshot"].set_index("k")
     assert list(toy.index) == [50.0, 90.0] and (toy.epochs == 1).all()
     assert toy.accuracy.equals(oneshot.accuracy.loc[[50.0, 90.0]]), "the toy only prunes: one-shot's accuracy"
-    assert set(sweep.sweep_rows(results).strategy) == {"oneshot", "finetune", "toy"}
+    assert set(strategies.sweep_rows(results).strategy) == {"oneshot", "finetune", "toy"}
     findings = analysis.findings(results)
     assert list(findings.strategy) == ["oneshot", "finetune", "toy"]
     assert "**Weight pruning, toy (pruned, not trained) (1 epoch)**" in analysis.conclusions_markdown(findings)
@@ -52,7 +52,7 @@ def test_a_strategy_registered_runs_through_the_sweep_the_tables_and_the_figures
     assert analysis.retraining_vs_oneshot(results).best_strategy.isin(["finetune", "toy"]).all()
     points = comparison.candidates(results)
     assert "weight pruning, toy (pruned, not trained) (1 epoch)" in set(points.label)
-    figure = plotting.accuracy_vs_k(sweep.sweep_rows(results), title="toy")
+    figure = plotting.accuracy_vs_k(strategies.sweep_rows(results), title="toy")
     labels = figure.axes[0].get_legend_handles_labels()[1]
     assert "weight, toy (pruned, not trained)" in labels
     line = next(l for l in figure.axes[0].get_lines() if l.get_label() == "weight, toy (pruned, not trained)")

@@ -73,41 +73,56 @@ def prunable_layers(model: nn.Module, prune_last: bool = False) -> list[tuple[st
     return chosen
 
 
-def weight_mask(weight: torch.Tensor, k: float) -> torch.Tensor:
-    """Boolean mask keeping all but the ``round(k / 100 * n)`` smallest-|w| entries of ``weight``.
+def weight_scores(weight: torch.Tensor) -> torch.Tensor:
+    """What weight pruning ranks: |w| of every entry of ``weight``, flattened (1-D)."""
+    return weight.detach().abs().reshape(-1)
 
-    Ties are broken as ``torch.nn.utils.prune.l1_unstructured`` breaks them (``torch.topk``).
+
+def unit_scores(weight: torch.Tensor) -> torch.Tensor:
+    """What unit pruning ranks: the L2 norm of every output neuron's weights, the rows of a
+    PyTorch ``nn.Linear``'s (out, in) weight (dimension 0), one score per neuron (1-D)."""
+    if weight.dim() != 2:
+        raise ValueError(f"unit pruning needs a 2-D (out, in) weight, got shape {tuple(weight.shape)}")
+    return torch.linalg.vector_norm(weight.detach(), ord=2, dim=1)
+
+
+def keep_mask(scores: torch.Tensor, n_prune: int) -> torch.Tensor:
+    """Boolean mask over the 1-D ``scores``: False at the ``n_prune`` smallest, True elsewhere.
+
+    Ties are broken as ``torch.topk`` breaks them, as ``torch.nn.utils.prune`` does.
     """
-    n_prune = n_to_prune(k, weight.numel())
     if not n_prune:
-        return torch.ones_like(weight, dtype=torch.bool)
-    scores = weight.detach().abs().reshape(-1)
-    # the n_prune-th smallest |w| by selection is about 10x faster than torch.topk's partial sort
+        return torch.ones_like(scores, dtype=torch.bool)
+    # the n_prune-th smallest score by selection is about 10x faster than torch.topk's partial sort
     # of a million weights; when exactly n_prune scores are at most it, no tie straddles the cut
     # and they are the very entries topk would pick; otherwise topk breaks the tie
     cut = torch.kthvalue(scores, n_prune).values
     kept = scores > cut
     if scores.numel() - int(kept.sum()) == n_prune:
-        return kept.reshape(weight.shape)
-    mask = torch.ones_like(weight, dtype=torch.bool)
-    mask.view(-1)[torch.topk(scores, n_prune, largest=False).indices] = False
+        return kept
+    mask = torch.ones_like(scores, dtype=torch.bool)
+    mask[torch.topk(scores, n_prune, largest=False).indices] = False
     return mask
 
 
+def weight_mask(weight: torch.Tensor, k: float) -> torch.Tensor:
+    """Boolean mask keeping all but the ``round(k / 100 * n)`` smallest-|w| entries of ``weight``
+    (:func:`weight_scores`, :func:`keep_mask`), in the weight's shape.
+
+    Ties are broken as ``torch.nn.utils.prune.l1_unstructured`` breaks them (``torch.topk``).
+    """
+    return keep_mask(weight_scores(weight), n_to_prune(k, weight.numel())).reshape(weight.shape)
+
+
 def unit_mask(weight: torch.Tensor, k: float) -> torch.Tensor:
-    """Boolean mask zeroing the ``round(k / 100 * out)`` output neurons of smallest L2 norm.
+    """Boolean mask zeroing the ``round(k / 100 * out)`` output neurons of smallest L2 norm
+    (:func:`unit_scores`, :func:`keep_mask`).
 
     A neuron of a PyTorch ``nn.Linear`` is a *row* of its (out, in) weight (dimension 0),
     as in ``torch.nn.utils.prune.ln_structured(module, "weight", amount, n=2, dim=0)``.
     The mask has the weight's shape, with whole rows True or False.
     """
-    if weight.dim() != 2:
-        raise ValueError(f"unit pruning needs a 2-D (out, in) weight, got shape {tuple(weight.shape)}")
-    n_prune = n_to_prune(k, weight.shape[0])
-    keep_rows = torch.ones(weight.shape[0], dtype=torch.bool, device=weight.device)
-    if n_prune:
-        norms = torch.linalg.vector_norm(weight.detach(), ord=2, dim=1)
-        keep_rows[torch.topk(norms, n_prune, largest=False).indices] = False
+    keep_rows = keep_mask(unit_scores(weight), n_to_prune(k, weight.shape[0]))
     return keep_rows[:, None].expand_as(weight).clone()
 
 
@@ -218,10 +233,6 @@ def masks_of(model: nn.Module, prune_last: bool = False) -> Masks:
     return {name: layer.weight.detach() != 0 for name, layer in prunable_layers(model, prune_last)}
 
 
-def _row_norms(weight: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vector_norm(weight.detach(), ord=2, dim=1)
-
-
 def _sparse_form(model: MLP, *, max_density: float = DEFAULT_MAX_DENSITY,
                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> SparseMLP:
     return to_sparse(model, max_density=max_density, chunk_size=chunk_size)
@@ -266,9 +277,8 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    "weight": Method("weight", "weight", weight_mask, lambda w: w.detach().abs().reshape(-1), "|w|", True,
-                     _sparse_form, False),
-    "unit": Method("unit", "neuron", unit_mask, _row_norms, "L2 norm of a neuron's weights", False,
+    "weight": Method("weight", "weight", weight_mask, weight_scores, "|w|", True, _sparse_form, False),
+    "unit": Method("unit", "neuron", unit_mask, unit_scores, "L2 norm of a neuron's weights", False,
                    _shrunk_form, True),
 }
 """The pruning methods of the study, by name."""

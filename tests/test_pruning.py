@@ -254,3 +254,21 @@ def test_a_level_that_empties_a_layer_is_named(study_model):
         check_levels_keep_every_layer(study_model, [50, 99.9], "unit")
     with pytest.raises(ValueError, match=r"k = 99.99 % would remove every weight of fc5 \(fc5 has 2000 weights"):
         check_levels_keep_every_layer(study_model, [99.99], "weight", prune_last=True)
+
+
+@pytest.mark.parametrize("name", ["weight", "unit"])
+def test_a_methods_mask_is_taken_from_the_scores_the_method_ranks(name, study_model):
+    """One formula per score: the mask keeps all but the smallest of Method.scores (and a tie
+    across the cut is broken as torch.topk breaks it, as torch.nn.utils.prune does)."""
+    from helpers.pruning import keep_mask, method, n_to_prune
+
+    m = method(name)
+    weight = study_model.fc3.weight
+    for k in (25, 90, 99):
+        scores = m.scores(weight)
+        kept = keep_mask(scores, n_to_prune(k, scores.numel()))
+        expected = kept.reshape(weight.shape) if name == "weight" else kept[:, None].expand_as(weight)
+        assert torch.equal(m.mask(weight, k), expected)
+    tied = torch.tensor([3.0, 1.0, 1.0, 1.0, 2.0])  # three equal scores, two to remove
+    by_topk = torch.ones(5, dtype=torch.bool).index_fill_(0, torch.topk(tied, 2, largest=False).indices, False)
+    assert torch.equal(keep_mask(tied, 2), by_topk) and int((~by_topk).sum()) == 2

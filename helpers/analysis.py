@@ -160,6 +160,18 @@ def longer_budget_markdown(target_ks, strategies, target_epochs: int, recovery_e
     return text
 
 
+def strategies_markdown(strategies) -> str:
+    """What each strategy of ``strategies`` (names, in the run's order) does, in the registry's
+    words, and which of them train at a learning rate chosen on validation."""
+    text = "Test accuracy of the pruned network for each strategy, mean ± standard deviation over the seeds. "
+    text += " ".join(f"*{registered(s).label}* {registered(s).does}." for s in strategies)
+    tuned = [f"*{registered(s).label}*" for s in strategies if registered(s).tuned]
+    if tuned:
+        text += (f" {' and '.join(tuned)} {'trains' if len(tuned) == 1 else 'train'} at the learning rate chosen for "
+                 f"each level on the validation split (below).")
+    return text
+
+
 def conclusions_markdown(table: pd.DataFrame) -> str:
     """Sentences stating what :func:`findings` computed; every number comes from ``table``."""
     if "strategy" not in table:

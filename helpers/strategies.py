@@ -35,6 +35,7 @@ class Strategy:
 
     name: str
     label: str
+    does: str  # what it does, one clause for the chapters' prose
     line: Any  # a matplotlib dash pattern
     marker: str
     make: Make | None = None  # None: pruning alone, nothing trains
@@ -71,16 +72,24 @@ def _gradual(job, start: nn.Module, train_split: Split) -> nn.Module:
                          **job.training())[0]
 
 
-ONESHOT = Strategy("oneshot", "one-shot", "-", "o")
-FINETUNE = Strategy("finetune", "one-shot + fine-tuning", (0, (5, 2)), "s", _train_mask(finetune), tuned=True,
-                    fixed_mask=True, retrains=True)
-GRADUAL = Strategy("gradual", "gradual", (0, (1.5, 1.5)), "^", _gradual, tuned=True, retrains=True)
-SCRATCH = Strategy("scratch", "trained from scratch (control)", (0, (6, 2, 1, 2)), "X", _train_mask(scratch),
-                   control=True, fixed_mask=True)
+ONESHOT = Strategy("oneshot", "one-shot", "prunes the trained model once", "-", "o")
+FINETUNE = Strategy("finetune", "one-shot + fine-tuning",
+                    "prunes it once, then retrains it for the recovery budget with the mask fixed", (0, (5, 2)), "s",
+                    _train_mask(finetune), tuned=True, fixed_mask=True, retrains=True)
+GRADUAL = Strategy("gradual", "gradual", "prunes step by step on a cubic schedule inside one training run of the same "
+                   "number of epochs (one optimiser, one learning-rate decay)", (0, (1.5, 1.5)), "^", _gradual,
+                   tuned=True, retrains=True)
+SCRATCH = Strategy("scratch", "trained from scratch (control)",
+                   "trains the network that pruning left (its shape and mask) from a fresh initialisation with the "
+                   "dense recipe, at a few levels only", (0, (6, 2, 1, 2)), "X", _train_mask(scratch), control=True, fixed_mask=True)
 # a lottery round prunes further what the round before left, then fine-tunes it at the
 # rewound learning rate its budget carries
-LOTTERY = Strategy("lottery", "iterative with rewinding (control)", (0, (3, 1, 1, 1, 1, 1)), "P",
-                   _train_mask(finetune), control=True, fixed_mask=True, retrains=True, rounds=True)
+LOTTERY = Strategy("lottery", "iterative with rewinding (control)",
+                   "is iterative magnitude pruning with learning-rate rewinding (Renda et al. 2020): each round removes "
+                   "the same fraction of the survivors and retrains for one budget at the dense recipe's learning "
+                   "rate, rewound to its start; its rows carry the epochs of all rounds so far, and its levels are "
+                   "those of its path", (0, (3, 1, 1, 1, 1, 1)), "P", _train_mask(finetune), control=True,
+                   fixed_mask=True, retrains=True, rounds=True)
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (ONESHOT, FINETUNE, GRADUAL, SCRATCH, LOTTERY)}
 """Every strategy, in the report's order: pruned once from the dense model; pruned once, then

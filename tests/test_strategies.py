@@ -28,7 +28,8 @@ def _unpruned_retraining(job, start, train_split):
     return pruning.prune(start, job.k, job.method, prune_last=job.prune_last)
 
 
-TOY = Strategy("toy", "toy (pruned, not trained)", (0, (1, 3)), "v", _unpruned_retraining, retrains=True)
+TOY = Strategy("toy", "toy (pruned, not trained)", "prunes like fine-tuning and trains nothing", (0, (1, 3)), "v",
+               _unpruned_retraining, retrains=True)
 
 
 def test_a_strategy_registered_runs_through_the_sweep_the_tables_and_the_figures(monkeypatch, tmp_path):
@@ -49,6 +50,9 @@ def test_a_strategy_registered_runs_through_the_sweep_the_tables_and_the_figures
     assert list(findings.strategy) == ["oneshot", "finetune", "toy"]
     assert "**Weight pruning, toy (pruned, not trained) (1 epoch)**" in analysis.conclusions_markdown(findings)
     assert list(tables.mean_std_table(results, "accuracy", "strategy").columns) == ["oneshot", "finetune", "toy"]
+    assert analysis.strategies_markdown(["oneshot", "finetune", "toy"]).endswith(
+        "*toy (pruned, not trained)* prunes like fine-tuning and trains nothing. *one-shot + fine-tuning* trains at "
+        "the learning rate chosen for each level on the validation split (below).")
     assert analysis.retraining_vs_oneshot(results).best_strategy.isin(["finetune", "toy"]).all()
     points = comparison.candidates(results)
     assert "weight pruning, toy (pruned, not trained) (1 epoch)" in set(points.label)

@@ -111,7 +111,7 @@ def benchmark_row(
         layer_formats = ("dense",) * (len(compact.widths) - 1)
         fmt = "shrunk"
     dense_macs = cost.macs_per_image(pruned, executed=True)
-    macs = cost.macs_per_image(compact, executed=m.executed_macs)
+    macs = cost.macs_per_image(compact, executed=m.shrinks)
     row: dict[str, object] = {
         "method": method_name,
         "k": k,
@@ -336,7 +336,7 @@ def _measure(args: Settings, out: Path, machine_out: Path, command: str) -> dict
     bf16["speedup_over_fp32"] = training["seconds_per_60000"] / bf16["seconds_per_60000"]
     bf16["native"] = any(flag in facts["cpu_flags"] for flag in ("avx512_bf16", "amx_tile"))
     retraining = {f"{method} k={k:g}": timing.retraining_speedup(
-        prune(model, k, method), csr=not pruning_method(method).executed_macs, n_images=1_024 if args.quick else 8_192,
+        prune(model, k, method), csr=not pruning_method(method).shrinks, n_images=1_024 if args.quick else 8_192,
         rounds=1 if args.quick else 3)
         for method, k in RETRAINING_CASES}
     csr_from_k = min((k for (method, k) in RETRAINING_CASES

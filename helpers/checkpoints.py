@@ -10,14 +10,13 @@ configuration, data and package versions trains nothing.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import io, provenance
+from . import cache, io, provenance
 from .data import Split
 from .model import MLP
 
@@ -95,7 +94,7 @@ def load_checkpoint(
 
 def cache_path(cache_dir: str | os.PathLike, stem: str, record: Mapping) -> Path:
     """Where a model with provenance ``record`` is cached: ``<cache_dir>/<stem>-<hash of record>.pt``."""
-    return Path(cache_dir) / f"{stem}-{provenance.digest(record, 12)}.pt"
+    return cache.entry(cache_dir, stem, record, ".pt", 12)
 
 
 def cached(
@@ -111,14 +110,13 @@ def cached(
     with a warning saying why. Returns ``(model, checkpoint, path)``.
     """
     path = cache_path(cache_dir, stem, record)
-    if path.is_file():
-        try:
-            model, checkpoint = load_checkpoint(path, expect=record)
-            return model, checkpoint, path
-        except CheckpointError as err:
-            warnings.warn(f"recomputing a cached model: {err}", stacklevel=2)
-    model, extra = compute()
-    return model, save_checkpoint(model, path, record, **extra), path
+
+    def made() -> tuple[MLP, Checkpoint]:
+        model, extra = compute()
+        return model, save_checkpoint(model, path, record, **extra)
+    model, checkpoint = cache.reuse(path, lambda p: load_checkpoint(p, expect=record), made,
+                                    unusable=(CheckpointError,), warn="model")
+    return model, checkpoint, path
 
 
 def data_expectation(data: Mapping[str, Split]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import provenance
+from . import cache, io, provenance
 from .benchmark import BATCHES, Settings, measure
 from .checkpoints import dense_checkpoint, load_checkpoint
 from .pruning import METHODS
@@ -75,14 +75,22 @@ def measured(checkpoint_dir: str | os.PathLike, fingerprints: dict[str, str], ca
                          f"checkpoint_dir, or point checkpoint_dir at the models the results come from")
     machine = {k: v for k, v in provenance.machine().items() if k != "torch_threads"}  # the benchmark sets its own
     levels = {} if ks is None else {"ks": [float(k) for k in ks]}  # absent: keys of earlier runs still hold
-    key = provenance.digest({"fingerprint": fingerprint, "quick": quick, "versions": provenance.versions(),
-                             "machine": machine, "schema": MEASURED_SCHEMA, **levels}, 12)
-    csv, record = Path(cache_dir) / f"efficiency-{key}.csv", Path(cache_dir) / f"efficiency-{key}.json"
-    if not (csv.is_file() and record.is_file()):
+    key = {"fingerprint": fingerprint, "quick": quick, "versions": provenance.versions(), "machine": machine,
+           "schema": MEASURED_SCHEMA, **levels}
+    csv = cache.entry(cache_dir, "efficiency", key, ".csv", 12)
+    record = csv.with_suffix(".json")
+
+    def load(stored: Path) -> tuple[Path, Path]:  # the pair whole, and of these weights
+        if io.read_json(record)["settings"]["fingerprint"] != fingerprint:
+            raise ValueError(f"{record} measured other weights")
+        return stored, record
+
+    def measured_now() -> tuple[Path, Path]:
         settings = Settings(checkpoint=checkpoint, quick=quick, ks=None if ks is None else tuple(ks))
         command = " ".join(["python -m helpers.benchmark --checkpoint", str(checkpoint),
                             *(["--quick"] if quick else []),
                             *(["--ks", *map(str, ks)] if ks is not None else [])])
         with contextlib.redirect_stdout(StringIO()):  # its progress lines would clutter a rendered notebook
             measure(settings, csv, record, command)
-    return csv, record
+        return csv, record
+    return cache.reuse(csv, load, measured_now, unusable=(ValueError, KeyError, TypeError, FileNotFoundError))

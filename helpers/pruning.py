@@ -256,9 +256,9 @@ class Method:
         log_scale: whether the scores span decades (figures draw them on log axes).
         compact: ``(pruned MLP, **sparse options) -> model``, the form in which its savings
             are real (:mod:`helpers.compact`), computing the pruned network's logits.
-        executed_macs: whether the multiply-adds of its compact form are all it stores (a
-            shrunk network has no zeros left to skip) rather than its non-zero weights
-            (:func:`helpers.cost.macs_per_image`).
+        shrinks: whether its compact form is a smaller dense network (unit pruning), which has
+            no zeros left to skip: its multiply-adds are all it stores rather than its non-zero
+            weights (:func:`helpers.cost.macs_per_image`), and it never trains or runs in CSR.
     """
 
     name: str
@@ -268,7 +268,7 @@ class Method:
     score_label: str
     log_scale: bool
     compact: Callable[..., nn.Module]
-    executed_macs: bool
+    shrinks: bool
 
     def removed(self, mask: torch.Tensor) -> int:
         """How many units (weights or neurons) a mask of this method removes from its layer."""

@@ -377,7 +377,7 @@ def gradual_prune(
 
     _, pruning_steps = gradual_pruning_steps(len(train_split), epochs, batch_size, prune_every, ramp)
     levels = cubic_schedule(k, pruning_steps, k_initial)
-    if pruning_method(method).executed_macs:  # a unit-pruned form is small and dense: never CSR
+    if pruning_method(method).shrinks:  # a unit-pruned form is small and dense: never CSR
         csr_from_k = None
     forms = _GradualForms(copy.deepcopy(model), levels, prune_every, mask_fn, prune_last, csr_from_k)
     history = train(forms.full, train_split, eval_splits, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,

@@ -67,7 +67,7 @@ class Retraining:
     def csr_from(self) -> float | None:
         """The level from which this network's prunable layers train in CSR (None: never):
         ``csr_from_k``, for a method whose compact form keeps zeros (weight pruning)."""
-        return None if pruning_method(self.method).executed_macs else self.csr_from_k
+        return None if pruning_method(self.method).shrinks else self.csr_from_k
 
     @property
     def csr(self) -> bool:

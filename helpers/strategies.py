@@ -12,8 +12,8 @@ strategy is one function and one entry in :data:`STRATEGIES`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -21,7 +21,12 @@ from torch import nn
 
 from .data import Split
 from .pruning import prune
-from .recovery import finetune, gradual_prune, scratch
+from .recovery import finetune, gradual_prune, rewinding_path, scratch
+
+Plan = Callable[[Mapping[str, Any], Any], tuple[list[float], Any]]
+"""Where and how long a control trains: ``plan(params, recipe) -> (levels, budget)`` from a
+pruning notebook's checked ``params`` and the dense recipe's budget (a
+:class:`helpers.retraining.RecoveryBudget`)."""
 
 Make = Callable[[Any, nn.Module, Split], nn.Module]
 """How a strategy makes a network: ``make(job, start, train_split)``, from ``start`` (the
@@ -44,6 +49,7 @@ class Strategy:
     fixed_mask: bool = False  # trains a fixed mask (in CSR from csr_from_k)
     retrains: bool = False  # prunes a trained network, then trains what is left
     rounds: bool = False  # iterative: its rows carry the epochs of all rounds so far
+    plan: Plan | None = None  # a control's levels and budget; None: the sweep's levels and budgets
 
     @property
     def trains(self) -> bool:
@@ -72,6 +78,17 @@ def _gradual(job, start: nn.Module, train_split: Split) -> nn.Module:
                          **job.training())[0]
 
 
+def _at_control_levels(params: Mapping[str, Any], recipe: Any) -> tuple[list[float], Any]:
+    """The dense recipe at every level of ``control_ks``."""
+    return list(params["control_ks"]), recipe
+
+
+def _along_rewinding_path(params: Mapping[str, Any], recipe: Any) -> tuple[list[float], Any]:
+    """``lottery_rounds`` rounds of ``lottery_epochs`` at the recipe's rate, up to the highest of ``control_ks``."""
+    return rewinding_path(max(params["control_ks"]), params["lottery_rounds"]), replace(
+        recipe, epochs=params["lottery_epochs"])
+
+
 ONESHOT = Strategy("oneshot", "one-shot", "prunes the trained model once", "-", "o")
 FINETUNE = Strategy("finetune", "one-shot + fine-tuning",
                     "prunes it once, then retrains it for the recovery budget with the mask fixed", (0, (5, 2)), "s",
@@ -81,7 +98,8 @@ GRADUAL = Strategy("gradual", "gradual", "prunes step by step on a cubic schedul
                    tuned=True, retrains=True)
 SCRATCH = Strategy("scratch", "trained from scratch (control)",
                    "trains the network that pruning left (its shape and mask) from a fresh initialisation with the "
-                   "dense recipe, at a few levels only", (0, (6, 2, 1, 2)), "X", _train_mask(scratch), control=True, fixed_mask=True)
+                   "dense recipe, at a few levels only", (0, (6, 2, 1, 2)), "X", _train_mask(scratch), control=True, fixed_mask=True,
+                   plan=_at_control_levels)
 # a lottery round prunes further what the round before left, then fine-tunes it at the
 # rewound learning rate its budget carries
 LOTTERY = Strategy("lottery", "iterative with rewinding (control)",
@@ -89,7 +107,7 @@ LOTTERY = Strategy("lottery", "iterative with rewinding (control)",
                    "the same fraction of the survivors and retrains for one budget at the dense recipe's learning "
                    "rate, rewound to its start; its rows carry the epochs of all rounds so far, and its levels are "
                    "those of its path", (0, (3, 1, 1, 1, 1, 1)), "P", _train_mask(finetune), control=True,
-                   fixed_mask=True, retrains=True, rounds=True)
+                   fixed_mask=True, retrains=True, rounds=True, plan=_along_rewinding_path)
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (ONESHOT, FINETUNE, GRADUAL, SCRATCH, LOTTERY)}
 """Every strategy, in the report's order: pruned once from the dense model; pruned once, then

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from . import io, progress as progress_report, provenance
+from . import cache, io, progress as progress_report, provenance
 from .checkpoints import data_expectation
 from .cost import count_nonzero_weights, layer_sparsity, remaining_weights, sparsity
 from .data import Split, load_dataset
@@ -29,7 +29,7 @@ from .pruning import method as method_of, units
 from .recovery import PRUNE_EVERY, gradual_pruning_steps, rewinding_path
 from .retraining import DenseModels, RecoveryBudget, Retraining, retrained
 from .sensitivity import layer_sensitivity
-from .strategies import FINETUNE, GLOBAL, GRADUAL, LAYER, LOTTERY, ONESHOT, SCRATCH, strategy as registered, sweep_rows
+from .strategies import FINETUNE, GLOBAL, GRADUAL, LAYER, LOTTERY, ONESHOT, named, strategy as registered, sweep_rows
 from .training import evaluate
 from .tuning import choose, leaders, lr_for as tuned_lr, score, trial_record, tuning_data, tuning_model
 
@@ -61,18 +61,19 @@ def cached_evaluation(cache_dir: str | os.PathLike, record: Mapping[str, Any],
     before, else ``compute()`` and stored. A rerun with the same parameters therefore loads,
     prunes and evaluates nothing. The row comes back exactly (JSON keeps every float's digits)."""
     record = {**record, "row": ROW_SCHEMA}
-    key = provenance.digest(record)
-    path = Path(cache_dir) / f"evaluation-{key}.json"
-    if path.is_file():
-        try:
-            stored = io.read_json(path)
-            if provenance.digest(stored["record"]) == key:
-                return stored["row"]
-        except (ValueError, KeyError, TypeError):  # a damaged entry is recomputed
-            pass
-    row = compute()
-    io.write_json({"record": dict(record), "row": row}, path)
-    return row
+    path = cache.entry(cache_dir, "evaluation", record, ".json")
+
+    def load(stored: Path) -> dict[str, Any]:  # a damaged entry, or another record's, is recomputed
+        entry = io.read_json(stored)
+        if provenance.digest(entry["record"]) != provenance.digest(record):
+            raise ValueError(f"{stored} holds the evaluation of another record")
+        return entry["row"]
+
+    def computed() -> dict[str, Any]:
+        row = compute()
+        io.write_json({"record": dict(record), "row": row}, path)
+        return row
+    return cache.reuse(path, load, computed)
 
 def strategy_sweep(
     dense: DenseModels,
@@ -352,13 +353,9 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
             longest_lrs.update(choose(longer))
             tuning_frames.append(longer)
             frames.append(strategy_sweep(dense, data, method, ks, [strategy], longest, lrs=longest_lrs, **common))
-    if SCRATCH.name in strategies and params["control_ks"]:
-        frames.append(strategy_sweep(dense, data, method, params["control_ks"], [SCRATCH.name], dense.recipe_budget(),
-                                     **common))
-    if LOTTERY.name in strategies and params["control_ks"]:
-        path = rewinding_path(max(params["control_ks"]), params["lottery_rounds"])
-        rounds = replace(dense.recipe_budget(), epochs=params["lottery_epochs"])
-        frames.append(strategy_sweep(dense, data, method, path, [LOTTERY.name], rounds, **common))
+    for control in named(strategies, control=True) if params["control_ks"] else []:
+        levels, control_budget = registered(control).plan(params, dense.recipe_budget())
+        frames.append(strategy_sweep(dense, data, method, levels, [control], control_budget, **common))
     if global_ranking:
         frames.append(global_sweep(dense, data["test"], params["ks"], cache_dir=params["cache_dir"],
                                    prune_last=params["prune_last"]))

@@ -10,9 +10,17 @@ from .strategies import RANKINGS, STRATEGIES
 _ORDER = {name: i for i, name in enumerate((*METHODS, *STRATEGIES, *RANKINGS))}
 
 
+def label(value):
+    """What a reader reads for ``value``: a strategy's or ranking's label (the registry's, as in
+    the prose and the figures); anything else (a method, a budget) as it is."""
+    named = STRATEGIES.get(value) or RANKINGS.get(value) if isinstance(value, str) else None
+    return named.label if named else value
+
+
 def mean_std_table(results: pd.DataFrame, value: str, columns: str | list[str], percent: bool = True) -> pd.DataFrame:
     """``value`` by k (rows) and ``columns`` as "mean ± std" over seeds (std omitted for one seed);
-    methods, strategies and rankings in the study's order rather than alphabetical."""
+    methods, strategies and rankings in the study's order rather than alphabetical, strategies and
+    rankings by their labels."""
     stats = results.groupby(["k", *([columns] if isinstance(columns, str) else columns)])[value].agg(["mean", "std"])
     scale, unit = (100, " %") if percent else (1, "")
 
@@ -25,6 +33,7 @@ def mean_std_table(results: pd.DataFrame, value: str, columns: str | list[str], 
     table = table[sorted(table.columns, key=lambda c: [_ORDER.get(x, len(_ORDER))
                                                        for x in (c if isinstance(c, tuple) else (c,))])]
     table.index = pd.Index([level(k) for k in table.index], name="k")
+    table.columns = table.columns.map(lambda c: tuple(map(label, c)) if isinstance(c, tuple) else label(c))
     return table.fillna("—")
 
 
@@ -56,7 +65,7 @@ def findings_table(findings: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame({
         "method": findings["method"],
-        "strategy": findings["strategy"],
+        "strategy": findings["strategy"].map(label),
         "retraining epochs": findings["epochs"],
         "dense accuracy": findings["dense_accuracy"].map(lambda x: pct(x, 2)),
         "flat (within tolerance) up to": findings["flat_to"].map(lvl),
@@ -71,7 +80,7 @@ def findings_table(findings: pd.DataFrame) -> pd.DataFrame:
 def tuning_table(tuning: pd.DataFrame) -> pd.DataFrame:
     """Validation accuracy of every (strategy, budget, learning rate) tried, one column per tuned
     level; the one-shot row (no retraining) for reference."""
-    rows = tuning.assign(lr=[f"{lr:g}" if lr else "–" for lr in tuning["lr"]])
+    rows = tuning.assign(lr=[f"{lr:g}" if lr else "–" for lr in tuning["lr"]], strategy=tuning["strategy"].map(label))
     table = rows.pivot_table(index=["strategy", "epochs", "lr"], columns="k", values="val_accuracy", sort=False)
     table = table[sorted(table.columns)]
     table.columns = [f"k = {level(k)}" for k in table.columns]
@@ -101,8 +110,9 @@ def scratch_table(control: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "method": control["method"],
         "k": [level(k) for k in control["k"]],
-        "best pruned": [f"{s} ({e} ep.): {a:.2%} ± {0 if pd.isna(d) else d:.2%}" for s, e, a, d in
-                        zip(control.pruned_strategy, control.pruned_epochs, control.pruned_accuracy, control.pruned_std)],
+        "best pruned": [f"{label(s)} ({e} ep.): {a:.2%} ± {0 if pd.isna(d) else d:.2%}" for s, e, a, d in
+                        zip(control.pruned_strategy, control.pruned_epochs, control.pruned_accuracy,
+                            control.pruned_std)],
         "scratch": [f"{e} ep.: {a:.2%} ± {0 if pd.isna(d) else d:.2%}" for e, a, d in
                     zip(control.scratch_epochs, control.scratch_accuracy, control.scratch_std)],
         "difference": [f"{d * 100:+.2f} points" for d in control["difference"]],

@@ -119,9 +119,9 @@ def test_findings_table_has_no_raw_floats_or_nan():
     table = findings_table(findings(pd.concat([frame("weight", WEIGHT), frame("unit", [0.98] * 13)])))
     text = table.to_string()
     assert "nan" not in text.lower() and "0.98" not in text
-    assert table.loc[("weight", "oneshot"), "flat (within tolerance) up to"] == "85 %"
-    assert table.loc[("unit", "oneshot"), "below half the dense accuracy from"] == "—"
-    assert table.loc[("weight", "oneshot"), "dense accuracy"] == "98.00 %"
+    assert table.loc[("weight", "one-shot"), "flat (within tolerance) up to"] == "85 %"
+    assert table.loc[("unit", "one-shot"), "below half the dense accuracy from"] == "—"
+    assert table.loc[("weight", "one-shot"), "dense accuracy"] == "98.00 %"
 
 
 def test_a_non_monotone_curve_is_summarised_by_where_it_is_within_and_where_it_dips(tmp_path):

@@ -44,7 +44,7 @@ def declared(notebook: str) -> dict[str, dict[str, str]]:
     its ``parameters`` cell, name -> ``default`` and ``annotation`` (source text; ``""`` if none)
     and ``help``, the comment on its line (what ``papermill --help-notebook`` shows): what it is,
     what it accepts (:data:`VALIDATORS`), and for a file or folder the notebook reads or writes,
-    ``"read: ..."`` or ``"written: ..."`` first (:func:`written`).
+    ``"read: ..."``, ``"written: ..."`` or ``"cache: ..."`` first (:func:`prepare_outputs`).
 
     Optional values are annotated ``"Optional[int]"``, quoted: papermill's parser (a regular
     expression) reads no ``int | None``, and the notebook has no ``typing`` import.
@@ -77,18 +77,13 @@ def declared(notebook: str) -> dict[str, dict[str, str]]:
     return params
 
 
-def written(notebook: str) -> list[str]:
-    """The parameters of ``notebook`` that name a file or folder it writes (their help starts
-    with ``"written:"``; a name ending in ``_dir`` is a folder)."""
-    return [name for name, p in declared(notebook).items() if p["help"].startswith("written:")]
-
-
 def prepare_outputs(values: Mapping[str, Any], notebook: str) -> list[Path]:
-    """Check, before any compute, that the files and folders ``notebook`` writes (:func:`written`)
-    and its cache (help ``"cache: ..."``), as ``values`` names them, can be written: a file can
-    be created in the folder, or in the nearest folder above it that exists (which is left as
-    it was: folders are made when the first file is written). Returns the written paths (files,
-    and folders for ``*_dir``), e.g. for :func:`helpers.io.undo_on_failure`.
+    """Check, before any compute, that the files and folders ``notebook`` writes (their help starts
+    with ``"written:"``; a name ending in ``_dir`` is a folder) and its cache (``"cache:"``), as
+    ``values`` names them, can be written: a file can be created in the folder, or in the nearest
+    folder above it that exists (which is left as it was: folders are made when the first file
+    is written). Returns the written paths (files, and folders for ``*_dir``), e.g. for
+    :func:`helpers.io.undo_on_failure`.
 
     Raises ``ValueError`` naming the parameter, its value and why it cannot be written.
     """

@@ -96,7 +96,7 @@ def test_every_parameter_says_what_it_is_and_what_it_accepts(name):
             assert parameters.VALIDATORS[param].text in info["help"], f"{name}: {param} does not state its range"
         if param.endswith(("_path", "_dir")) and param != "data_dir":
             assert info["help"].startswith(("read:", "written:", "cache:")), f"{name}: {param} is read or written"
-    assert parameters.written(name), "every notebook writes something"
+    assert any(p["help"].startswith("written:") for p in parameters.declared(name).values()), "it writes something"
 
 
 def test_an_output_that_cannot_be_written_is_refused_before_anything_runs(tmp_path):

@@ -5,9 +5,11 @@ rows and the ``strategies`` parameter spell it), its one label (prose, tables an
 alike), its line style in every figure, where it runs (every level of the sweep, or the
 controls' levels), whether its learning rate is chosen on validation, whether it trains a fixed
 mask, whether it prunes a trained network and retrains what is left, whether it runs in rounds,
-and how it makes a network (:attr:`Strategy.make`, a few lines over :mod:`helpers.recovery`).
-Every other module asks the objects; none compares a strategy's name with a literal. Adding a
-strategy is one function and one entry in :data:`STRATEGIES`.
+how it makes a network (:attr:`Strategy.make`, a few lines over :mod:`helpers.recovery`) and,
+for a control, where and how long it trains (:attr:`Strategy.plan`); :func:`sweep_rows` selects
+the level sweep's rows by these flags. Every other module asks the objects; none compares a
+strategy's name with a literal. Adding a strategy is one function and one entry in
+:data:`STRATEGIES`.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from .cost import count_nonzero_weights, layer_sparsity, remaining_weights, spar
 from .data import Split, load_dataset
 from .pruning import check_levels_keep_every_layer, global_weight_prune, n_to_prune, prunable_layers, prune
 from .pruning import method as method_of, units
-from .recovery import PRUNE_EVERY, gradual_pruning_steps, rewinding_path
+from .recovery import PRUNE_EVERY, gradual_pruning_steps
 from .retraining import DenseModels, RecoveryBudget, Retraining, retrained
 from .sensitivity import layer_sensitivity
 from .strategies import FINETUNE, GLOBAL, GRADUAL, LAYER, LOTTERY, ONESHOT, named, strategy as registered, sweep_rows
@@ -264,12 +264,14 @@ class DegenerateScheduleWarning(UserWarning):
     """A schedule that makes a strategy another one, or runs less of it than was asked."""
 
 
-def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn.Module, method: str) -> list[str]:
+def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn.Module, method: str,
+                         recipe: RecoveryBudget) -> list[str]:
     """What in a pruning notebook's checked ``params`` (``train_images`` training images, the
-    dense ``model``, pruned by ``method``) would quietly turn a strategy into another one or
-    run fewer rounds than asked, each named with its numbers: gradual pruning whose ramp holds
-    a single pruning step (it is then fine-tuning), lottery rounds that remove nothing more
-    than the round before, and longer budgets that are not longer."""
+    dense ``model`` trained by ``recipe``, pruned by ``method``) would quietly turn a strategy
+    into another one or run fewer rounds than asked, each named with its numbers: gradual
+    pruning whose ramp holds a single pruning step (it is then fine-tuning), lottery rounds (its
+    plan's levels) that remove nothing more than the round before, and longer budgets that are
+    not longer."""
     found = []
     strategies = params["strategies"]
     if GRADUAL.name in strategies:
@@ -283,7 +285,7 @@ def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn
                              f"interval ({PRUNE_EVERY} steps) in the first half of the run: it prunes once, at the "
                              f"first step, and is fine-tuning under another name; give more images or epochs")
     if LOTTERY.name in strategies and params["control_ks"]:
-        path = rewinding_path(max(params["control_ks"]), params["lottery_rounds"])
+        path = LOTTERY.plan(params, recipe)[0]  # the levels the control's rounds run at
         layers = prunable_layers(model, params["prune_last"])
         removed = [tuple(n_to_prune(k, units(layer, method)) for _, layer in layers) for k in path]
         empty = [k for k, now, before in zip(path, removed, [(0,) * len(layers), *removed]) if now == before]
@@ -328,7 +330,8 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     check_levels_keep_every_layer(next(iter(dense.models.values())),
                                   [*params["ks"], *params["target_ks"], *params["tune_ks"], *params["control_ks"]],
                                   method, params["prune_last"])
-    for message in degenerate_schedules(params, len(data["train"]), next(iter(dense.models.values())), method):
+    for message in degenerate_schedules(params, len(data["train"]), next(iter(dense.models.values())), method,
+                                        dense.recipe_budget()):
         warnings.warn(message, DegenerateScheduleWarning, stacklevel=2)
     strategies = params["strategies"]
     budget = RecoveryBudget(params["recovery_epochs"], max(params["tune_lrs"]), params["recovery_batch_size"])

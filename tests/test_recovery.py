@@ -506,11 +506,15 @@ def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, de
 
 
 def test_schedules_that_turn_a_strategy_into_another_are_named(study_model):
-    from helpers.sweep import degenerate_schedules
+    from helpers.retraining import RecoveryBudget
+    from helpers.sweep import degenerate_schedules as degenerate
+
+    def degenerate_schedules(params, images, model, method):  # the dense recipe: 10 epochs at 2e-3
+        return degenerate(params, images, model, method, RecoveryBudget(10, 2e-3, 256))
 
     params = {"strategies": ["oneshot", "finetune", "gradual", "lottery"], "validation_size": 200,
               "recovery_epochs": 1, "recovery_batch_size": 256, "control_ks": [90], "lottery_rounds": 2,
-              "prune_last": False, "target_ks": [], "target_epochs": 3, "longest_epochs": 10}
+              "lottery_epochs": 1, "prune_last": False, "target_ks": [], "target_epochs": 3, "longest_epochs": 10}
     found = degenerate_schedules(params, 1000, study_model, "weight")
     assert found == [
         "gradual pruning in the sweep: 1 epoch(s) on 1,000 images in batches of 256 is 4 optimiser steps, fewer "

@@ -39,6 +39,7 @@ import torch
 
 from . import cost, io, timing
 from .checkpoints import load_checkpoint
+from .checks import in_range
 from .compact import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_DENSITY, SparseMLP
 from .machine import machine_facts
 from .model import MLP
@@ -200,10 +201,9 @@ class Settings:
         setting, the value and the accepted range."""
         for name in ("threads", "repeats", "train_images", "train_batch_size", "chunk_size"):
             value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {value}")
-        if not 0.0 <= self.max_density <= 1.0:
-            raise ValueError(f"max-density must be in [0, 1], got {self.max_density}")
+            if value is not None:
+                in_range(name.replace("_", "-"), value, 1, integer=True)
+        in_range("max-density", self.max_density, 0, 1)
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; accepted: {list(METHODS)}")

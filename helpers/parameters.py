@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import io
-from .checks import positive_finite
+from .checks import in_range, positive_finite
 from .pruning import check_k
 from .retraining import MAX_RETRAINING_EPOCHS
 from .sources import DATASETS, check_name
@@ -127,17 +127,13 @@ def _matches(value: Any, annotation: Any) -> bool:
 
 
 def _positive_int(name: str, value: int) -> int:
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
-    return value
+    return in_range(name, value, 1, integer=True)
 
 
 def _retraining_epochs(name: str, value: int) -> int:
     # checked here, at the notebook's boundary, against the bound helpers.retraining.RecoveryBudget holds
-    if not 1 <= value <= MAX_RETRAINING_EPOCHS:
-        raise ValueError(f"{name} must be an integer in [1, {MAX_RETRAINING_EPOCHS}] (epochs of one retraining "
-                         f"budget), got {value!r}")
-    return value
+    return in_range(name, value, 1, MAX_RETRAINING_EPOCHS, integer=True,
+                    accepted=f"an integer in [1, {MAX_RETRAINING_EPOCHS}] (epochs of one retraining budget)")
 
 
 def _optional_size(name: str, value: int | None) -> int | None:
@@ -145,9 +141,7 @@ def _optional_size(name: str, value: int | None) -> int | None:
 
 
 def _fraction(name: str, value: float) -> float:
-    if not 0 < value < 1:
-        raise ValueError(f"{name} must be a fraction in (0, 1), got {value!r}")
-    return float(value)
+    return in_range(name, value, 0, 1, low_open=True, high_open=True, accepted="a fraction in (0, 1)")
 
 
 def check_ks(ks: Iterable[float]) -> list[float]:
@@ -179,10 +173,11 @@ def _learning_rates(name: str, value: list[float]) -> list[float]:
     """A non-empty list of learning rates in (0, 1], sorted, each once."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or not list(value):
         raise ValueError(f"{name} must be a non-empty list of learning rates in (0, 1], got {value!r}")
-    bad = [v for v in value if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v <= 1]
-    if bad:
-        raise ValueError(f"{name} must be a non-empty list of learning rates in (0, 1], got {value!r}")
-    return sorted({float(v) for v in value})
+    accepted = "a non-empty list of learning rates in (0, 1]"
+    try:
+        return sorted({in_range(name, v, 0, 1, low_open=True, accepted=accepted) for v in value})
+    except ValueError:
+        raise ValueError(f"{name} must be {accepted}, got {value!r}") from None
 
 
 def check_seeds(seeds: Iterable[int]) -> list[int]:

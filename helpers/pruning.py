@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .checks import in_range
 from .compact import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_DENSITY, SparseMLP, compact_units, to_sparse
 from .model import MLP, linear_layers
 
@@ -35,18 +36,17 @@ STUDY_KS: tuple[float, ...] = (0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5
 
 
 def check_k(k: float) -> float:
-    """Validate a sparsity level given in percent; accepted range 0 <= k < 100."""
+    """Validate a sparsity level given in percent; accepted range 0 <= k < 100 (``TypeError``
+    for what is not a number)."""
     if isinstance(k, bool) or not isinstance(k, numbers.Real):
         raise TypeError(f"k must be a number of percent in [0, 100), got {k!r}")
-    k = float(k)
-    if not math.isfinite(k) or not 0.0 <= k < 100.0:
-        raise ValueError(f"k must be a percentage in [0, 100), got {k!r}")
-    return k
+    return in_range("k", k, 0, 100, high_open=True, accepted="a percentage in [0, 100)")
 
 
 def n_to_prune(k: float, n: int) -> int:
-    """How many of ``n`` elements a level of ``k`` percent removes: ``round(k / 100 * n)``."""
-    return round(check_k(k) / 100.0 * n)
+    """How many of ``n`` elements a level of ``k`` percent removes: ``round(k / 100 * n)``
+    (``k`` trusted: checked where it entered, by :func:`check_k`)."""
+    return round(k / 100.0 * n)
 
 
 def prunable_layers(model: nn.Module, prune_last: bool = False) -> list[tuple[str, nn.Linear]]:

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from collections.abc import Callable, Mapping
 
 import pandas as pd
 import torch
 from torch import nn
 
-from .checks import non_negative_int, positive_finite, positive_int
+from .checks import in_range, non_negative_int, positive_finite, positive_int
 from .data import Split
 from .compact import compact_units, kept_positions, restore_units
 from .model import MLP, linear_layers
@@ -170,12 +169,8 @@ def cubic_schedule(k_final: float, n_steps: int, k_initial: float = 0.0) -> list
     Step ``t = 1 .. n`` prunes to ``k_t = k_f + (k_i - k_f) (1 - t / n)^3``: fast at first,
     while many redundant weights remain, then slower; the last level is exactly ``k_final``.
     The levels never decrease. (``t = 0``, the level ``k_initial`` the model starts from,
-    is not a step.)
+    is not a step.) The arguments are trusted: :func:`gradual_prune` checked them.
     """
-    k_final, k_initial = check_k(k_final), check_k(k_initial)
-    n_steps = positive_int("n_steps", n_steps)
-    if k_initial > k_final:
-        raise ValueError(f"k_initial must be in [0, k_final={k_final}], got {k_initial!r}")
     levels = [k_final + (k_initial - k_final) * (1.0 - t / n_steps) ** 3 for t in range(1, n_steps + 1)]
     levels[-1] = k_final
     return levels
@@ -186,9 +181,8 @@ def rewinding_path(k_final: float, rounds: int) -> list[float]:
     surviving weights (or neurons) in each of ``rounds`` rounds and ends at ``k_final``:
     round ``r`` keeps ``(1 - k_final / 100) ** (r / rounds)`` of the layer, rounded to 0.1 point
     (the last level is exactly ``k_final``). With 6 rounds to 99 %, the path is
-    53.6, 78.5, 90, 95.4, 97.8, 99: through or near the study's levels."""
-    k_final = check_k(k_final)
-    rounds = positive_int("rounds", rounds)
+    53.6, 78.5, 90, 95.4, 97.8, 99: through or near the study's levels. The arguments are
+    trusted: they come from a notebook's checked parameters."""
     kept = 1.0 - k_final / 100.0
     levels = [round(100.0 * (1.0 - kept ** (r / rounds)), 1) for r in range(1, rounds + 1)]
     levels[-1] = k_final
@@ -369,11 +363,9 @@ def gradual_prune(
     mask_fn = pruning_method(method).mask
     _check_training(epochs, lr, batch_size, seed)
     prune_every = positive_int("prune_every", prune_every)
-    if isinstance(ramp, bool) or not isinstance(ramp, numbers.Real) or not 0.0 <= ramp < 1.0:
-        raise ValueError(f"ramp must be a fraction of training in [0, 1), got {ramp!r}")
-    k_initial = check_k(k_initial)
-    if k_initial > k:
-        raise ValueError(f"k_initial must be in [0, k={k}], got {k_initial!r}")
+    in_range("ramp", ramp, 0, 1, high_open=True, accepted="a fraction of training in [0, 1)")
+    check_k(k_initial)
+    k_initial = in_range("k_initial", k_initial, 0, k, accepted=f"in [0, k={k}]")
 
     _, pruning_steps = gradual_pruning_steps(len(train_split), epochs, batch_size, prune_every, ramp)
     levels = cubic_schedule(k, pruning_steps, k_initial)

@@ -10,6 +10,7 @@ from typing import Any
 from torch import nn
 
 from . import provenance
+from .checks import in_range
 from .checkpoints import cached, load_dense
 from .data import Split
 from .model import MLP
@@ -37,12 +38,8 @@ class RecoveryBudget:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if (isinstance(self.epochs, bool) or not isinstance(self.epochs, int)
-                or not 1 <= self.epochs <= MAX_RETRAINING_EPOCHS):
-            raise ValueError(f"recovery epochs must be an integer in [1, {MAX_RETRAINING_EPOCHS}], "
-                             f"got {self.epochs!r}")
-        if not 0 < self.lr <= 1:
-            raise ValueError(f"recovery lr must be in (0, 1], got {self.lr!r}")
+        in_range("recovery epochs", self.epochs, 1, MAX_RETRAINING_EPOCHS, integer=True)
+        in_range("recovery lr", self.lr, 0, 1, low_open=True)
 
 
 @dataclass(frozen=True)

@@ -285,7 +285,7 @@ def test_the_benchmarks_settings_are_checked_and_completed_without_its_command_l
     full = benchmark.Settings(ks=(99, 50)).resolved()
     assert full.ks == (99.0, 50.0) and full.repeats == 9 and full.methods == ("weight", "unit")
     for bad, message in (({"ks": (100,)}, r"ks: k must be a percentage in \[0, 100\), got 100"),
-                         ({"threads": 0}, "threads must be >= 1, got 0"),
+                         ({"threads": 0}, "threads must be an integer >= 1, got 0"),
                          ({"methods": ("filter",)}, r"unknown method\(s\) \['filter'\]")):
         with pytest.raises(ValueError, match=message):
             benchmark.Settings(**bad).resolved()

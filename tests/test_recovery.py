@@ -131,21 +131,6 @@ def test_cubic_schedule_values():
     assert cubic_schedule(80, 4, 16)[0] == pytest.approx(80 - 64 * 0.75**3)
 
 
-@pytest.mark.parametrize(
-    "args, match",
-    [
-        ((100, 5), r"k must be a percentage in \[0, 100\), got 100"),
-        ((-1, 5), r"\[0, 100\), got -1"),
-        ((90, 0), r"n_steps must be a positive integer \(>= 1\), got 0"),
-        ((90, 2.5), r"n_steps .* got 2.5"),
-        ((50, 5, 60), r"k_initial must be in \[0, k_final=50.0\], got 60"),
-    ],
-)
-def test_cubic_schedule_rejects_bad_arguments(args, match):
-    with pytest.raises(ValueError, match=match):
-        cubic_schedule(*args)
-
-
 # --- gradual pruning -----------------------------------------------------
 
 
@@ -463,12 +448,9 @@ def test_rewinding_path_prunes_the_same_fraction_of_survivors_each_round(k_final
     assert all(abs(k - e) <= 0.05 + 1e-9 for k, e in zip(path, exact))  # rounded to 0.1 point
 
 
-def test_rewinding_path_values_and_errors():
+def test_rewinding_path_values():
     assert recovery.rewinding_path(99, 6) == [53.6, 78.5, 90.0, 95.4, 97.8, 99.0]
-    with pytest.raises(ValueError, match="rounds"):
-        recovery.rewinding_path(99, 0)
-    with pytest.raises(ValueError, match="k"):
-        recovery.rewinding_path(101, 3)
+    assert recovery.rewinding_path(90, 1) == [90.0]
 
 
 @pytest.mark.parametrize("method", ["weight", "unit"])

@@ -10,7 +10,7 @@ import pandas as pd
 from .pruning import METHODS, method as pruning_method
 from .retraining import MAX_RETRAINING_EPOCHS
 from .sources import DATASETS
-from .strategies import LAYER, ONESHOT, RANKINGS, STRATEGIES, named, strategy as registered, sweep_rows
+from .strategies import GRADUAL, LAYER, ONESHOT, RANKINGS, STRATEGIES, named, strategy as registered, sweep_rows
 from .tables import level
 
 ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {
@@ -339,7 +339,7 @@ def machine_markdown(machine: dict) -> str:
                  f"trains ({widths}) than as the masked dense network "
                  f"({r['seconds_per_60000_compact']:.1f} s against {r['seconds_per_60000_masked']:.1f} s "
                  f"per 60,000 images).")
-    for case, r in (machine.get("gradual") or {}).items():
+    for case, r in (machine.get(GRADUAL.name) or {}).items():
         csr = f", in CSR from {r['csr_from_k']:g} %" if r["csr_from_k"] is not None and case.startswith("weight") else ""
         text += (f" An epoch of gradual pruning to {case}, which after each pruning step trains the smallest form "
                  f"of what is left{csr}, runs **{r['speedup']:.1f}×** faster than an epoch of the masked dense "

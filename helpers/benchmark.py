@@ -44,6 +44,7 @@ from .compact import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_DENSITY, SparseMLP
 from .machine import machine_facts
 from .model import MLP
 from .pruning import METHODS, STUDY_KS, check_k, emptied_layers, method as pruning_method, prune
+from .strategies import GRADUAL
 from .training import TrainConfig
 
 RETRAINING_CASES: tuple[tuple[str, float], ...] = (("unit", 90.0), ("weight", 80.0), ("weight", 85.0),
@@ -376,7 +377,7 @@ def _measure(args: Settings, out: Path, machine_out: Path, command: str) -> dict
         "training": training,
         "training_bf16": bf16,
         "retraining": retraining,
-        "gradual": gradual,
+        GRADUAL.name: gradual,  # keyed by the strategy whose forms it times
         "summary": headline_targets(frame, training, retraining),
         "seconds": time.perf_counter() - started,
     }

@@ -157,7 +157,7 @@ def scratch(
 
     return _train_compact(pruned_model, fresh, train_split, eval_splits, epochs=epochs, lr=lr,
                           batch_size=batch_size, seed=seed, prune_last=prune_last, csr=csr, progress=progress,
-                          description="scratch")
+                          description="training from scratch")
 
 
 # --- schedules -------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .pruning import METHODS
-from .strategies import RANKINGS, STRATEGIES
+from .strategies import RANKINGS, SCRATCH, STRATEGIES
 
 _ORDER = {name: i for i, name in enumerate((*METHODS, *STRATEGIES, *RANKINGS))}
 
@@ -113,7 +113,7 @@ def scratch_table(control: pd.DataFrame) -> pd.DataFrame:
         "best pruned": [f"{label(s)} ({e} ep.): {a:.2%} ± {0 if pd.isna(d) else d:.2%}" for s, e, a, d in
                         zip(control.pruned_strategy, control.pruned_epochs, control.pruned_accuracy,
                             control.pruned_std)],
-        "scratch": [f"{e} ep.: {a:.2%} ± {0 if pd.isna(d) else d:.2%}" for e, a, d in
+        SCRATCH.label: [f"{e} ep.: {a:.2%} ± {0 if pd.isna(d) else d:.2%}" for e, a, d in
                     zip(control.scratch_epochs, control.scratch_accuracy, control.scratch_std)],
         "difference": [f"{d * 100:+.2f} points" for d in control["difference"]],
         "verdict": control["verdict"].map({"pruning": "pruning better", "control": "scratch better",

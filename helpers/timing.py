@@ -261,7 +261,7 @@ def gradual_speedup(dense: MLP, method: str, k: float, *, csr_from_k: float | No
     runs = {
         "masked": lambda: train(copy.deepcopy(pruned), split, {}, epochs=1, batch_size=batch_size, lr=1e-3, seed=seed,
                                 masks=masks_of(pruned), progress=False),
-        "gradual": lambda: gradual_prune(dense, split, {}, k=k, method=method, epochs=1, lr=1e-3,
+        "in_forms": lambda: gradual_prune(dense, split, {}, k=k, method=method, epochs=1, lr=1e-3,
                                          batch_size=batch_size, seed=seed, prune_every=prune_every,
                                          csr_from_k=csr_from_k)[1],
     }
@@ -271,5 +271,5 @@ def gradual_speedup(dense: MLP, method: str, k: float, *, csr_from_k: float | No
             seconds[name].append(float(runs[name]()["seconds"].iloc[0]))
     return {"csr_from_k": csr_from_k,
             "seconds_per_60000_masked": statistics.median(seconds["masked"]) * 60_000 / n_images,
-            "seconds_per_60000_gradual": statistics.median(seconds["gradual"]) * 60_000 / n_images,
-            "speedup": paired_speedup(seconds["masked"], seconds["gradual"])}
+            "seconds_per_60000_gradual": statistics.median(seconds["in_forms"]) * 60_000 / n_images,
+            "speedup": paired_speedup(seconds["masked"], seconds["in_forms"])}

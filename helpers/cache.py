@@ -2,7 +2,8 @@
 
 A trained or retrained model (:func:`helpers.checkpoints.cached`), the evaluation of a pruned
 network (:func:`helpers.sweep.cached_evaluation`) and a benchmark
-(:func:`helpers.measurements.measured`) are each a pure function of a record: what they were
+(:func:`helpers.measurements.measured`) and an executed notebook
+(:func:`helpers.pipeline.executed_notebook`) are each a pure function of a record: what they were
 made from, how, with which data and package versions. :func:`entry` names the file the record
 keys; :func:`reuse` loads it when it is there and whole, and otherwise computes it and stores
 it with :mod:`helpers.io`'s atomic writes, so an interrupted run never leaves a half-written

@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import nbformat
@@ -32,7 +32,7 @@ from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
 from traitlets import default
 
-from . import io, parameters, progress, provenance, report
+from . import cache, io, parameters, progress, provenance, report
 from .parameters import SOURCE_DIR
 from .sources import DATASETS, check_name
 
@@ -219,17 +219,28 @@ def _outputs_exist(params: dict[str, Any], cwd: Path) -> bool:
     return all((cwd / v).exists() for v in named)
 
 
-def up_to_date(name: str, params: dict[str, Any], executed: Path, record: Path, key: str, cwd: Path) -> bool:
-    """Whether ``executed`` is what running notebook ``name`` now would write: ``record`` (left
-    by the run that wrote it, in the artefacts, so a fresh clone runs everything) holds ``key``
-    and the SHA-256 of ``executed``, and every path the parameters name exists."""
-    if not (executed.is_file() and record.is_file()):
+def executed_notebook(params: dict[str, Any], executed: Path, record: Path, key: str, cwd: Path,
+                      execute_it: Callable[[], None], force: bool = False) -> bool:
+    """Run ``execute_it`` (which writes the executed notebook ``executed``) unless ``executed`` is
+    what it would write now, as the cache of :mod:`helpers.cache` reuses an entry: ``record``
+    (left by the run that wrote it, in the artefacts, so a fresh clone runs everything) holds
+    ``key`` and the SHA-256 of ``executed``, and every path ``params`` names exists. Returns
+    whether it was up to date (not run); ``force`` runs it regardless."""
+    def load(stored_at: Path) -> bool:
+        stored = io.read_json(stored_at)
+        if stored.get("key") != key:
+            raise ValueError("its inputs changed")
+        if not executed.is_file() or stored.get("executed") != _sha256(executed):
+            raise ValueError(f"{executed} is not the notebook that run wrote")
+        if not _outputs_exist(params, cwd):
+            raise ValueError("a file it wrote is missing")
+        return True
+
+    def run_it() -> bool:
+        execute_it()
+        io.write_json({"key": key, "executed": _sha256(executed)}, record)
         return False
-    try:
-        stored = io.read_json(record)
-    except ValueError:
-        return False
-    return stored.get("key") == key and stored.get("executed") == _sha256(executed) and _outputs_exist(params, cwd)
+    return run_it() if force else cache.reuse(record, load, run_it)
 
 
 MERGED = ("pruning.csv", "training.csv", "findings.csv", "levels.csv", "targets.csv", "efficiency.csv")
@@ -266,7 +277,7 @@ def run(
     repeats). ``overrides`` adds or replaces parameters per notebook name. Returns the HTML pages.
 
     A notebook whose inputs did not change since this layout's last run of it (:func:`run_key`,
-    :func:`up_to_date`) is not run again, unless ``force``: its executed notebook and page stay.
+    :func:`executed_notebook`) is not run again, unless ``force``: its executed notebook and page stay.
     A notebook that fails stops the run (papermill raises), leaving the earlier outputs.
     """
     overrides = overrides or {}
@@ -287,27 +298,27 @@ def run(
             parameters.prepare_outputs(parameters.check(params, name), name)
     steps = [(dataset, name, params) for dataset, by_notebook in plan.items() for name, params in by_notebook.items()]
     previous = previous_cost(layout.results / COST_FILE)
-    cache = layout.artefacts / "cache"
+    cache_dir = layout.artefacts / "cache"
     pages, cost = [], []
     bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)
     for i, (dataset, name, params) in enumerate(bar):
         left = sum(previous.get((d, n), {}).get("seconds", math.nan) for d, n, _ in steps[i:])
         bar.set_description(f"{dataset} {name}" + (f" (last run: {left / 60:.0f} min left)" if left == left else ""))
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
-        before = set(cache.glob("*"))
+        before = set(cache_dir.glob("*"))
         started = time.perf_counter()
         executed = layout.reports / dataset / f"{name}.ipynb"
         record = layout.artefacts / "notebooks" / f"{dataset}-{name}.json"
         key = run_key(name, params, [layout.reports / dataset / f"{n}.ipynb" for d, n, _ in steps[:i] if d == dataset])
-        skipped = not force and up_to_date(name, params, executed, record, key, Path(cwd or Path.cwd()))
-        if not skipped:
+
+        def execute_it(name=name, params=params, dataset=dataset) -> None:
             with _showing_progress(bar, layout.artefacts / f"progress-{dataset}-{name}.json"):
                 execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
-            io.write_json({"key": key, "executed": _sha256(executed)}, record)
+        skipped = executed_notebook(params, executed, record, key, Path(cwd or Path.cwd()), execute_it, force)
         html = executed.with_suffix(".html")
         pages.append(html if skipped and html.is_file() else render_html(executed))
         seconds = time.perf_counter() - started
-        cached = set(cache.glob("*")) <= before  # wrote nothing new to the cache
+        cached = set(cache_dir.glob("*")) <= before  # wrote nothing new to the cache
         row = {"dataset": dataset, "notebook": name, "seconds": round(seconds, 1), "cached": cached}
         # a notebook not run keeps the cost of the run that made its executed notebook
         cost.append(previous.get((dataset, name), row) if skipped else row)

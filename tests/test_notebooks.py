@@ -172,3 +172,25 @@ def test_the_smoke_runs_pages_open_whole_in_a_browser(smoke_run, tmp_path_factor
     finally:
         driver.quit()
     assert len(found) == 6 and {page: problems for page, problems in found.items() if problems} == {}
+
+
+def test_an_executed_notebook_is_reused_only_while_its_record_holds(tmp_path):
+    executed, record, out = tmp_path / "n.ipynb", tmp_path / "n.json", tmp_path / "out.csv"
+    runs = []
+
+    def execute_it():
+        runs.append(1)
+        executed.write_text(f"run {len(runs)}")
+        out.write_text("x")
+    params = {"results_path": "out.csv"}
+    assert pipeline.executed_notebook(params, executed, record, "key", tmp_path, execute_it) is False
+    assert pipeline.executed_notebook(params, executed, record, "key", tmp_path, execute_it) is True
+    assert pipeline.executed_notebook(params, executed, record, "other", tmp_path, execute_it) is False
+    record.write_text("{damaged")
+    assert pipeline.executed_notebook(params, executed, record, "other", tmp_path, execute_it) is False
+    executed.write_text("edited by hand")
+    assert pipeline.executed_notebook(params, executed, record, "other", tmp_path, execute_it) is False
+    out.unlink()
+    assert pipeline.executed_notebook(params, executed, record, "other", tmp_path, execute_it) is False
+    assert pipeline.executed_notebook(params, executed, record, "other", tmp_path, execute_it, force=True) is False
+    assert len(runs) == 6

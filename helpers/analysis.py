@@ -23,6 +23,31 @@ ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {
 ORIGINAL_DENSE_ACCURACY = 0.9861
 """The dense network's test accuracy the original study reported (10 epochs)."""
 
+ORIGINAL_DATASET = "mnist"
+"""The dataset of the original study: its figures are quoted beside this dataset's results only."""
+
+
+def _quotes_original(results: pd.DataFrame) -> bool:
+    """Whether ``results`` are of the original study's dataset (rows without a dataset are)."""
+    return "dataset" not in results or set(results["dataset"]) <= {ORIGINAL_DATASET}
+
+
+def dense_markdown(history: pd.DataFrame, dataset: str) -> str:
+    """The sentence after the learning curves: the dense models' final test accuracy over the
+    seeds, the original study's beside it for its own dataset only, and the time per epoch."""
+    final = history[history.epoch == history.epoch.max()]
+    quoted = (f"; the original study reported {ORIGINAL_DENSE_ACCURACY:.2%} on MNIST"
+              if dataset == ORIGINAL_DATASET else "")
+    return (f"After {int(final.epoch.iloc[0])} epochs: test accuracy **{final.test_accuracy.mean():.2%}** "
+            f"(over {len(final)} seed(s){quoted}), {history.seconds.mean():.1f} s per epoch of training on this "
+            f"machine, with one torch thread per model.")
+
+
+def _speed(ratio: float) -> str:
+    """A measured speed ratio in words: ``**1.6×** faster than``, or for a ratio below 1 (a
+    slow-down) ``**0.85×** as fast as``; never "faster" for what is slower."""
+    return f"**{ratio:.1f}×** faster than" if ratio >= 1 else f"**{ratio:.2f}×** as fast as (slower than)"
+
 TARGETS: dict[str, tuple[tuple[str, float, float], ...]] = {
     "mnist": (("dense", 0.0, 0.985), ("weight", 99.0, 0.983), ("weight", 99.5, 0.975), ("unit", 90.0, 0.983),
               ("unit", 95.0, 0.970)),
@@ -81,6 +106,7 @@ def findings(results: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
     if "strategy" not in results:
         results = results.assign(strategy=ONESHOT.name)
     results = sweep_rows(results)
+    quoted = _quotes_original(results)  # the original study's figures are MNIST's
     order = {m: i for i, m in enumerate(ORIGINAL_FINDINGS)}
     rows = []
     for method in sorted(results["method"].unique(), key=lambda m: order.get(m, len(order))):
@@ -95,7 +121,7 @@ def findings(results: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
             within = curve[curve >= dense - tolerance]
             last_within = float(within.index[-1])
             dips = [k for k, ok in (curve >= dense - tolerance).items() if not ok and k < last_within]
-            original = ORIGINAL_FINDINGS.get(method, {}) if strategy == ONESHOT.name else {}
+            original = ORIGINAL_FINDINGS.get(method, {}) if strategy == ONESHOT.name and quoted else {}
             budget = results.loc[(results["method"] == method) & (results["strategy"] == strategy), "epochs"] \
                 if "epochs" in results else pd.Series([0])
             rows.append({
@@ -206,7 +232,7 @@ def conclusions_markdown(table: pd.DataFrame) -> str:
                      f"{level(r.original_degrades_near)}: here the flat region ends {verdict} that.")
         lines.append(text)
     oneshot = table[table.strategy == ONESHOT.name].set_index("method")
-    if {"weight", "unit"} <= set(oneshot.index):
+    if {"weight", "unit"} <= set(oneshot.index) and not oneshot.original_flat_to.isna().any():
         w, u = oneshot.loc["weight"], oneshot.loc["unit"]
         if u.flat_to < w.flat_to:
             lines.append(f"- One-shot unit pruning loses accuracy sooner than weight pruning (flat to "
@@ -335,14 +361,14 @@ def machine_markdown(machine: dict) -> str:
                  + (": training stays in float32 here." if bf16["speedup_over_fp32"] < 1 else "."))
     for case, r in (machine.get("retraining") or {}).items():
         widths = "-".join(map(str, r["widths_compact"]))
-        text += (f" A retraining epoch at {case} runs **{r['speedup']:.1f}×** faster in the form fine-tuning "
-                 f"trains ({widths}) than as the masked dense network "
+        text += (f" A retraining epoch at {case} runs {_speed(r['speedup'])} the masked dense network in the "
+                 f"form fine-tuning trains ({widths}) "
                  f"({r['seconds_per_60000_compact']:.1f} s against {r['seconds_per_60000_masked']:.1f} s "
                  f"per 60,000 images).")
     for case, r in (machine.get(GRADUAL.name) or {}).items():
         csr = f", in CSR from {r['csr_from_k']:g} %" if r["csr_from_k"] is not None and case.startswith("weight") else ""
         text += (f" An epoch of gradual pruning to {case}, which after each pruning step trains the smallest form "
-                 f"of what is left{csr}, runs **{r['speedup']:.1f}×** faster than an epoch of the masked dense "
+                 f"of what is left{csr}, runs {_speed(r['speedup'])} an epoch of the masked dense "
                  f"network ({r['seconds_per_60000_gradual']:.1f} s against {r['seconds_per_60000_masked']:.1f} s).")
     return text
 

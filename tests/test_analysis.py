@@ -3,6 +3,7 @@ import math
 import pandas as pd
 import pytest
 
+from helpers import analysis
 from helpers.analysis import conclusions_markdown, findings, targets, targets_markdown
 from helpers.comparison import (against_scratch, against_scratch_markdown, answer_markdown, budget_table, equal_cost,
                                 equal_cost_markdown)
@@ -234,3 +235,17 @@ def test_retraining_that_falls_below_one_shot_is_named():
     assert retraining_vs_oneshot_markdown(table) == ("At 1 of 12 levels and methods the best retraining is more "
                                                      "than 0.1 point below one-shot pruning: weight k = 25 % "
                                                      "(-0.50 points).")
+
+
+def test_a_slow_down_is_never_written_faster_and_other_datasets_quote_no_mnist_figure():
+    assert "faster" not in analysis._speed(0.851) and "0.85×" in analysis._speed(0.851)
+    assert "faster" in analysis._speed(1.33)
+    history = pd.DataFrame({"epoch": [1, 1], "test_accuracy": [0.899, 0.8991], "seconds": [5.0, 5.2]})
+    assert "98.61" not in analysis.dense_markdown(history, "fashion_mnist")
+    assert "98.61" in analysis.dense_markdown(history, "mnist")
+    rows = pd.DataFrame({"dataset": "fashion_mnist", "method": "weight", "strategy": "oneshot", "ranking": "layer",
+                         "k": [0.0, 50.0, 90.0], "epochs": 0, "accuracy": [0.9, 0.9, 0.5]})
+    table = analysis.findings(rows)
+    assert table.original_flat_to.isna().all()
+    assert "original study" not in analysis.conclusions_markdown(table)
+    assert not analysis.findings(rows.assign(dataset="mnist")).original_flat_to.isna().all()

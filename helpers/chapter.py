@@ -1,6 +1,6 @@
 """The sections a pruning chapter (notebooks 03 and 04) shows, the same for every method: each draws its figure, says what to look at, and returns its table.
 
-Each function takes the notebook's :class:`helpers.sweep.MethodStudy` and the path of the
+Each function takes the notebook's :class:`helpers.study.MethodStudy` and the path of the
 figure it saves; what differs between the chapters (the method, its unit and its scores) comes
 from the study's method (:data:`helpers.pruning.METHODS`), which strategy and ranking rows to
 show from the registries (:mod:`helpers.strategies`). A notebook keeps its own prose and its
@@ -17,7 +17,7 @@ from IPython.display import Markdown, display
 
 from . import analysis, io, plotting, pruning, tables
 from .strategies import GLOBAL, LAYER, ONESHOT
-from .sweep import MethodStudy
+from .study import MethodStudy
 
 Path = str | os.PathLike
 

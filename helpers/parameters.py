@@ -140,6 +140,12 @@ def _optional_size(name: str, value: int | None) -> int | None:
     return None if value is None else _positive_int(name, value)
 
 
+def _address(name: str, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError(f"{name} must be a Dask scheduler's address (such as tcp://host:8786) or None, got {value!r}")
+    return value
+
+
 def _fraction(name: str, value: float) -> float:
     return in_range(name, value, 0, 1, low_open=True, high_open=True, accepted="a fraction in (0, 1)")
 
@@ -236,6 +242,8 @@ VALIDATORS: dict[str, Accepts] = {
     "lr": Accepts("above 0", positive_finite),
     **{n: Accepts("at least 1, or None", _optional_size) for n in ("train_size", "test_size")},
     "tolerance": Accepts("in (0, 1)", _fraction),
+    "jobs": Accepts("at least 1, or None", _optional_size),
+    "scheduler": Accepts("an address such as tcp://host:8786, or None", _address),
 }
 """Parameter name -> what it accepts and the range check returning the normalised value, shared
 by every notebook that declares the name."""

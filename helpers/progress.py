@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -57,11 +57,58 @@ def track(items: Sequence[T], description: str, show: bool = False) -> Iterator[
         _ACTIVE.remove(state)
 
 
+class Countdown:
+    """Progress of items that finish in any order (jobs on workers): how many are done of
+    ``total`` and the seconds left as last estimated, as a tqdm bar called ``description`` when
+    ``show`` and in the pipeline's progress file when there is one (like :func:`track`)."""
+
+    def __init__(self, description: str, total: int, show: bool = False) -> None:
+        target = os.environ.get(ENVIRONMENT)
+        self.path = Path(target) if target else None
+        self.state = {"description": description, "done": 0, "total": total, "left": None}
+        self.bar = tqdm(total=total, desc=description, disable=not show)
+        self.last = 0.0
+        _ACTIVE.append(self.state)
+        if self.path is not None:
+            _write(self.path)
+
+    def update(self, done: int, seconds_left: float | None) -> None:
+        """``done`` items finished so far; ``seconds_left`` the estimate of what remains (None: unknown)."""
+        self.bar.update(done - self.state["done"])
+        self.state.update(done=done, left=None if seconds_left is None else round(seconds_left))
+        now = time.monotonic()
+        if self.path is not None and (now - self.last >= 1.0 or done == self.state["total"]):
+            _write(self.path)
+            self.last = now
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.state in _ACTIVE:
+            _ACTIVE.remove(self.state)
+
+
+def minutes(seconds: float) -> str:
+    """``seconds`` for a reader: whole minutes from 90 s on, else seconds."""
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def seconds_left(path: Path) -> float | None:
+    """The time left the innermost loop of the progress file at ``path`` estimates (None: none does)."""
+    try:
+        lefts = [loop.get("left") for loop in json.loads(Path(path).read_text())["loops"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    lefts = [left for left in lefts if left is not None]
+    return lefts[-1] if lefts else None
+
+
 def read(path: Path) -> str:
     """What the progress file at ``path`` says, each running loop as ``"weight pruning 12/84"``,
     outermost first, joined by " · " ('' if nothing yet)."""
     try:
         loops = json.loads(Path(path).read_text())["loops"]
-        return " · ".join(f"{loop['description']} {loop['done']}/{loop['total']}" for loop in loops)
+        return " · ".join(f"{loop['description']} {loop['done']}/{loop['total']}"
+                          + (f" ({minutes(loop['left'])} left)" if loop.get("left") is not None else "")
+                          for loop in loops)
     except (OSError, ValueError, KeyError, TypeError):
         return ""

@@ -93,8 +93,10 @@ def differences(stored: Mapping[str, Any], expected: Mapping[str, Any]) -> list[
 
 def run_record(notebook: str, parameters: Mapping[str, Any], **inputs: Any) -> dict[str, Any]:
     """The provenance record of results written by ``notebook``: its ``parameters``, what it
-    read (``inputs``, e.g. data and model fingerprints), package versions and machine."""
-    return {"notebook": notebook, "parameters": dict(parameters), **inputs,
+    read (``inputs``, e.g. data and model fingerprints), package versions and machine. Where
+    the jobs ran (``jobs``, ``scheduler``) is left out: it changes no result."""
+    kept = {name: value for name, value in parameters.items() if name not in ("jobs", "scheduler")}
+    return {"notebook": notebook, "parameters": kept, **inputs,
             "versions": versions(), "machine": machine()}
 
 

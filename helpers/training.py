@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import time
@@ -17,9 +18,10 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from . import progress as progress_report, provenance
-from .checkpoints import cached, select_device
+from .checkpoints import cache_path, cached, select_device
 from .checks import non_negative_int, positive_finite, positive_int
-from .data import Split
+from .data import Split, load_dataset
+from .jobs import Job, Workers, one_thread
 from .model import MLP, STUDY_HIDDEN
 from .pruning import Masks, apply_masks
 from .sources import check_name
@@ -197,6 +199,15 @@ def dense_provenance(config: TrainConfig, data: Mapping[str, Split]) -> dict:
             "versions": provenance.versions()}
 
 
+def _dense_stem(config: TrainConfig) -> str:
+    return f"{config.dataset}-dense-seed{config.seed}"
+
+
+def dense_path(config: TrainConfig, data: Mapping[str, Split], cache_dir: str | os.PathLike) -> Path:
+    """Where :func:`train_dense` caches the dense model of ``config`` trained on ``data``."""
+    return cache_path(cache_dir, _dense_stem(config), dense_provenance(config, data))
+
+
 def train_dense(
     config: TrainConfig,
     data: Mapping[str, Split],
@@ -224,6 +235,30 @@ def train_dense(
                         description=f"{config.dataset} seed {config.seed}")
         return model, {"history": history.to_dict("records")}
 
-    model, checkpoint, path = cached(cache_dir, f"{config.dataset}-dense-seed{config.seed}",
-                                     dense_provenance(config, data), compute)
+    model, checkpoint, path = cached(cache_dir, _dense_stem(config), dense_provenance(config, data), compute)
     return model.to(select_device(device)), pd.DataFrame(checkpoint["history"]), path
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded(source: tuple) -> dict[str, Split]:
+    return load_dataset(*source[:3], train_size=source[3], test_size=source[4])
+
+
+def _train_dense_job(config: TrainConfig, source: tuple, cache_dir: str) -> None:  # a job, in a worker
+    train_dense(config, _loaded(source), cache_dir, progress=False)
+
+
+def train_dense_models(configs: Sequence[TrainConfig], data: Mapping[str, Split], source: tuple,
+                       cache_dir: str | os.PathLike, *, jobs: int | None = None, scheduler: str | None = None,
+                       progress: bool = False) -> list[tuple[MLP, pd.DataFrame, Path]]:
+    """:func:`train_dense` of every configuration of ``configs``, one job each on ``jobs``
+    worker processes or the Dask cluster at ``scheduler`` (:class:`helpers.jobs.Workers`),
+    then read from the cache in their order. ``source``, ``(dataset, data_dir, archive,
+    train_size, test_size)``, is how a worker loads ``data`` (once per process)."""
+    with one_thread(), Workers(jobs, scheduler) as pool:
+        pool.check_shared(cache_dir)
+        pool.run([Job(str(dense_path(c, data, cache_dir)), f"{c.dataset} dense seed {c.seed}", _train_dense_job,
+                      (c, tuple(source), str(cache_dir)), cost=float(c.epochs),
+                      about=(("dataset", c.dataset), ("kind", "dense"), ("epochs", c.epochs)))
+                  for c in configs], "dense models", show=progress)
+        return [train_dense(c, data, cache_dir, progress=False) for c in configs]

@@ -23,7 +23,7 @@ import pandas as pd
 from . import provenance
 from .data import Split, validation_split
 from .model import MLP
-from .training import TrainConfig, evaluate, train_dense
+from .training import TrainConfig, dense_path, evaluate, train_dense
 
 VALIDATION_SEED = 0
 """Seed of the permutation that holds the validation images out (:func:`helpers.data.validation_split`)."""
@@ -40,8 +40,16 @@ def tuning_model(recipe: TrainConfig, data: Mapping[str, Split], cache_dir: str 
                  progress: bool = False) -> MLP:
     """The dense recipe trained on ``data["train"]`` (validation images held out): the model the
     learning rates are chosen on (cached in ``cache_dir`` like every dense model)."""
-    config = replace(recipe, train_size=None)
-    return train_dense(config, {"train": data["train"], "test": data["validation"]}, cache_dir, progress=progress)[0]
+    return train_dense(*_tuning_recipe(recipe, data), cache_dir, progress=progress)[0]
+
+
+def _tuning_recipe(recipe: TrainConfig, data: Mapping[str, Split]) -> tuple[TrainConfig, dict[str, Split]]:
+    return replace(recipe, train_size=None), {"train": data["train"], "test": data["validation"]}
+
+
+def tuning_model_path(recipe: TrainConfig, data: Mapping[str, Split], cache_dir: str | os.PathLike):
+    """Where :func:`tuning_model` caches the tuning model of ``recipe`` and ``data``."""
+    return dense_path(*_tuning_recipe(recipe, data), cache_dir)
 
 
 def nearest_level(k: float, tuned: Sequence[float]) -> float:

@@ -14,7 +14,7 @@ import subprocess
 import papermill
 import pytest
 
-from helpers import checkpoints, io, kernel, parameters, sweep
+from helpers import checkpoints, io, kernel, parameters, study
 from helpers.pipeline import NOTEBOOKS, SOURCE_DIR
 
 from .conftest import DATA_DIR, ROOT
@@ -210,5 +210,5 @@ def test_a_level_that_empties_a_layer_is_refused_before_anything_is_written(read
                   target_ks=[])
     params = checkpoints.with_recorded_data(parameters.check(params, "04_unit_pruning"), "04_unit_pruning")
     with pytest.raises(ValueError, match="k = 99.9 % would remove every neuron of fc3, fc4"):
-        sweep.run_method_study("04_unit_pruning", "unit", params)
+        study.run_method_study("04_unit_pruning", "unit", params)
     assert not any(tmp_path.iterdir())

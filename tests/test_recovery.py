@@ -489,7 +489,7 @@ def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, de
 
 def test_schedules_that_turn_a_strategy_into_another_are_named(study_model):
     from helpers.retraining import RecoveryBudget
-    from helpers.sweep import degenerate_schedules as degenerate
+    from helpers.study import degenerate_schedules as degenerate
 
     def degenerate_schedules(params, images, model, method):  # the dense recipe: 10 epochs at 2e-3
         return degenerate(params, images, model, method, RecoveryBudget(10, 2e-3, 256))

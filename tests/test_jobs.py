@@ -1,0 +1,125 @@
+"""Jobs on workers: dependencies, failures, dead workers, and results that do not depend on the workers."""
+
+import ast
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import checkpoints, io, jobs, parameters, provenance
+from helpers.study import run_method_study
+from helpers.training import TrainConfig, train_dense
+
+from .conftest import DATA_DIR
+
+
+# --- toy jobs: module-level, so that spawned workers can import them -----------------------------
+
+def _write(path: str, text: str = "done") -> None:
+    io.atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def _write_after(path: str, before: str) -> None:
+    assert Path(before).is_file(), "ran before its input existed"
+    _write(path, Path(before).read_text() + "+")
+
+
+def _slow_write(path: str) -> None:
+    time.sleep(0.5)
+    _write(path, "slow")
+
+
+def _fail(path: str) -> None:
+    raise ValueError("bad level 101")
+
+
+def _die_once(path: str, marker: str) -> None:
+    if not Path(marker).exists():
+        Path(marker).write_text("died")
+        os._exit(1)  # as a worker killed by the OOM killer would
+    _write(path)
+
+
+def test_a_job_waits_for_the_entry_it_reads(tmp_path):
+    a, b, c = (str(tmp_path / n) for n in "abc")
+    listed = [jobs.Job(c, "c", _write_after, (c, b), after=(b,)), jobs.Job(b, "b", _write_after, (b, a), after=(a,)),
+              jobs.Job(a, "a", _slow_write, (a,))]
+    with jobs.Workers(2) as pool:
+        pool.run(listed)
+    assert Path(c).read_text() == "slow++"
+
+
+def test_a_failed_job_names_itself_and_leaves_no_entry(tmp_path):
+    bad = str(tmp_path / "bad")
+    with jobs.Workers(1) as pool, pytest.raises(jobs.JobFailed, match=r"weight k=101 failed .*ValueError: bad level 101"):
+        pool.run([jobs.Job(bad, "weight k=101", _fail, (bad,))])
+    assert not Path(bad).exists()
+
+
+def test_a_job_reading_what_no_job_makes_is_refused_before_any_runs(tmp_path):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    with jobs.Workers(1) as pool, pytest.raises(jobs.JobFailed, match="no job of this run makes"):
+        pool.run([jobs.Job(a, "a", _write, (a,)), jobs.Job(b, "b", _write_after, (b, "x"), after=("x",))])
+    assert not Path(a).exists()
+
+
+def test_the_job_of_a_worker_that_died_runs_again(tmp_path):
+    done, marker, other = str(tmp_path / "done"), str(tmp_path / "marker"), str(tmp_path / "other")
+    with jobs.Workers(2) as pool:
+        pool.run([jobs.Job(done, "dies once", _die_once, (done, marker)), jobs.Job(other, "other", _write, (other,))])
+    assert Path(done).read_text() == "done" and Path(other).is_file()
+
+
+def test_jobs_is_checked():
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        jobs.Workers(0)
+
+
+# --- the same results whatever runs them -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    """Two dense models on 1,000 MNIST images, as 02_training leaves them, and the parameters of
+    a small weight-pruning study of them: trials, fine-tuning, and lottery rounds that wait for
+    the round before (the smoke run of every notebook runs every strategy on the workers)."""
+    root = tmp_path_factory.mktemp("study")
+    from helpers.data import load_dataset
+
+    splits = load_dataset("mnist", DATA_DIR, None, train_size=1000, test_size=500)
+    fingerprints = {}
+    for seed in (0, 1):
+        model, _, cached = train_dense(TrainConfig(dataset="mnist", epochs=1, seed=seed, train_size=1000), splits,
+                                       root / "dense-cache", progress=False)
+        io.copy_file(cached, checkpoints.dense_checkpoint(root / "models", seed))
+        fingerprints[str(seed)] = provenance.state_fingerprint(model.state_dict())
+    checkpoints.write_dense_record(root / "models", "mnist", 1000, 500, fingerprints, train_images=1000)
+    params = {"data_dir": str(DATA_DIR), "checkpoint_dir": str(root / "models"), "ks": [0, 90], "target_ks": [],
+              "tune_ks": [90], "tune_lrs": [0.008], "validation_size": 200, "recovery_batch_size": 32,
+              "strategies": ["oneshot", "finetune", "lottery"], "control_ks": [90], "lottery_rounds": 2}
+    return root, params
+
+
+def _results(root: Path, params: dict, name: str, **where) -> dict[str, bytes]:
+    out = root / name
+    defaults = {n: ast.literal_eval(p["default"]) for n, p in parameters.declared("03_weight_pruning").items()}
+    values = {**defaults, **params, **where, "cache_dir": str(out / "cache"), "results_path": str(out / "weight.csv"),
+              "tuning_path": str(out / "tuning.csv"), "sensitivity_path": str(out / "s.csv"),
+              "figures_dir": str(out / "figures")}
+    checked = checkpoints.with_recorded_data(parameters.check(values, "03_weight_pruning"), "03_weight_pruning")
+    run_method_study("03_weight_pruning", "weight", checked, global_ranking=True)
+    return {p.name: p.read_bytes() for p in sorted(out.glob("*.csv"))}
+
+
+def test_one_worker_two_workers_and_a_dask_cluster_give_the_same_bytes(small_study):
+    root, params = small_study
+    one = _results(root, params, "one", jobs=1)
+    assert set(one) == {"weight.csv", "tuning.csv"}
+    assert _results(root, params, "two", jobs=2) == one
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                                  processes=True) as cluster:
+        assert _results(root, params, "dask", scheduler=cluster.scheduler_address) == one
+    # the provenance beside them says nothing of where the jobs ran
+    for run in ("one", "two", "dask"):
+        assert not {"jobs", "scheduler"} & set(io.read_json(root / run / "weight.provenance.json")["parameters"])

@@ -10,9 +10,14 @@ ARTEFACTS ?= artefacts
 # (e.g. MNIST_ARCHIVE=../shared/datasets/MNIST/raw); unset: torchvision downloads it.
 MNIST_ARCHIVE ?=
 export MNIST_ARCHIVE DATA_DIR
+# Worker processes that train, one torch thread each (empty: one per core); results do not depend on it.
+JOBS ?=
+# A Dask scheduler's address (tcp://host:8786) whose workers train instead (README); empty: local workers.
+SCHEDULER ?=
+WORKERS := $(if $(JOBS),--jobs $(JOBS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 .DEFAULT_GOAL := help
-.PHONY: help env report small lab test benchmark clean
+.PHONY: help env report plan small lab test benchmark clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,7 +31,10 @@ $(BIN)/.installed: pyproject.toml
 env: $(BIN)/.installed ## Create the virtual environment and install the package
 
 report: $(BIN)/.installed ## Run every notebook on MNIST and Fashion-MNIST and render the report (reports/, results/, figures/)
-	$(BIN)/python -m helpers.pipeline --data-dir $(DATA_DIR) --artefacts $(ARTEFACTS)
+	$(BIN)/python -m helpers.pipeline --data-dir $(DATA_DIR) --artefacts $(ARTEFACTS) $(WORKERS)
+
+plan: $(BIN)/.installed ## List the jobs make report would train, with their estimated CPU time, and run nothing
+	$(BIN)/python -m helpers.pipeline --data-dir $(DATA_DIR) --artefacts $(ARTEFACTS) $(WORKERS) --plan
 
 # The small run: what the README shows a newcomer first (tests/test_readme.py runs it as written).
 # Retraining in batches of 32, so that gradual pruning's one epoch on these few images still

@@ -15,6 +15,7 @@ import hashlib
 import math
 import os
 import re
+import resource
 import threading
 import time
 import uuid
@@ -32,7 +33,7 @@ from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
 from traitlets import default
 
-from . import cache, io, parameters, progress, provenance, report
+from . import cache, io, jobs as jobs_module, parameters, plan, progress, provenance, report
 from .parameters import SOURCE_DIR
 from .sources import DATASETS, check_name
 
@@ -268,6 +269,8 @@ def run(
     cwd: Path | None = None,
     quick_benchmark: bool = False,
     force: bool = False,
+    jobs: int | None = None,
+    scheduler: str | None = None,
 ) -> list[Path]:
     """Execute every notebook for every dataset into ``layout.reports/<dataset>``, render each
     to HTML, merge the results across datasets and write the index page.
@@ -279,6 +282,11 @@ def run(
     A notebook whose inputs did not change since this layout's last run of it (:func:`run_key`,
     :func:`executed_notebook`) is not run again, unless ``force``: its executed notebook and page stay.
     A notebook that fails stops the run (papermill raises), leaving the earlier outputs.
+
+    The notebooks that train run their jobs on ``jobs`` worker processes (None: one per core)
+    or on the Dask cluster at ``scheduler`` (:mod:`helpers.jobs`). Every job that ran is logged,
+    and :data:`JOBS_COST_FILE` sums their CPU seconds per strategy and budget; :data:`COST_FILE`
+    gives every notebook's wall and CPU seconds (its kernel's and its workers').
     """
     overrides = overrides or {}
     unknown = set(overrides) - set(NOTEBOOKS)
@@ -293,6 +301,9 @@ def run(
                       for name, params in layout.parameters(dataset).items()} for dataset in datasets}
     for by_notebook in plan.values():
         by_notebook["05_comparison"].setdefault("quick_benchmark", quick_benchmark)
+        for name, params in by_notebook.items():
+            declared = parameters.declared(name)
+            params.update({k: v for k, v in (("jobs", jobs), ("scheduler", scheduler)) if v is not None and k in declared})
     for by_notebook in plan.values():
         for name, params in by_notebook.items():
             parameters.prepare_outputs(parameters.check(params, name), name)
@@ -300,26 +311,39 @@ def run(
     previous = previous_cost(layout.results / COST_FILE)
     cache_dir = layout.artefacts / "cache"
     pages, cost = [], []
+    job_log = layout.artefacts / "jobs.jsonl"
+    job_log.parent.mkdir(parents=True, exist_ok=True)
+    job_log.unlink(missing_ok=True)
     bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)
     for i, (dataset, name, params) in enumerate(bar):
-        left = sum(previous.get((d, n), {}).get("seconds", math.nan) for d, n, _ in steps[i:])
-        bar.set_description(f"{dataset} {name}" + (f" (last run: {left / 60:.0f} min left)" if left == left else ""))
+        later = sum(previous.get((d, n), {}).get("seconds", math.nan) for d, n, _ in steps[i + 1:])
+        this = previous.get((dataset, name), {}).get("seconds", math.nan)
+
+        def describe(elapsed: float, reported: float | None, dataset=dataset, name=name, this=this,
+                     later=later) -> str:
+            # what the last run took for the notebooks still to come, counted down while they
+            # run, or what the jobs of the current one estimate when that is longer
+            now = max(x for x in (this - elapsed, reported, 0.0) if x is not None and x == x)
+            left = now + later
+            return f"{dataset} {name}" + (f" (about {progress.minutes(left)} left)" if left == left else "")
+        bar.set_description(describe(0.0, None))
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
         before = set(cache_dir.glob("*"))
-        started = time.perf_counter()
+        started, children = time.perf_counter(), _children_cpu()
         executed = layout.reports / dataset / f"{name}.ipynb"
         record = layout.artefacts / "notebooks" / f"{dataset}-{name}.json"
         key = run_key(name, params, [layout.reports / dataset / f"{n}.ipynb" for d, n, _ in steps[:i] if d == dataset])
 
         def execute_it(name=name, params=params, dataset=dataset) -> None:
-            with _showing_progress(bar, layout.artefacts / f"progress-{dataset}-{name}.json"):
+            with _showing_progress(bar, layout.artefacts / f"progress-{dataset}-{name}.json", describe, job_log):
                 execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
         skipped = executed_notebook(params, executed, record, key, Path(cwd or Path.cwd()), execute_it, force)
         html = executed.with_suffix(".html")
         pages.append(html if skipped and html.is_file() else render_html(executed))
         seconds = time.perf_counter() - started
         cached = set(cache_dir.glob("*")) <= before  # wrote nothing new to the cache
-        row = {"dataset": dataset, "notebook": name, "seconds": round(seconds, 1), "cached": cached}
+        row = {"dataset": dataset, "notebook": name, "seconds": round(seconds, 1),
+               "cpu_seconds": round(_children_cpu() - children, 1), "cached": cached}
         # a notebook not run keeps the cost of the run that made its executed notebook
         cost.append(previous.get((dataset, name), row) if skipped else row)
         bar.write(f"{dataset} {name}: {seconds:.0f} s" + (" (up to date: not run)" if skipped else
@@ -327,21 +351,28 @@ def run(
     bar.close()
     merge_results(layout.results, datasets)
     io.write_csv(pd.DataFrame(cost), layout.results / COST_FILE)
+    if job_log.is_file():  # else nothing trained: the last run's file stays, as cost.csv's rows do
+        io.write_csv(jobs_cost(job_log), layout.results / JOBS_COST_FILE)
     report.write_index(layout.reports, layout.results, layout.figures, datasets)
     return pages
 
 
 @contextlib.contextmanager
-def _showing_progress(bar: tqdm, path: Path):
+def _showing_progress(bar: tqdm, path: Path, describe: Callable[[float, float | None], str], job_log: Path):
     """While the block runs, show what a notebook's kernel reports to ``path`` (its current
-    loop and how far it is, :mod:`helpers.progress`) after the bar, every second."""
+    loop and how far it is, :mod:`helpers.progress`) after the bar, and the bar's description
+    from ``describe(seconds elapsed, seconds left as the kernel's jobs estimate)``, every second.
+    The kernel's jobs append to ``job_log`` meanwhile (:data:`helpers.jobs.LOG_ENVIRONMENT`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     os.environ[progress.ENVIRONMENT] = str(path.resolve())  # kernels inherit it
+    os.environ[jobs_module.LOG_ENVIRONMENT] = str(job_log.resolve())  # and their workers too
     stop = threading.Event()
+    started = time.monotonic()
 
     def poll() -> None:
         while not stop.wait(1.0):
+            bar.set_description(describe(time.monotonic() - started, progress.seconds_left(path)), refresh=False)
             bar.set_postfix_str(progress.read(path), refresh=True)
 
     watcher = threading.Thread(target=poll, daemon=True)
@@ -352,6 +383,7 @@ def _showing_progress(bar: tqdm, path: Path):
         stop.set()
         watcher.join()
         del os.environ[progress.ENVIRONMENT]
+        del os.environ[jobs_module.LOG_ENVIRONMENT]
         path.unlink(missing_ok=True)
         bar.set_postfix_str("")
 
@@ -361,6 +393,29 @@ COST_FILE = "cost.csv"
 needed cached (it wrote nothing new to the artefacts cache): ``dataset``, ``notebook``,
 ``seconds``, ``cached``. A notebook that was up to date, and so not run, keeps the row of the
 run that executed it."""
+
+
+JOBS_COST_FILE = "cost_jobs.csv"
+"""The jobs of the last run that trained, summed per dataset, kind (dense model, tuning model,
+learning-rate trial, retraining), method, strategy and budget: ``jobs``, ``cpu_seconds`` and
+``seconds`` (wall, in their workers)."""
+
+
+def jobs_cost(log: Path) -> pd.DataFrame:
+    """The job log at ``log`` (:data:`helpers.jobs.LOG_ENVIRONMENT`) summed as :data:`JOBS_COST_FILE` says."""
+    rows = pd.read_json(log, lines=True)
+    keys = [c for c in ("dataset", "kind", "method", "strategy", "epochs") if c in rows]
+    rows[keys] = rows[keys].fillna("")
+    summed = rows.groupby(keys, sort=False).agg(jobs=("cpu_seconds", "size"), cpu_seconds=("cpu_seconds", "sum"),
+                                                 seconds=("seconds", "sum")).reset_index()
+    return summed.round({"cpu_seconds": 1, "seconds": 1})
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children and their children: the
+    kernels, and the workers they started."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def previous_cost(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
@@ -379,11 +434,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("DATA_DIR", "data")))
     parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"], choices=sorted(DATASETS))
     parser.add_argument("--smoke", action="store_true", help="tiny run: data subset, one epoch, four levels")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes that train, one torch thread each (default: one per core)")
+    parser.add_argument("--scheduler", default=None,
+                        help="address of a Dask scheduler whose workers train instead (default: "
+                             "$DASK_SCHEDULER_ADDRESS, else local workers); they must share the artefacts folder")
     parser.add_argument("--force", action="store_true",
                         help="run every notebook, also those whose inputs did not change since the last run")
+    parser.add_argument("--plan", action="store_true",
+                        help="run nothing: list the jobs the run would train, with their estimated CPU seconds "
+                             "(from the last run's cost_jobs.csv), and write them to <artefacts>/plan.csv")
     args = parser.parse_args(argv)
     layout = Layout(args.reports, args.results, args.figures, args.artefacts, args.data_dir)
-    for page in run(layout, args.datasets, SMOKE if args.smoke else None, quick_benchmark=args.smoke, force=args.force):
+    if args.plan:
+        overrides = SMOKE if args.smoke else {}
+        given = {d: {n: {**p, **overrides.get(n, {})} for n, p in layout.parameters(d).items()} for d in args.datasets}
+        estimated = plan.estimate(plan.planned_jobs(given, {d: plan.TRAIN_IMAGES for d in args.datasets}),
+                                  layout.results / JOBS_COST_FILE)
+        io.write_csv(estimated, layout.artefacts / "plan.csv")
+        print(plan.summary(estimated, args.jobs or jobs_module.cores()))
+        print(f"wrote {layout.artefacts / 'plan.csv'}")
+        return
+    for page in run(layout, args.datasets, SMOKE if args.smoke else None, quick_benchmark=args.smoke, force=args.force,
+                    jobs=args.jobs, scheduler=args.scheduler):
         print(f"wrote {page}")
 
 

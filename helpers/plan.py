@@ -1,0 +1,133 @@
+"""The study's training counted before anything trains: its jobs per dataset, kind, strategy and budget, each with estimated CPU seconds.
+
+:func:`planned_jobs` counts, from the notebooks' parameters alone, the jobs
+:func:`helpers.training.train_dense_models` and :func:`helpers.study.run_method_study` will
+run; the strategy given the longest budget is chosen on validation during the run, so its jobs
+are counted under ``"leader"``. :func:`estimate` prices every row from the CPU seconds the
+last run measured per job of the same kind, method, strategy and budget
+(``results/cost_jobs.csv``), else per epoch of the same strategy, else per epoch of a dense
+model; ``basis`` says which.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import io
+from .retraining import RecoveryBudget
+from .strategies import named, strategy as registered
+
+LEADER = "leader"
+"""The strategy column of the longest budget's jobs: whichever validation ranks first."""
+
+
+def _with_defaults(notebook: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    from .parameters import check, declared  # the notebooks' parameters, checked as a run checks them
+
+    values = {name: ast.literal_eval(p["default"]) for name, p in declared(notebook).items()}
+    return check({**values, **given}, notebook)
+
+
+def _rows(dataset: str, notebook: str, p: Mapping[str, Any], train_images: int, seeds: int,
+          recipe: RecoveryBudget) -> list[dict]:
+    method = notebook.split("_")[1]
+    rows = []
+
+    def add(kind: str, strategy: str, epochs: int, jobs: int, images: int = train_images) -> None:
+        if jobs:
+            rows.append({"dataset": dataset, "kind": kind, "method": method, "strategy": strategy, "epochs": epochs,
+                         "jobs": jobs, "images": images})
+    strategies = p["strategies"]
+    tuning_images = train_images - p["validation_size"]
+    add("tuning model", "", recipe.epochs, 1, tuning_images)
+    for control in named(strategies, control=True) if p["control_ks"] else []:
+        levels, budget = registered(control).plan(p, recipe)
+        add("retraining", control, budget.epochs, len(levels) * seeds)
+    tuned = named(strategies, tuned=True)
+    for s in tuned:
+        add("trial", s, p["recovery_epochs"], len(p["tune_ks"]) * len(p["tune_lrs"]), tuning_images)
+    levels = [k for k in p["ks"] if k > 0]
+    for s in named(strategies, control=False):
+        if registered(s).trains:
+            add("retraining", s, p["recovery_epochs"], len(levels) * seeds)
+            if p["target_ks"]:
+                add("retraining", s, p["target_epochs"], len(p["target_ks"]) * seeds)
+    if p["target_ks"] and tuned and p["longest_epochs"] > p["target_epochs"]:
+        add("trial", LEADER, p["longest_epochs"], len(p["target_ks"]) * len(p["tune_lrs"]), tuning_images)
+        add("retraining", LEADER, p["longest_epochs"], len(p["target_ks"]) * seeds)
+    return rows
+
+
+def planned_jobs(parameters: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                 train_images: Mapping[str, int]) -> pd.DataFrame:
+    """The jobs of a run, from ``parameters`` (dataset -> notebook -> the parameters it is given,
+    defaults filled in and checked) and each dataset's number of training images: one row per
+    dataset, kind (``dense``, ``tuning model``, ``trial``, ``retraining``), method, strategy and
+    ``epochs``, with the number of ``jobs`` and the ``images`` each trains on."""
+    rows = []
+    for dataset, by_notebook in parameters.items():
+        training = _with_defaults("02_training", by_notebook["02_training"])
+        images = training["train_size"] or train_images[dataset]
+        rows.append({"dataset": dataset, "kind": "dense", "method": "", "strategy": "", "epochs": training["epochs"],
+                     "jobs": len(training["seeds"]), "images": images})
+        for notebook in ("03_weight_pruning", "04_unit_pruning"):
+            given = {k: v for k, v in by_notebook[notebook].items()}
+            p = _with_defaults(notebook, {**given, "train_size": training["train_size"], "dataset": dataset,
+                                          "seeds": training["seeds"]})
+            recipe = RecoveryBudget(training["epochs"], training["lr"], training["batch_size"])
+            rows += _rows(dataset, notebook, p, images, len(training["seeds"]), recipe)
+    return pd.DataFrame(rows)
+
+
+def estimate(planned: pd.DataFrame, measured: Path | None) -> pd.DataFrame:
+    """``planned`` with ``cpu_seconds`` (estimated for all its jobs) and ``basis``: the last
+    run's CPU seconds per job of the same dataset, kind, method, strategy and epochs
+    (``measured``, :data:`helpers.pipeline.JOBS_COST_FILE`), else per epoch and image of the same
+    kind, method and strategy, else of a dense model's epoch ("dense"); ``none`` when nothing
+    was measured."""
+    keys = ["dataset", "kind", "method", "strategy", "epochs"]
+    past = io.read_csv(measured).fillna("") if measured is not None and Path(measured).is_file() else None
+    out = planned.copy()
+    out["cpu_seconds"], out["basis"] = float("nan"), "none"
+    if past is None or past.empty:
+        return out
+    past = past.astype({"epochs": int})
+    per_job = {tuple(r[k] for k in keys): r["cpu_seconds"] / r["jobs"] for _, r in past.iterrows()}
+    per_epoch = past.assign(per=past.cpu_seconds / (past.jobs * past.epochs)).groupby(
+        ["kind", "method", "strategy"]).per.median().to_dict()
+    dense = past[past.kind == "dense"]
+    dense_epoch = float((dense.cpu_seconds / (dense.jobs * dense.epochs)).median()) if len(dense) else float("nan")
+    for i, row in out.iterrows():
+        key = tuple(row[k] for k in keys)
+        if key in per_job:
+            out.loc[i, ["cpu_seconds", "basis"]] = per_job[key] * row["jobs"], "same jobs"
+        elif (row["kind"], row["method"], row["strategy"]) in per_epoch:
+            per = per_epoch[row["kind"], row["method"], row["strategy"]]
+            out.loc[i, ["cpu_seconds", "basis"]] = per * row["epochs"] * row["jobs"], "same strategy"
+        elif dense_epoch == dense_epoch:
+            out.loc[i, ["cpu_seconds", "basis"]] = dense_epoch * row["epochs"] * row["jobs"], "dense"
+    return out.round({"cpu_seconds": 0})
+
+
+TRAIN_IMAGES = 60_000
+"""Training images of each dataset's IDX files (MNIST and Fashion-MNIST alike)."""
+
+
+def summary(estimated: pd.DataFrame, workers: int) -> str:
+    """The plan for a reader: jobs and estimated CPU minutes per kind, strategy and budget, the
+    total, and the wall time it makes on ``workers`` busy workers."""
+    table = estimated.groupby(["kind", "method", "strategy", "epochs"], sort=False).agg(
+        jobs=("jobs", "sum"), cpu_minutes=("cpu_seconds", lambda s: s.sum(min_count=1) / 60)).reset_index()
+    total = estimated.cpu_seconds.sum(min_count=1)
+    text = table.to_string(index=False, float_format=lambda x: f"{x:.1f}")
+    if total == total:
+        text += (f"\n\n{int(estimated.jobs.sum()):,} jobs, about {total / 60:.0f} CPU minutes: about "
+                 f"{total / 60 / workers:.0f} minutes of training on {workers} busy worker(s)")
+    else:
+        text += f"\n\n{int(estimated.jobs.sum()):,} jobs; no run measured yet, so no estimate of their cost"
+    return text

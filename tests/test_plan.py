@@ -1,0 +1,49 @@
+"""The plan of a run: its jobs counted from the parameters and priced from the last run's job log."""
+
+import json
+
+import pandas as pd
+
+from helpers import pipeline, plan
+from helpers.pipeline import SMOKE, Layout
+
+
+def _smoke_plan(tmp_path):
+    layout = Layout(artefacts=tmp_path / "artefacts")
+    given = {"mnist": {n: {**p, **SMOKE.get(n, {})} for n, p in layout.parameters("mnist").items()}}
+    return plan.planned_jobs(given, {"mnist": plan.TRAIN_IMAGES})
+
+
+def test_the_plan_counts_the_jobs_a_smoke_run_trains(tmp_path):
+    jobs = _smoke_plan(tmp_path).set_index(["kind", "method", "strategy", "epochs"]).jobs
+    assert jobs["dense", "", "", 1] == 2  # two seeds
+    assert jobs["retraining", "weight", "finetune", 1] == 3 * 2  # levels 50, 90, 99, two seeds
+    assert jobs["retraining", "weight", "finetune", 2] == 1 * 2  # target_ks [99]
+    assert jobs["retraining", "weight", "lottery", 1] == 2 * 2  # two rounds
+    assert jobs["retraining", "weight", "scratch", 1] == 1 * 2  # control_ks [90], the dense recipe (1 epoch)
+    assert jobs["trial", "weight", "gradual", 1] == 2 * 2  # tune_ks x tune_lrs
+    assert jobs["trial", "unit", plan.LEADER, 3] == 1 * 2
+
+
+def test_the_plan_is_priced_from_the_jobs_the_last_run_measured(tmp_path):
+    log = tmp_path / "jobs.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        {"dataset": "mnist", "kind": "dense", "epochs": 1, "cpu_seconds": 3.0, "seconds": 3.1},
+        {"dataset": "mnist", "kind": "dense", "epochs": 1, "cpu_seconds": 5.0, "seconds": 5.2},
+        {"dataset": "mnist", "kind": "retraining", "method": "weight", "strategy": "finetune", "k": 50.0, "epochs": 1,
+         "cpu_seconds": 2.0, "seconds": 2.0}]) + "\n")
+    measured = pipeline.jobs_cost(log)
+    dense = measured[measured.kind == "dense"].iloc[0]
+    assert (dense.jobs, dense.cpu_seconds) == (2, 8.0)
+    measured.to_csv(tmp_path / "cost_jobs.csv", index=False)
+    priced = plan.estimate(_smoke_plan(tmp_path), tmp_path / "cost_jobs.csv").set_index(
+        ["kind", "method", "strategy", "epochs"])
+    assert priced.loc[("dense", "", "", 1), "cpu_seconds"] == 8.0
+    assert priced.loc[("dense", "", "", 1), "basis"] == "same jobs"
+    assert priced.loc[("retraining", "weight", "finetune", 2), "basis"] == "same strategy"
+    assert priced.loc[("retraining", "weight", "finetune", 2), "cpu_seconds"] == 2.0 * 2 * 2
+    assert priced.loc[("retraining", "unit", "gradual", 1), "basis"] == "dense"  # 4 s per dense epoch
+    assert priced.loc[("retraining", "unit", "gradual", 1), "cpu_seconds"] == 4.0 * 6
+    assert "CPU minutes" in plan.summary(priced.reset_index(), 2)
+    assert "no run measured" in plan.summary(plan.estimate(_smoke_plan(tmp_path), None), 2)
+    assert isinstance(priced, pd.DataFrame)

@@ -57,8 +57,9 @@ lab: $(BIN)/.installed ## Open the notebooks in JupyterLab (kernel "MNIST prunin
 test: $(BIN)/.installed ## Run the test suite (unit tests and a smoke run of every notebook)
 	$(BIN)/pytest
 
-benchmark: $(BIN)/.installed ## Measure speed and size of the pruned models alone; writes results/mnist/efficiency*.{csv,json}
+benchmark: $(BIN)/.installed ## Measure speed and size of the pruned models, and what workers buy, alone; writes results/mnist/efficiency*.{csv,json} and workers.json
 	$(BIN)/python -m helpers.benchmark --checkpoint $(ARTEFACTS)/mnist/dense-seed0.pt --out results/mnist/efficiency.csv
+	$(BIN)/python -m helpers.scaling --checkpoint-dir $(ARTEFACTS)/mnist --data-dir $(DATA_DIR) --out results/mnist/workers.json
 
 clean: ## Remove the virtual environment and cached artefacts (not the committed report)
 	rm -rf $(VENV) $(ARTEFACTS) .pytest_cache

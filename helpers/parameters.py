@@ -131,7 +131,7 @@ def _positive_int(name: str, value: int) -> int:
 
 
 def _retraining_epochs(name: str, value: int) -> int:
-    # checked here, at the notebook's boundary, against the bound helpers.retraining.RecoveryBudget holds
+    # checked here, at the notebook's boundary, against the bound helpers.retraining.Budget holds
     return in_range(name, value, 1, MAX_RETRAINING_EPOCHS, integer=True,
                     accepted=f"an integer in [1, {MAX_RETRAINING_EPOCHS}] (epochs of one retraining budget)")
 

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from . import io
-from .retraining import RecoveryBudget
+from .retraining import Budget
 from .strategies import named, strategy as registered
 
 LEADER = "leader"
@@ -34,7 +34,7 @@ def _with_defaults(notebook: str, given: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _rows(dataset: str, notebook: str, p: Mapping[str, Any], train_images: int, seeds: int,
-          recipe: RecoveryBudget) -> list[dict]:
+          recipe: Budget) -> list[dict]:
     method = notebook.split("_")[1]
     rows = []
 
@@ -79,7 +79,7 @@ def planned_jobs(parameters: Mapping[str, Mapping[str, Mapping[str, Any]]],
             given = {k: v for k, v in by_notebook[notebook].items()}
             p = _with_defaults(notebook, {**given, "train_size": training["train_size"], "dataset": dataset,
                                           "seeds": training["seeds"]})
-            recipe = RecoveryBudget(training["epochs"], training["lr"], training["batch_size"])
+            recipe = Budget(training["epochs"], training["lr"], training["batch_size"])
             rows += _rows(dataset, notebook, p, images, len(training["seeds"]), recipe)
     return pd.DataFrame(rows)
 

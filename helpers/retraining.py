@@ -30,8 +30,10 @@ after each gradual pruning step in the smallest form of what is left (compact, a
 
 
 @dataclass(frozen=True)
-class RecoveryBudget:
-    """Training after the dense model, the same for fine-tuning and gradual pruning."""
+class Budget:
+    """A retraining budget: the epochs, learning rate and batch size of the training after the
+    dense model that one retrained network gets (:class:`Retraining`); the procedures that
+    spend it are those of :mod:`helpers.recovery`."""
 
     epochs: int = 1
     lr: float = 8e-3
@@ -55,7 +57,7 @@ class Retraining:
     method: str
     k: float
     seed: int
-    budget: RecoveryBudget
+    budget: Budget
     prune_last: bool = False
     path: tuple[float, ...] = ()
     csr_from_k: float | None = None
@@ -125,9 +127,9 @@ class DenseModels:
         return cls({s: m for s, (m, _) in loaded.items()}, {s: c["fingerprint"] for s, (_, c) in loaded.items()},
                    TrainConfig(**config))
 
-    def recipe_budget(self) -> RecoveryBudget:
+    def recipe_budget(self) -> Budget:
         """The dense recipe's epochs, learning rate and batch size: the scratch control's budget."""
-        return RecoveryBudget(self.recipe.epochs, self.recipe.lr, self.recipe.batch_size)
+        return Budget(self.recipe.epochs, self.recipe.lr, self.recipe.batch_size)
 
     def record(self) -> dict[str, str]:
         """Seed (as text) -> fingerprint, for provenance records."""

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .compact import csr_tensor
-from .model import MLP, linear_layers
+from .model import MLP
 
 
 class _CSRLinearFunction(torch.autograd.Function):

@@ -28,7 +28,7 @@ from .recovery import finetune, gradual_prune, rewinding_path, scratch
 Plan = Callable[[Mapping[str, Any], Any], tuple[list[float], Any]]
 """Where and how long a control trains: ``plan(params, recipe) -> (levels, budget)`` from a
 pruning notebook's checked ``params`` and the dense recipe's budget (a
-:class:`helpers.retraining.RecoveryBudget`)."""
+:class:`helpers.retraining.Budget`)."""
 
 Make = Callable[[Any, nn.Module, Split], nn.Module]
 """How a strategy makes a network: ``make(job, start, train_split)``, from ``start`` (the

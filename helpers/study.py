@@ -26,7 +26,7 @@ from .jobs import Job, Workers, one_thread
 from .pruning import check_levels_keep_every_layer, n_to_prune, prunable_layers, prune
 from .pruning import method as method_of, units
 from .recovery import PRUNE_EVERY, gradual_pruning_steps
-from .retraining import DenseModels, RecoveryBudget, Retraining, retrained
+from .retraining import DenseModels, Budget, Retraining, retrained
 from .sensitivity import layer_sensitivity
 from .strategies import FINETUNE, GRADUAL, LAYER, LOTTERY, named, strategy as registered, sweep_rows
 from .sweep import (Validation, cached_evaluation, evaluation_path, global_sweep, retrained_evaluation,
@@ -121,8 +121,8 @@ class MethodStudy:
     method: str
     data: Mapping[str, Split]
     dense: DenseModels
-    budget: RecoveryBudget
-    long_budget: RecoveryBudget
+    budget: Budget
+    long_budget: Budget
     strategies: Sequence[str]
     tuning: pd.DataFrame
     lrs: Mapping[str, Mapping[float, float]]
@@ -167,7 +167,7 @@ class DegenerateScheduleWarning(UserWarning):
 
 
 def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn.Module, method: str,
-                         recipe: RecoveryBudget) -> list[str]:
+                         recipe: Budget) -> list[str]:
     """What in a pruning notebook's checked ``params`` (``train_images`` training images, the
     dense ``model`` trained by ``recipe``, pruned by ``method``) would quietly turn a strategy
     into another one or run fewer rounds than asked, each named with its numbers: gradual
@@ -247,7 +247,7 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
                                         dense.recipe_budget()):
         warnings.warn(message, DegenerateScheduleWarning, stacklevel=2)
     strategies = params["strategies"]
-    budget = RecoveryBudget(params["recovery_epochs"], max(params["tune_lrs"]), params["recovery_batch_size"])
+    budget = Budget(params["recovery_epochs"], max(params["tune_lrs"]), params["recovery_batch_size"])
     long_budget = replace(budget, epochs=params["target_epochs"])
     controls = [(control, *registered(control).plan(params, dense.recipe_budget()))
                 for control in (named(strategies, control=True) if params["control_ks"] else [])]

@@ -23,7 +23,7 @@ from . import cache, io, progress as progress_report, provenance
 from .cost import count_nonzero_weights, layer_sparsity, remaining_weights, sparsity
 from .data import Split
 from .pruning import global_weight_prune, prune
-from .retraining import DenseModels, RecoveryBudget, Retraining, retrained
+from .retraining import DenseModels, Budget, Retraining, retrained
 from .strategies import GLOBAL, LAYER, ONESHOT, strategy as registered
 from .training import evaluate
 from .tuning import lr_for as tuned_lr, score, trial_record, tuning_data, tuning_model
@@ -93,7 +93,7 @@ def retrained_evaluation(job: Retraining, dense: DenseModels, data: Mapping[str,
 
 
 def retrainings(dense: DenseModels, method: str, ks: Sequence[float], strategies: Sequence[str],
-                budget: RecoveryBudget, lrs: Mapping[str, Mapping[float, float]] | None = None,
+                budget: Budget, lrs: Mapping[str, Mapping[float, float]] | None = None,
                 prune_last: bool = False, csr_from_k: float | None = None) -> list[Retraining]:
     """The retrained networks :func:`strategy_sweep` makes, in its order (seed, strategy, level):
     every strategy of ``strategies`` that trains, at every level of ``ks`` above 0, with
@@ -117,7 +117,7 @@ def strategy_sweep(
     method: str,
     ks: Sequence[float],
     strategies: Sequence[str],
-    budget: RecoveryBudget,
+    budget: Budget,
     *,
     cache_dir: str | os.PathLike,
     lrs: Mapping[str, Mapping[float, float]] | None = None,
@@ -201,7 +201,7 @@ class Validation:
         return pd.DataFrame(rows)
 
     def trials(self, method: str, strategies: Sequence[str], ks: Sequence[float], lrs: Sequence[float],
-               budget: RecoveryBudget, *, prune_last: bool = False, csr_from_k: float | None = None,
+               budget: Budget, *, prune_last: bool = False, csr_from_k: float | None = None,
                progress: bool = False, run_first: RunFirst | None = None) -> pd.DataFrame:
         """Validation scores of every retraining strategy of ``strategies`` (those whose rate is
         :attr:`~helpers.strategies.Strategy.tuned`) for ``method`` at every level of ``ks`` and

@@ -13,7 +13,7 @@ from helpers.recovery import cubic_schedule, finetune, gradual_prune
 from helpers.sensitivity import layer_sensitivity as sensitivity
 from helpers.training import evaluate, train
 
-from .conftest import TRAIN, synthetic
+from .conftest import TRAIN
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
@@ -465,7 +465,7 @@ def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, de
 
     monkeypatch.setattr(recovery, "train", recording_train)
     models = retraining.DenseModels({0: dense}, {0: "fingerprint"})
-    budget = retraining.RecoveryBudget(epochs=1, lr=2e-3, batch_size=64)
+    budget = retraining.Budget(epochs=1, lr=2e-3, batch_size=64)
     path = recovery.rewinding_path(90, 3)
     jobs = [retraining.Retraining("lottery", method, k, 0, budget, path=tuple(path[:i])) for i, k in enumerate(path)]
     networks = [retraining.retrained(job, models, data["train"], tmp_path) for job in jobs]
@@ -488,11 +488,11 @@ def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, de
 
 
 def test_schedules_that_turn_a_strategy_into_another_are_named(study_model):
-    from helpers.retraining import RecoveryBudget
+    from helpers.retraining import Budget
     from helpers.study import degenerate_schedules as degenerate
 
     def degenerate_schedules(params, images, model, method):  # the dense recipe: 10 epochs at 2e-3
-        return degenerate(params, images, model, method, RecoveryBudget(10, 2e-3, 256))
+        return degenerate(params, images, model, method, Budget(10, 2e-3, 256))
 
     params = {"strategies": ["oneshot", "finetune", "gradual", "lottery"], "validation_size": 200,
               "recovery_epochs": 1, "recovery_batch_size": 256, "control_ks": [90], "lottery_rounds": 2,

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from helpers import analysis, checkpoints, data, io, pipeline, provenance, sensitivity, strategies, sweep, training
-from helpers.retraining import DenseModels, RecoveryBudget
+from helpers.retraining import DenseModels, Budget
 from helpers.training import TrainConfig
 
 from .conftest import DATA_DIR, ROOT
@@ -36,14 +36,14 @@ def run_small_study(root, splits):
     io.write_csv(pd.concat(histories).drop(columns="seconds"), root / "training.csv")
     dense = DenseModels.load(root / "models", [0, 1], splits)
     frames = [sweep.strategy_sweep(dense, splits, method, [0.0, 50.0, 90.0], list(strategies.STRATEGIES),
-                                   RecoveryBudget(1, 8e-3, 64), cache_dir=root / "cache") for method in ("weight", "unit")]
+                                   Budget(1, 8e-3, 64), cache_dir=root / "cache") for method in ("weight", "unit")]
     frames.append(sweep.global_sweep(dense, splits["test"], [0.0, 50.0, 90.0], cache_dir=root / "cache"))
     results = pd.concat(frames, ignore_index=True).assign(dataset="mnist")
     io.write_csv(results, root / "pruning.csv")
     validation = sweep.Validation.prepare(dense, splits["train"], 200, root / "cache")
     tuning = pd.concat([validation.oneshot("weight", [50.0]),
                         validation.trials("weight", ["finetune", "gradual"], [50.0], [1e-3, 8e-3],
-                                          RecoveryBudget(1, 8e-3, 64))], ignore_index=True)
+                                          Budget(1, 8e-3, 64))], ignore_index=True)
     io.write_csv(tuning, root / "tuning.csv")
     # what the comparison notebook computes from them, and the per-layer sensitivity
     io.write_csv(analysis.findings(results), root / "findings.csv")
@@ -77,7 +77,7 @@ def test_a_cached_rerun_trains_prunes_and_evaluates_nothing(tmp_path, splits, mo
     # another test set is another evaluation: the cache misses and evaluates again
     other = {"train": splits["train"], "test": data.Split(splits["test"].images[:100], splits["test"].labels[:100])}
     sweep.strategy_sweep(DenseModels.load(root / "models", [0], splits), other, "weight", [50.0], ["oneshot"],
-                         RecoveryBudget(1, 8e-3, 64), cache_dir=root / "cache")
+                         Budget(1, 8e-3, 64), cache_dir=root / "cache")
     assert calls == ["prune", "evaluate_pruned"]
 
 

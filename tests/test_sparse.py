@@ -4,14 +4,13 @@ import copy
 
 import pytest
 import torch
-from torch.nn import functional as F
 
 from helpers import recovery, retraining, timing
 from helpers.compact import compact_units
 from helpers.model import linear_layers
-from helpers.pruning import masks_of, prune
+from helpers.pruning import prune
 from helpers.sparse import SparseLinear, with_sparse_layers, without_sparse_layers
-from helpers.training import evaluate, train
+from helpers.training import train
 
 from .conftest import TRAIN, synthetic
 
@@ -81,7 +80,7 @@ def test_csr_training_keeps_adam_moments_for_the_kept_weights_only(data, dense, 
 
 
 def test_which_retraining_trains_in_csr():
-    budget = retraining.RecoveryBudget(epochs=1, lr=1e-3)
+    budget = retraining.Budget(epochs=1, lr=1e-3)
     job = retraining.Retraining("finetune", "weight", 90.0, 0, budget, csr_from_k=85.0)
     assert job.csr and job.record("f", synthetic(8, 0))["csr"] is True
     assert not retraining.Retraining("finetune", "weight", 80.0, 0, budget, csr_from_k=85.0).csr  # below the level

@@ -4,7 +4,7 @@ import pytest
 
 from helpers import (analysis, comparison, data, parameters, plotting, provenance, pruning, strategies, sweep,
                      tables, training)
-from helpers.retraining import DenseModels, RecoveryBudget
+from helpers.retraining import DenseModels, Budget
 from helpers.strategies import Strategy
 
 from .conftest import DATA_DIR
@@ -40,7 +40,7 @@ def test_a_strategy_registered_runs_through_the_sweep_the_tables_and_the_figures
     model, _, _ = training.train_dense(config, splits, tmp_path / "cache", progress=False)
     dense = DenseModels({0: model}, {0: provenance.state_fingerprint(model.state_dict())}, config)
     results = sweep.strategy_sweep(dense, splits, "weight", [0.0, 50.0, 90.0], ["oneshot", "finetune", "toy"],
-                                   RecoveryBudget(1, 8e-3, 64), cache_dir=tmp_path / "cache").assign(dataset="mnist")
+                                   Budget(1, 8e-3, 64), cache_dir=tmp_path / "cache").assign(dataset="mnist")
     toy = results[results.strategy == "toy"].set_index("k")
     oneshot = results[results.strategy == "oneshot"].set_index("k")
     assert list(toy.index) == [50.0, 90.0] and (toy.epochs == 1).all()

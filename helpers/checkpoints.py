@@ -141,18 +141,20 @@ DENSE_RECORD = "dense_models.json"
 """What the training notebook records beside the dense checkpoints it leaves in its checkpoint
 folder: the dataset, subset sizes and seeds they were trained with, and their fingerprints."""
 
-RECORDED_DATA = ("dataset", "train_size", "test_size")
+RECORDED_DATA = ("dataset", "train_size", "test_size", "validation_size")
 """The parameters that belong to the data of the dense models: later notebooks take them from
 the record (when given None) or must agree with it."""
 
 
 def write_dense_record(checkpoint_dir: str | os.PathLike, dataset: str, train_size: int | None,
-                       test_size: int | None, fingerprints: Mapping[str, str], train_images: int) -> Path:
+                       test_size: int | None, fingerprints: Mapping[str, str], train_images: int,
+                       validation_size: int) -> Path:
     """Record, beside the dense checkpoints in ``checkpoint_dir``, the data they were trained
-    with (``train_images``: how many training images that was) and their fingerprints (seed as
-    text -> fingerprint)."""
+    with (``train_images``: how many training images that was, ``validation_size`` more held
+    out) and their fingerprints (seed as text -> fingerprint)."""
     path = Path(checkpoint_dir) / DENSE_RECORD
     io.write_json({"dataset": dataset, "train_size": train_size, "test_size": test_size,
+                   "validation_size": int(validation_size),
                    "train_images": int(train_images), "seeds": [int(s) for s in fingerprints],
                    "fingerprints": dict(fingerprints)}, path)
     return path
@@ -165,8 +167,7 @@ def with_recorded_data(params: Mapping[str, Any], notebook: str) -> dict[str, An
     agree with it (seeds: be among the recorded ones).
 
     Raises ``ValueError`` naming every field that differs, with both values
-    (``train_size: checkpoints 2000, asked 3000``), and a ``validation_size`` that leaves no
-    training images, before anything is computed.
+    (``train_size: checkpoints 2000, asked 3000``), before anything is computed.
     """
     path = Path(params["checkpoint_dir"]) / DENSE_RECORD
     if not path.is_file():
@@ -190,9 +191,4 @@ def with_recorded_data(params: Mapping[str, Any], notebook: str) -> dict[str, An
         raise ValueError(f"{notebook}: the dense models in {params['checkpoint_dir']} were trained by 02_training "
                          f"with other data than this run asks for: {'; '.join(wrong)}. Rerun 02_training with "
                          f"these values, or leave them out (None) to use the recorded ones.")
-    images = recorded.get("train_images")  # absent from the records of earlier versions
-    if images is not None and params.get("validation_size") is not None and not params["validation_size"] < images:
-        raise ValueError(f"{notebook}: parameter validation_size must be in [1, {images - 1}] (held out from the "
-                         f"{images:,} training images 02_training recorded in {path}), got "
-                         f"{params['validation_size']}; e.g. -p validation_size {max(1, images // 10)}")
     return resolved

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -132,6 +133,18 @@ def validation_split(train: Split, size: int, seed: int = 0) -> tuple[Split, Spl
     perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     val, rest = perm[:size], perm[size:]
     return Split(train.images[rest], train.labels[rest]), Split(train.images[val], train.labels[val])
+
+
+VALIDATION_SEED = 0
+"""Seed of the permutation that holds the validation images out (:func:`hold_out`)."""
+
+
+def hold_out(data: Mapping[str, Split], validation_size: int) -> dict[str, Split]:
+    """``data`` (``"train"`` and ``"test"``) with ``validation_size`` training images held out as
+    ``"validation"``, the same images every time (:data:`VALIDATION_SEED`): every model of the
+    study trains on the rest, every choice is made on them, and the test set only reports."""
+    rest, validation = validation_split(data["train"], validation_size, VALIDATION_SEED)
+    return {**data, "train": rest, "validation": validation}
 
 
 def check_normalisation(name: str, mean: float, std: float, places: int = 4) -> bool:

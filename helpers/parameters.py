@@ -236,7 +236,7 @@ VALIDATORS: dict[str, Accepts] = {
     "strategies": Accepts(f"any of {', '.join(STRATEGIES)}", lambda _, v: check_strategies(v)),
     **{n: Accepts("at least 1", _positive_int)
        for n in ("epochs", "batch_size", "recovery_batch_size", "lottery_rounds")},
-    "validation_size": Accepts("at least 1 and fewer than the training images", _positive_int),
+    "validation_size": Accepts("at least 1 and fewer than the training images", _optional_size),
     **{n: Accepts(f"in [1, {MAX_RETRAINING_EPOCHS}]", _retraining_epochs)
        for n in ("recovery_epochs", "target_epochs", "longest_epochs", "lottery_epochs")},
     "lr": Accepts("above 0", positive_finite),

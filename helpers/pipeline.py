@@ -45,9 +45,9 @@ NOTEBOOKS = (
     "05_comparison",
 )
 
-_SMOKE_DATA = {"train_size": 1_000, "test_size": 500, "seeds": [0, 1]}
+_SMOKE_DATA = {"train_size": 1_000, "test_size": 500, "seeds": [0, 1], "validation_size": 200}
 _SMOKE_PRUNING = {**_SMOKE_DATA, "ks": [0, 50, 90, 99], "recovery_epochs": 1, "target_epochs": 2, "longest_epochs": 3,
-                  "validation_size": 200, "tune_ks": [50, 99], "tune_lrs": [1e-3, 8e-3], "lottery_rounds": 2,
+                  "tune_ks": [50, 99], "tune_lrs": [1e-3, 8e-3], "lottery_rounds": 2,
                   "recovery_batch_size": 32}
 SMOKE: dict[str, dict[str, Any]] = {
     "02_training": {**_SMOKE_DATA, "epochs": 1},

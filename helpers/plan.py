@@ -43,14 +43,12 @@ def _rows(dataset: str, notebook: str, p: Mapping[str, Any], train_images: int, 
             rows.append({"dataset": dataset, "kind": kind, "method": method, "strategy": strategy, "epochs": epochs,
                          "jobs": jobs, "images": images})
     strategies = p["strategies"]
-    tuning_images = train_images - p["validation_size"]
-    add("tuning model", "", recipe.epochs, 1, tuning_images)
     for control in named(strategies, control=True) if p["control_ks"] else []:
         levels, budget = registered(control).plan(p, recipe)
         add("retraining", control, budget.epochs, len(levels) * seeds)
     tuned = named(strategies, tuned=True)
     for s in tuned:
-        add("trial", s, p["recovery_epochs"], len(p["tune_ks"]) * len(p["tune_lrs"]), tuning_images)
+        add("trial", s, p["recovery_epochs"], len(p["tune_ks"]) * len(p["tune_lrs"]))
     levels = [k for k in p["ks"] if k > 0]
     for s in named(strategies, control=False):
         if registered(s).trains:
@@ -58,7 +56,7 @@ def _rows(dataset: str, notebook: str, p: Mapping[str, Any], train_images: int, 
             if p["target_ks"]:
                 add("retraining", s, p["target_epochs"], len(p["target_ks"]) * seeds)
     if p["target_ks"] and tuned and p["longest_epochs"] > p["target_epochs"]:
-        add("trial", LEADER, p["longest_epochs"], len(p["target_ks"]) * len(p["tune_lrs"]), tuning_images)
+        add("trial", LEADER, p["longest_epochs"], len(p["target_ks"]) * len(p["tune_lrs"]))
         add("retraining", LEADER, p["longest_epochs"], len(p["target_ks"]) * seeds)
     return rows
 
@@ -67,12 +65,12 @@ def planned_jobs(parameters: Mapping[str, Mapping[str, Mapping[str, Any]]],
                  train_images: Mapping[str, int]) -> pd.DataFrame:
     """The jobs of a run, from ``parameters`` (dataset -> notebook -> the parameters it is given,
     defaults filled in and checked) and each dataset's number of training images: one row per
-    dataset, kind (``dense``, ``tuning model``, ``trial``, ``retraining``), method, strategy and
+    dataset, kind (``dense``, ``trial``, ``retraining``), method, strategy and
     ``epochs``, with the number of ``jobs`` and the ``images`` each trains on."""
     rows = []
     for dataset, by_notebook in parameters.items():
         training = _with_defaults("02_training", by_notebook["02_training"])
-        images = training["train_size"] or train_images[dataset]
+        images = (training["train_size"] or train_images[dataset]) - training["validation_size"]
         rows.append({"dataset": dataset, "kind": "dense", "method": "", "strategy": "", "epochs": training["epochs"],
                      "jobs": len(training["seeds"]), "images": images})
         for notebook in ("03_weight_pruning", "04_unit_pruning"):

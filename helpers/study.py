@@ -21,7 +21,7 @@ from torch import nn
 
 from . import io, provenance
 from .checkpoints import data_expectation
-from .data import Split, load_dataset
+from .data import Split, hold_out, load_dataset
 from .jobs import Job, Workers, one_thread
 from .pruning import check_levels_keep_every_layer, n_to_prune, prunable_layers, prune
 from .pruning import method as method_of, units
@@ -31,7 +31,7 @@ from .sensitivity import layer_sensitivity
 from .strategies import FINETUNE, GRADUAL, LAYER, LOTTERY, named, strategy as registered, sweep_rows
 from .sweep import (Validation, cached_evaluation, evaluation_path, global_sweep, retrained_evaluation,
                     retrained_record, retrainings, strategy_sweep)
-from .tuning import choose, leaders, lr_for as tuned_lr, tuning_data, tuning_model_path
+from .tuning import choose, leaders, lr_for as tuned_lr
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,17 @@ class Inputs:
 
 @functools.lru_cache(maxsize=2)
 def loaded(inputs: Inputs) -> tuple[dict[str, Split], DenseModels]:
-    """The data and dense models of ``inputs``, loaded once per process."""
-    data = load_dataset(inputs.dataset, inputs.data_dir, inputs.archive, train_size=inputs.train_size,
-                        test_size=inputs.test_size)
+    """The data of ``inputs`` (``"train"``, the ``"validation"`` images held out from it, and
+    ``"test"``) and the dense models, loaded once per process."""
+    data = hold_out(load_dataset(inputs.dataset, inputs.data_dir, inputs.archive, train_size=inputs.train_size,
+                                 test_size=inputs.test_size), inputs.validation_size)
     return data, DenseModels.load(inputs.checkpoint_dir, inputs.seeds, data)
 
 
 @functools.lru_cache(maxsize=2)
 def _validation(inputs: Inputs) -> Validation:
     data, dense = loaded(inputs)
-    return Validation.prepare(dense, data["train"], inputs.validation_size, inputs.cache_dir)
+    return Validation(dense, data, inputs.cache_dir)
 
 
 def _evaluate_retrained(inputs: Inputs, job: Retraining) -> None:  # a job, in a worker
@@ -177,9 +178,7 @@ def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn
     found = []
     strategies = params["strategies"]
     if GRADUAL.name in strategies:
-        tuning_images = train_images - params["validation_size"]
-        for images, epochs, where in ((train_images, params["recovery_epochs"], "the sweep"),
-                                      (tuning_images, params["recovery_epochs"], "the learning-rate trials")):
+        for images, epochs, where in ((train_images, params["recovery_epochs"], "the sweep and its trials"),):
             steps, pruning_steps = gradual_pruning_steps(images, epochs, params["recovery_batch_size"])
             if pruning_steps < 2:
                 found.append(f"gradual pruning in {where}: {epochs} epoch(s) on {images:,} images in batches of "
@@ -251,19 +250,15 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
     long_budget = replace(budget, epochs=params["target_epochs"])
     controls = [(control, *registered(control).plan(params, dense.recipe_budget()))
                 for control in (named(strategies, control=True) if params["control_ks"] else [])]
-    # first the longest jobs, which need no choice made on validation: the controls, and the
-    # tuning model the trials start from
+    # the trials and the controls together: the controls need no choice made on validation
+    validation = Validation(dense, data, params["cache_dir"])
+    tuned = validation.retrainings(method, strategies, params["tune_ks"], params["tune_lrs"], budget,
+                                   params["prune_last"], from_params["csr_from_k"])
     first = [job for control, levels, control_budget in controls for job in retraining_jobs(
         retrainings(dense, method, levels, [control], control_budget, None, params["prune_last"],
                     from_params["csr_from_k"]), dense, data, inputs)]
-    tuning = tuning_model_path(dense.recipe, tuning_data(data["train"], params["validation_size"]),
-                               params["cache_dir"])
-    first.append(Job(str(tuning), "tuning model", _validation, (inputs,), cost=float(
-        dense.recipe.epochs * (len(data["train"]) - params["validation_size"]) * 2),
-        about=(("dataset", inputs.dataset), ("kind", "tuning model"), ("epochs", dense.recipe.epochs))))
-    pool.run(first, f"{method} pruning, controls and tuning model", show=params["progress"])
-    validation = Validation.prepare(dense, data["train"], params["validation_size"], params["cache_dir"],
-                                    params["progress"])
+    pool.run(trial_jobs(tuned, validation, inputs) + first, f"{method} pruning, learning rates and controls",
+             show=params["progress"])
 
     def run_trials(trials: Sequence[Retraining], label: str) -> None:
         pool.run(trial_jobs(trials, validation, inputs), label, show=params["progress"])
@@ -293,7 +288,7 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
     for control, levels, control_budget in controls:
         frames.append(strategy_sweep(dense, data, method, levels, [control], control_budget, **common))
     if global_ranking:
-        frames.append(global_sweep(dense, data["test"], params["ks"], cache_dir=params["cache_dir"],
+        frames.append(global_sweep(dense, data, params["ks"], cache_dir=params["cache_dir"],
                                    prune_last=params["prune_last"]))
     results = pd.concat(frames, ignore_index=True)
     results.insert(0, "dataset", params["dataset"])

@@ -26,7 +26,7 @@ from .pruning import global_weight_prune, prune
 from .retraining import DenseModels, Budget, Retraining, retrained
 from .strategies import GLOBAL, LAYER, ONESHOT, strategy as registered
 from .training import evaluate
-from .tuning import lr_for as tuned_lr, score, trial_record, tuning_data, tuning_model
+from .tuning import lr_for as tuned_lr, score, trial_record
 
 
 RunFirst = Callable[[Sequence[Retraining], str], None]
@@ -34,13 +34,17 @@ RunFirst = Callable[[Sequence[Retraining], str], None]
 ``run_first(retrainings, label)`` (:mod:`helpers.study` runs them as jobs on workers)."""
 
 
-def evaluate_pruned(model: nn.Module, split: Split, prune_last: bool = False) -> dict[str, float]:
-    """Test ``accuracy`` and ``loss`` of a pruned network, its measured ``sparsity`` over the
+def evaluate_pruned(model: nn.Module, split: Split, prune_last: bool = False,
+                    validation: Split | None = None) -> dict[str, float]:
+    """Test ``accuracy`` and ``loss`` of a pruned network (and its ``val_accuracy`` and
+    ``val_loss`` on ``validation``, where every choice is made), its measured ``sparsity`` over the
     prunable layers, ``nonzero_weights`` over the whole network, ``remaining_weights`` (what a
     compact form must store: :func:`helpers.cost.remaining_weights`), ``macs`` (multiply-adds per
     image of that compact form: in a bias-free network, one per stored weight), and
     ``sparsity_<layer>`` for every layer."""
     row = evaluate(model, split)
+    if validation is not None:
+        row.update(score(model, validation))
     row["sparsity"] = sparsity(model, prune_last)
     row["nonzero_weights"] = count_nonzero_weights(model)
     row["remaining_weights"] = remaining_weights(model)
@@ -49,7 +53,7 @@ def evaluate_pruned(model: nn.Module, split: Split, prune_last: bool = False) ->
     return row
 
 
-ROW_SCHEMA = 3
+ROW_SCHEMA = 4
 """Version of what :func:`evaluate_pruned` returns, part of every evaluation's cache key: a row
 cached before a column was added is computed afresh, never reused without it."""
 
@@ -81,15 +85,17 @@ def cached_evaluation(cache_dir: str | os.PathLike, record: Mapping[str, Any],
     return cache.reuse(path, load, computed)
 
 def retrained_record(job: Retraining, dense: DenseModels, data: Mapping[str, Split]) -> dict[str, Any]:
-    """What determines the test row of the network ``job`` makes: its own record and the test data."""
-    return {"evaluated": job.record(dense.fingerprints[job.seed], data["train"]), "test_data": data["test"].fingerprint}
+    """What determines the row of the network ``job`` makes: its own record, the test and the
+    validation data."""
+    return {"evaluated": job.record(dense.fingerprints[job.seed], data["train"]), "test_data": data["test"].fingerprint,
+            "validation_data": data["validation"].fingerprint}
 
 
 def retrained_evaluation(job: Retraining, dense: DenseModels, data: Mapping[str, Split],
                          cache_dir: str | os.PathLike) -> dict[str, Any]:
     """The test row of the network ``job`` makes (:func:`helpers.retraining.retrained`), cached."""
     return cached_evaluation(cache_dir, retrained_record(job, dense, data), lambda: evaluate_pruned(
-        retrained(job, dense, data["train"], cache_dir), data["test"], job.prune_last))
+        retrained(job, dense, data["train"], cache_dir), data["test"], job.prune_last, data["validation"]))
 
 
 def retrainings(dense: DenseModels, method: str, ks: Sequence[float], strategies: Sequence[str],
@@ -155,9 +161,10 @@ def strategy_sweep(
     rows = []
     for seed, strategy, k in progress_report.track(cells, label, show=progress):
         if not registered(strategy).trains:
-            record = oneshot_record(dense.fingerprints[seed], method, LAYER.name, k, prune_last, test)
+            record = {**oneshot_record(dense.fingerprints[seed], method, LAYER.name, k, prune_last, test),
+                      "validation_data": data["validation"].fingerprint}
             row = cached_evaluation(cache_dir, record, lambda seed=seed, k=k: evaluate_pruned(
-                prune(dense.models[seed], k, method, prune_last=prune_last), test, prune_last))
+                prune(dense.models[seed], k, method, prune_last=prune_last), test, prune_last, data["validation"]))
             rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": LAYER.name, "k": k,
                          "epochs": 0, "lr": 0.0, **row})
         else:
@@ -170,33 +177,34 @@ def strategy_sweep(
 
 @dataclass(frozen=True)
 class Validation:
-    """Where retraining learning rates are chosen: the training images split into a part to
-    train on and a held-out validation split (:func:`helpers.tuning.tuning_data`), and the
-    tuning model (the dense recipe trained on that part) with its fingerprint. The test set
-    plays no part; the model and every score are cached in ``cache_dir``."""
+    """Where retraining learning rates are chosen: the dense model of the first seed (trained,
+    like every model of the study, without the validation images), retrained on
+    ``data["train"]`` and scored on ``data["validation"]``; the test set plays no part. A trial
+    retrains the same network the sweep does for that seed at that rate, so the sweep reuses
+    its model; every score is cached in ``cache_dir``."""
 
-    split: dict[str, Split]
-    model: nn.Module
-    fingerprint: str
+    dense: DenseModels
+    data: Mapping[str, Split]
     cache_dir: str | os.PathLike
 
-    @classmethod
-    def prepare(cls, dense: DenseModels, train: Split, validation_size: int, cache_dir: str | os.PathLike,
-                progress: bool = False) -> Validation:
-        split = tuning_data(train, validation_size)
-        model = tuning_model(dense.recipe, split, cache_dir, progress=progress)
-        return cls(split, model, provenance.state_fingerprint(model.state_dict()), cache_dir)
+    @property
+    def seed(self) -> int:
+        return next(iter(self.dense.models))
+
+    @property
+    def fingerprint(self) -> str:
+        return self.dense.fingerprints[self.seed]
 
     def oneshot(self, method: str, ks: Sequence[float], *, prune_last: bool = False) -> pd.DataFrame:
-        """Validation scores of the tuning model pruned by ``method`` at each level of ``ks``,
+        """Validation scores of the dense model pruned by ``method`` at each level of ``ks``,
         without retraining: one ``oneshot`` row per level (epochs 0, lr 0)."""
         rows = []
         for k in ks:
             record = {"tuning_oneshot": oneshot_record(self.fingerprint, method, LAYER.name, k, prune_last,
-                                                       self.split["validation"]),
-                      **trial_record(self.fingerprint, self.split["validation"])}
+                                                       self.data["validation"]),
+                      **trial_record(self.fingerprint, self.data["validation"])}
             row = cached_evaluation(self.cache_dir, record, lambda k=k: score(
-                prune(self.model, k, method, prune_last=prune_last), self.split["validation"]))
+                prune(self.dense.models[self.seed], k, method, prune_last=prune_last), self.data["validation"]))
             rows.append({"method": method, "strategy": ONESHOT.name, "k": k, "epochs": 0, "lr": 0.0, **row})
         return pd.DataFrame(rows)
 
@@ -205,12 +213,12 @@ class Validation:
                progress: bool = False, run_first: RunFirst | None = None) -> pd.DataFrame:
         """Validation scores of every retraining strategy of ``strategies`` (those whose rate is
         :attr:`~helpers.strategies.Strategy.tuned`) for ``method`` at every level of ``ks`` and
-        learning rate of ``lrs`` (``budget`` otherwise), starting from the tuning model: one row per strategy, level and
-        learning rate (``method``, ``strategy``, ``k``, ``epochs``, ``lr``, ``val_accuracy``,
-        ``val_loss``); empty when no strategy is tuned. With ``run_first``, ``run_first(trials, label)`` scores them
-        first (on workers: :func:`helpers.study.trial_jobs`)."""
-        trials = [Retraining(strategy, method, k, 0, replace(budget, lr=lr), prune_last, csr_from_k=csr_from_k)
-                  for strategy in strategies if registered(strategy).tuned for k in ks for lr in lrs]
+        learning rate of ``lrs`` (``budget`` otherwise), starting from the dense model of
+        :attr:`seed`: one row per strategy, level and learning rate (``method``, ``strategy``,
+        ``k``, ``epochs``, ``lr``, ``val_accuracy``, ``val_loss``); empty when no strategy is
+        tuned. With ``run_first``, ``run_first(trials, label)`` scores them first (on workers:
+        :func:`helpers.study.trial_jobs`)."""
+        trials = self.retrainings(method, strategies, ks, lrs, budget, prune_last, csr_from_k)
         label = f"{method} pruning, learning rates"
         if run_first:
             run_first(trials, label)
@@ -218,18 +226,24 @@ class Validation:
                               "lr": job.budget.lr, **self.trial(job)}
                              for job in progress_report.track(trials, label, show=progress)])
 
+    def retrainings(self, method: str, strategies: Sequence[str], ks: Sequence[float], lrs: Sequence[float],
+                    budget: Budget, prune_last: bool = False, csr_from_k: float | None = None) -> list[Retraining]:
+        """The networks :meth:`trials` scores, in its order."""
+        return [Retraining(strategy, method, k, self.seed, replace(budget, lr=lr), prune_last, csr_from_k=csr_from_k)
+                for strategy in strategies if registered(strategy).tuned for k in ks for lr in lrs]
+
     def _trial_record(self, job: Retraining) -> dict[str, Any]:
-        return {"evaluated": job.record(self.fingerprint, self.split["train"]),
-                **trial_record(self.fingerprint, self.split["validation"])}
+        return {"evaluated": job.record(self.fingerprint, self.data["train"]),
+                **trial_record(self.fingerprint, self.data["validation"])}
 
     def trial_path(self, job: Retraining) -> Path:
-        """Where the validation score of ``job`` (retraining the tuning model) is cached."""
+        """Where the validation score of ``job`` is cached."""
         return evaluation_path(self.cache_dir, self._trial_record(job))
 
     def trial(self, job: Retraining) -> dict[str, float]:
-        """The validation score of the tuning model retrained as ``job`` says (cached)."""
+        """The validation score of the network ``job`` makes (the model cached like the sweep's)."""
         return cached_evaluation(self.cache_dir, self._trial_record(job), lambda: score(
-            job.run(self.model, self.split["train"]), self.split["validation"]))
+            retrained(job, self.dense, self.data["train"], self.cache_dir), self.data["validation"]))
 
 
 def oneshot_record(dense_fingerprint: str, method: str, ranking: str, k: float, prune_last: bool,
@@ -241,21 +255,23 @@ def oneshot_record(dense_fingerprint: str, method: str, ranking: str, k: float, 
             "versions": provenance.versions()}
 
 
-def global_sweep(dense: DenseModels, test_split: Split, ks: Sequence[float], *, cache_dir: str | os.PathLike,
-                 prune_last: bool = False) -> pd.DataFrame:
+def global_sweep(dense: DenseModels, data: Mapping[str, Split], ks: Sequence[float], *,
+                 cache_dir: str | os.PathLike, prune_last: bool = False) -> pd.DataFrame:
     """One-shot weight pruning with a single ranking across all prunable layers
     (:func:`helpers.pruning.global_weight_prune`) for the dense model of every seed, measured
-    on ``test_split`` (evaluations cached in ``cache_dir``).
+    on ``data["test"]`` and ``data["validation"]`` (evaluations cached in ``cache_dir``).
 
     Returns rows like :func:`strategy_sweep` with ``ranking="global"`` and ``strategy="oneshot"``.
     """
     rows = []
     for seed, model in dense.models.items():
         for k in ks:
-            record = oneshot_record(dense.fingerprints[seed], "weight", GLOBAL.name, k, prune_last, test_split)
+            record = {**oneshot_record(dense.fingerprints[seed], "weight", GLOBAL.name, k, prune_last, data["test"]),
+                      "validation_data": data["validation"].fingerprint}
 
             def compute(model=model, k=k):
-                return evaluate_pruned(global_weight_prune(model, k, prune_last=prune_last), test_split, prune_last)
+                return evaluate_pruned(global_weight_prune(model, k, prune_last=prune_last), data["test"], prune_last,
+                                       data["validation"])
             rows.append({"seed": seed, "method": "weight", "strategy": ONESHOT.name, "ranking": GLOBAL.name, "k": k,
                          "epochs": 0, "lr": 0.0, **cached_evaluation(cache_dir, record, compute)})
     return pd.DataFrame(rows)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import progress as progress_report, provenance
 from .checkpoints import cache_path, cached, select_device
 from .checks import non_negative_int, positive_finite, positive_int
-from .data import Split, load_dataset
+from .data import Split, hold_out, load_dataset
 from .jobs import Job, Workers, one_thread
 from .model import MLP, STUDY_HIDDEN
 from .pruning import Masks, apply_masks
@@ -175,6 +175,7 @@ class TrainConfig:
     lr: float = 2e-3
     seed: int = 0
     train_size: int | None = None
+    validation_size: int = 0  # of the train_size (or all) training images, held out: trained without
 
     def __post_init__(self) -> None:
         check_name(self.dataset)
@@ -223,9 +224,10 @@ def train_dense(
     Returns ``(model, history, path)``: see :func:`train` for the history's columns; ``path``
     is the cached checkpoint, which carries the history.
     """
-    expected = config.train_size or len(data["train"])
+    expected = config.train_size - config.validation_size if config.train_size else len(data["train"])
     if len(data["train"]) != expected:
-        raise ValueError(f"config asks for {expected} training images, data has {len(data['train'])}")
+        raise ValueError(f"config asks for {expected} training images ({config.train_size} minus "
+                         f"{config.validation_size} held out), data has {len(data['train'])}")
 
     def compute() -> tuple[MLP, dict]:
         torch.manual_seed(config.seed)
@@ -241,7 +243,7 @@ def train_dense(
 
 @functools.lru_cache(maxsize=2)
 def _loaded(source: tuple) -> dict[str, Split]:
-    return load_dataset(*source[:3], train_size=source[3], test_size=source[4])
+    return hold_out(load_dataset(*source[:3], train_size=source[3], test_size=source[4]), source[5])
 
 
 def _train_dense_job(config: TrainConfig, source: tuple, cache_dir: str) -> None:  # a job, in a worker
@@ -254,7 +256,8 @@ def train_dense_models(configs: Sequence[TrainConfig], data: Mapping[str, Split]
     """:func:`train_dense` of every configuration of ``configs``, one job each on ``jobs``
     worker processes or the Dask cluster at ``scheduler`` (:class:`helpers.jobs.Workers`),
     then read from the cache in their order. ``source``, ``(dataset, data_dir, archive,
-    train_size, test_size)``, is how a worker loads ``data`` (once per process)."""
+    train_size, test_size, validation_size)``, is how a worker loads ``data`` (once per process,
+    :func:`helpers.data.hold_out`)."""
     with one_thread(), Workers(jobs, scheduler) as pool:
         pool.check_shared(cache_dir)
         pool.run([Job(str(dense_path(c, data, cache_dir)), f"{c.dataset} dense seed {c.seed}", _train_dense_job,

@@ -15,12 +15,12 @@ from helpers.training import TrainConfig
 
 from .conftest import DATA_DIR, ROOT
 
-CONFIG = TrainConfig(hidden=(64, 32), epochs=3, batch_size=64, train_size=2_000)
+CONFIG = TrainConfig(hidden=(64, 32), epochs=3, batch_size=64, train_size=2_000, validation_size=200)
 
 
 @pytest.fixture(scope="module")
 def splits():
-    return data.load_dataset("mnist", DATA_DIR, train_size=2_000, test_size=500)
+    return data.hold_out(data.load_dataset("mnist", DATA_DIR, train_size=2_000, test_size=500), 200)
 
 
 def run_small_study(root, splits):
@@ -37,10 +37,10 @@ def run_small_study(root, splits):
     dense = DenseModels.load(root / "models", [0, 1], splits)
     frames = [sweep.strategy_sweep(dense, splits, method, [0.0, 50.0, 90.0], list(strategies.STRATEGIES),
                                    Budget(1, 8e-3, 64), cache_dir=root / "cache") for method in ("weight", "unit")]
-    frames.append(sweep.global_sweep(dense, splits["test"], [0.0, 50.0, 90.0], cache_dir=root / "cache"))
+    frames.append(sweep.global_sweep(dense, splits, [0.0, 50.0, 90.0], cache_dir=root / "cache"))
     results = pd.concat(frames, ignore_index=True).assign(dataset="mnist")
     io.write_csv(results, root / "pruning.csv")
-    validation = sweep.Validation.prepare(dense, splits["train"], 200, root / "cache")
+    validation = sweep.Validation(dense, splits, root / "cache")
     tuning = pd.concat([validation.oneshot("weight", [50.0]),
                         validation.trials("weight", ["finetune", "gradual"], [50.0], [1e-3, 8e-3],
                                           Budget(1, 8e-3, 64))], ignore_index=True)
@@ -75,7 +75,7 @@ def test_a_cached_rerun_trains_prunes_and_evaluates_nothing(tmp_path, splits, mo
     assert calls == [], "a cache hit computes nothing"
     assert (root / "pruning.csv").read_bytes() == before
     # another test set is another evaluation: the cache misses and evaluates again
-    other = {"train": splits["train"], "test": data.Split(splits["test"].images[:100], splits["test"].labels[:100])}
+    other = {**splits, "test": data.Split(splits["test"].images[:100], splits["test"].labels[:100])}
     sweep.strategy_sweep(DenseModels.load(root / "models", [0], splits), other, "weight", [50.0], ["oneshot"],
                          Budget(1, 8e-3, 64), cache_dir=root / "cache")
     assert calls == ["prune", "evaluate_pruned"]

@@ -35,8 +35,8 @@ TOY = Strategy("toy", "toy (pruned, not trained)", "prunes like fine-tuning and 
 def test_a_strategy_registered_runs_through_the_sweep_the_tables_and_the_figures(monkeypatch, tmp_path):
     monkeypatch.setitem(strategies.STRATEGIES, TOY.name, TOY)
     assert parameters.check({"strategies": ["oneshot", "toy"]}, "03_weight_pruning")["strategies"] == ["oneshot", "toy"]
-    splits = data.load_dataset("mnist", DATA_DIR, train_size=1_000, test_size=300)
-    config = training.TrainConfig(hidden=(64, 32), epochs=1, batch_size=64, train_size=1_000)
+    splits = data.hold_out(data.load_dataset("mnist", DATA_DIR, train_size=1_000, test_size=300), 100)
+    config = training.TrainConfig(hidden=(64, 32), epochs=1, batch_size=64, train_size=1_000, validation_size=100)
     model, _, _ = training.train_dense(config, splits, tmp_path / "cache", progress=False)
     dense = DenseModels({0: model}, {0: provenance.state_fingerprint(model.state_dict())}, config)
     results = sweep.strategy_sweep(dense, splits, "weight", [0.0, 50.0, 90.0], ["oneshot", "finetune", "toy"],

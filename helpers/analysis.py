@@ -11,6 +11,7 @@ from .pruning import METHODS, method as pruning_method
 from .retraining import MAX_RETRAINING_EPOCHS
 from .sources import DATASETS
 from .strategies import GRADUAL, LAYER, ONESHOT, RANKINGS, STRATEGIES, named, strategy as registered, sweep_rows
+from .intervals import half_width, plus_minus
 from .tables import level
 
 ORIGINAL_FINDINGS: dict[str, dict[str, float]] = {
@@ -177,7 +178,7 @@ def longer_budget_markdown(target_ks, strategies, target_epochs: int, recovery_e
     controls = [s for s in strategies if registered(s).control]
     reference = "the controls at their own budgets and one-shot" if controls else "one-shot"
     text = (f"{' and '.join(retraining).capitalize()} with {target_epochs} epochs of training instead of "
-            f"{recovery_epochs}, at k = {_levels(target_ks)} (mean ± std over seeds); {reference} for reference.")
+            f"{recovery_epochs}, at k = {_levels(target_ks)} (mean ± half-width of the 95 % interval over seeds); {reference} for reference.")
     for strategy, by_level in (longest_lrs or {}).items():
         chosen = ", ".join(f"{lr:g} at k = {level(k)}" for k, lr in sorted(by_level.items()))
         text += (f" At k = {_levels(sorted(by_level))}, {registered(strategy).label}, the strategy "
@@ -189,7 +190,7 @@ def longer_budget_markdown(target_ks, strategies, target_epochs: int, recovery_e
 def strategies_markdown(strategies) -> str:
     """What each strategy of ``strategies`` (names, in the run's order) does, in the registry's
     words, and which of them train at a learning rate chosen on validation."""
-    text = "Test accuracy of the pruned network for each strategy, mean ± standard deviation over the seeds. "
+    text = "Test accuracy of the pruned network for each strategy, mean ± half-width of its 95 % interval over the seeds. "
     text += " ".join(f"*{registered(s).label}* {registered(s).does}." for s in strategies)
     tuned = [f"*{registered(s).label}*" for s in strategies if registered(s).tuned]
     if tuned:
@@ -246,15 +247,16 @@ def conclusions_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-TARGET_COLUMNS = ("method", "k", "target", "best_strategy", "best_epochs", "best_accuracy", "best_std", "seeds",
+TARGET_COLUMNS = ("method", "k", "target", "best_strategy", "best_epochs", "best_accuracy", "best_ci", "seeds",
                   "reached", "longest_epochs")
 """The columns of every row of :func:`targets` (the accuracy of each strategy and budget follows them)."""
 
 
 def targets(results: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
     """For each of the :data:`TARGETS` of ``dataset``: the accuracy of every strategy at that
-    (method, k), mean and std over seeds, the best strategy and whether it reaches the target
-    (per-layer ranking; a relative target counts from the mean dense accuracy)."""
+    (method, k), mean over seeds, the strategy and budget validation ranks first with its test
+    accuracy and 95 % interval, and whether it reaches the target (per-layer ranking; a relative
+    target counts from the mean dense accuracy)."""
     if "ranking" in results:
         results = results[results["ranking"] == LAYER.name]
     if "strategy" not in results:
@@ -271,12 +273,13 @@ def targets(results: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
             continue
         if "epochs" not in at:
             at = at.assign(epochs=0)
-        stats = at.groupby(["strategy", "epochs"])["accuracy"].agg(["mean", "std", "count"])
-        strategy, epochs = stats["mean"].idxmax()
+        stats = at.groupby(["strategy", "epochs"]).agg(mean=("accuracy", "mean"), ci=("accuracy", half_width),
+                                                       count=("accuracy", "size"), val=("val_accuracy", "mean"))
+        strategy, epochs = stats["val"].idxmax()  # chosen on validation, reported on test
         best = stats.loc[(strategy, epochs)]
         retrained = [e for s, e in stats.index if registered(s).retrains]
         row = {"method": method, "k": k, "target": target, "best_strategy": strategy, "best_epochs": int(epochs),
-               "best_accuracy": best["mean"], "best_std": best["std"], "seeds": int(best["count"]),
+               "best_accuracy": best["mean"], "best_ci": best["ci"], "seeds": int(best["count"]),
                "reached": bool(best["mean"] >= target), "longest_epochs": int(max(retrained, default=0))}
         row.update({f"accuracy_{s}_{e}ep": stats.loc[(s, e), "mean"] for s, e in stats.index if s != ONESHOT.name})
         if (ONESHOT.name, 0) in stats.index:
@@ -302,22 +305,24 @@ def targets_markdown(table: pd.DataFrame) -> str:
                    if longest < MAX_RETRAINING_EPOCHS else
                    f" Even the longest budget the targets allow falls short, by {(r.target - r.best_accuracy) * 100:.2f} "
                    f"points: more is outside them.")
-        lines.append(f"- {what.capitalize() if what[0].islower() else what}{how}: {r.best_accuracy:.2%} ± "
-                     f"{0 if math.isnan(r.best_std) else r.best_std:.2%} over {r.seeds} seed(s), {verdict} the "
+        lines.append(f"- {what.capitalize() if what[0].islower() else what}{how}, first on validation: "
+                     f"{plus_minus(r.best_accuracy, r.best_ci)} on test over {r.seeds} seed(s), {verdict} the "
                      f"target of {r.target:.1%}.{why}")
     return "\n".join(lines)
 
 
 def retraining_vs_oneshot(results: pd.DataFrame, tolerance: float = 0.001) -> pd.DataFrame:
-    """At every level and method: one-shot accuracy, the best retrained strategy (any of
-    the strategies that retrain, any budget; mean over seeds) and whether it is more than ``tolerance`` below
-    one-shot (``hurts``): retraining should never lose what pruning alone kept."""
+    """At every level and method: one-shot test accuracy, the retrained strategy and budget
+    validation ranks first (any of the strategies that retrain; means over seeds), its test
+    accuracy, and whether that is more than ``tolerance`` below one-shot (``hurts``): retraining
+    should never lose what pruning alone kept."""
     rows = results[(results["ranking"] == LAYER.name) & (results["k"] > 0)]
-    means = rows.groupby(["method", "k", "strategy", "epochs"])["accuracy"].mean().reset_index()
+    means = rows.groupby(["method", "k", "strategy", "epochs"])[["accuracy", "val_accuracy"]].mean().reset_index()
     out = []
     for (method, k), at in means.groupby(["method", "k"]):
         oneshot = at[at["strategy"] == ONESHOT.name]["accuracy"]
-        retrained = at[at["strategy"].map(lambda s: registered(s).retrains)].sort_values("accuracy", ascending=False)
+        retrained = at[at["strategy"].map(lambda s: registered(s).retrains)].sort_values("val_accuracy",
+                                                                                          ascending=False)
         if oneshot.empty or retrained.empty:
             continue
         best = retrained.iloc[0]

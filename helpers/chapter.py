@@ -28,7 +28,7 @@ def _unit(study: MethodStudy) -> str:
 
 def accuracy(study: MethodStudy, figure: Path) -> pd.DataFrame:
     """What each strategy does, test accuracy against the level for every strategy at its
-    shortest budget, and the table of those accuracies (mean ± std over seeds)."""
+    shortest budget, and the table of those accuracies (mean ± 95 % interval over seeds)."""
     display(Markdown(analysis.strategies_markdown(study.strategies)))
     layer = study.level_sweep()
     plotting.show(plotting.accuracy_vs_k(layer, title=f"{study.method} pruning"), figure,
@@ -38,7 +38,7 @@ def accuracy(study: MethodStudy, figure: Path) -> pd.DataFrame:
                   caption="Where a line leaves the dotted line (dense minus one point) is the highest level that "
                           "strategy tolerates; the gap between one-shot and the retrained lines is what retraining "
                           "recovers.")
-    return tables.mean_std_table(layer, "accuracy", "strategy")
+    return tables.mean_interval_table(layer, "accuracy", "strategy")
 
 
 def learning_rates(study: MethodStudy, validation_size: int):
@@ -112,7 +112,7 @@ def longer_budgets(study: MethodStudy, target_ks: Sequence[float], target_epochs
                                                      study.longest_lrs, longest_epochs)))
     results = study.results
     hardest = results[(results.ranking == LAYER.name) & results.k.isin(target_ks)]
-    return tables.mean_std_table(hardest, "accuracy", ["strategy", "epochs"]) if hardest.epochs.nunique() > 1 else None
+    return tables.mean_interval_table(hardest, "accuracy", ["strategy", "epochs"]) if hardest.epochs.nunique() > 1 else None
 
 
 def rankings(study: MethodStudy, figure: Path) -> pd.DataFrame:
@@ -123,7 +123,7 @@ def rankings(study: MethodStudy, figure: Path) -> pd.DataFrame:
                   alt="Line chart: one-shot test accuracy against k for per-layer and for global magnitude ranking",
                   caption="Where the two lines part, one threshold for all layers starts to empty the small layers "
                           "that per-layer ranking protects.")
-    return tables.mean_std_table(oneshot, "accuracy", "ranking")
+    return tables.mean_interval_table(oneshot, "accuracy", "ranking")
 
 
 def global_sparsity(study: MethodStudy):

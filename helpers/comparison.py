@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from .analysis import dense_rows
+from .intervals import half_width, paired, plus_minus, verdict
 from .pruning import METHODS
-from .strategies import LAYER, SCRATCH, STRATEGIES, strategy as registered
+from .strategies import LAYER, STRATEGIES, strategy as registered
 from .tables import level
 
 WEIGHT_FACTORS: tuple[int, ...] = (10, 25, 50, 100)
@@ -21,14 +20,16 @@ SPEEDUP_FACTORS: tuple[int, ...] = (2, 5, 10)
 def candidates(results: pd.DataFrame, efficiency: pd.DataFrame | None = None, batch: int = 256) -> pd.DataFrame:
     """Every pruned network of ``results`` (per-layer ranking) as a point of the equal-cost
     comparison: one row per method, strategy, retraining budget (``epochs``) and level, with
-    the mean and std over seeds of ``accuracy``, the mean ``remaining_weights`` and ``macs``, the
-    number of seeds, a ``label`` naming it, and, with ``efficiency`` (long form), the
-    ``measured_speedup`` of its compact form at ``batch`` (which depends on method and level)."""
+    ``val_accuracy`` (mean over seeds: what every choice is made on), the test ``accuracy``
+    (mean) and ``ci`` (half-width of its 95 % interval, :mod:`helpers.intervals`), the number of
+    ``seeds``, ``remaining_weights`` (the most over seeds: a network counts for a budget when it
+    is under it in every seed) and ``macs``, a ``label`` naming it, and, with ``efficiency``
+    (long form), the ``measured_speedup`` of its compact form at ``batch``."""
     rows = results[(results["ranking"] == LAYER.name) & (results["k"] > 0)]
     keys = ["method", "strategy", "epochs", "k"]
     points = rows.groupby(keys, as_index=False).agg(
-        accuracy=("accuracy", "mean"), std=("accuracy", "std"), seeds=("accuracy", "size"),
-        remaining_weights=("remaining_weights", "mean"), macs=("macs", "mean"))
+        val_accuracy=("val_accuracy", "mean"), accuracy=("accuracy", "mean"), ci=("accuracy", half_width),
+        seeds=("accuracy", "size"), remaining_weights=("remaining_weights", "max"), macs=("macs", "max"))
     # the rounds of one iterative run are one candidate: its levels differ in epochs as in k
     per_round = points.groupby(["method", "strategy"])["epochs"].min().astype(int).to_dict()
     points["label"] = [f"{m} pruning, {registered(s).described(e, per_round[m, s])}"
@@ -42,18 +43,33 @@ def candidates(results: pd.DataFrame, efficiency: pd.DataFrame | None = None, ba
     return points
 
 
-def equal_cost(results: pd.DataFrame, efficiency: pd.DataFrame, batch: int = 256) -> pd.DataFrame:
-    """The equal-cost conclusions: for each budget, the most accurate pruned network that fits
-    it and the best of the others (runner-up, of another method, strategy or budget).
+def _by_seed(results: pd.DataFrame, point: pd.Series) -> pd.Series:
+    """Test accuracy of the network ``point`` names, per seed."""
+    rows = results[(results["ranking"] == LAYER.name) & (results["method"] == point["method"])
+                   & (results["strategy"] == point["strategy"]) & (results["epochs"] == point["epochs"])
+                   & (results["k"] == point["k"])]
+    return rows.set_index("seed")["accuracy"]
 
-    Budgets are ``weights`` (at most ``dense weights / f`` remaining weights, f in
+
+def _chosen(points: pd.DataFrame) -> pd.DataFrame:
+    """``points`` best first as validation ranks them (then fewer weights), one per label."""
+    return points.sort_values(["val_accuracy", "remaining_weights"], ascending=[False, True]).drop_duplicates("label")
+
+
+def equal_cost(results: pd.DataFrame, efficiency: pd.DataFrame, batch: int = 256) -> pd.DataFrame:
+    """The equal-cost conclusions: for each budget, the pruned network that fits it and that
+    validation ranks first, and the one it ranks next (of another method, strategy or budget),
+    with their test accuracies and the paired difference between them on test.
+
+    Budgets are ``weights`` (at most ``dense weights / f`` remaining weights in every seed, f in
     :data:`WEIGHT_FACTORS`) and ``latency`` (a measured speed-up of the compact form at
     ``batch`` of at least f, f in :data:`SPEEDUP_FACTORS`). Within one candidate (method,
-    strategy, budget) the best of its fitting levels counts. Returns one row per budget:
-    ``budget_kind``, ``factor``, ``budget`` (weights, or speed-up), ``best``, ``method``,
-    ``strategy``, ``epochs``, ``k``, ``accuracy``, ``std``, ``remaining_weights``,
-    ``measured_speedup``, ``runner_up``, ``runner_up_accuracy``, ``runner_up_k``; ``best`` is
-    empty when nothing fits.
+    strategy, budget) the level validation ranks first counts. Returns one row per budget:
+    ``budget_kind``, ``factor``, ``budget``, ``best``, ``method``, ``strategy``, ``epochs``,
+    ``k``, ``val_accuracy``, ``accuracy``, ``ci``, ``remaining_weights``, ``measured_speedup``,
+    ``runner_up``, ``runner_up_accuracy``, ``runner_up_k``, ``difference``, ``difference_ci``
+    and ``verdict`` (:func:`helpers.intervals.verdict` of best minus runner-up on test); ``best``
+    is empty when nothing fits.
     """
     points = candidates(results, efficiency, batch)
     dense = dense_rows(results)["remaining_weights"].mean()
@@ -61,17 +77,19 @@ def equal_cost(results: pd.DataFrame, efficiency: pd.DataFrame, batch: int = 256
     budgets += [("latency", f, float(f), points["measured_speedup"] >= f) for f in SPEEDUP_FACTORS]
     rows = []
     for kind, factor, budget, fits in budgets:
-        best = (points[fits].sort_values(["accuracy", "remaining_weights"], ascending=[False, True])
-                .drop_duplicates("label"))
+        best = _chosen(points[fits])
         row = {"budget_kind": kind, "factor": factor, "budget": budget}
         if len(best):
             top = best.iloc[0]
             row.update(best=top["label"], method=top["method"], strategy=top["strategy"], epochs=int(top["epochs"]),
-                       k=top["k"], accuracy=top["accuracy"], std=top["std"],
+                       k=top["k"], val_accuracy=top["val_accuracy"], accuracy=top["accuracy"], ci=top["ci"],
                        remaining_weights=top["remaining_weights"], measured_speedup=top["measured_speedup"])
         if len(best) > 1:
             second = best.iloc[1]
-            row.update(runner_up=second["label"], runner_up_accuracy=second["accuracy"], runner_up_k=second["k"])
+            gap = paired(_by_seed(results, top), _by_seed(results, second))
+            row.update(runner_up=second["label"], runner_up_accuracy=second["accuracy"], runner_up_k=second["k"],
+                       difference=gap["difference"], difference_ci=gap["ci"],
+                       verdict=verdict(gap["difference"], gap["ci"]))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -85,68 +103,72 @@ def equal_cost_markdown(table: pd.DataFrame) -> str:
         if not isinstance(r.get("best"), str):
             lines.append(f"- {budget}, no pruned network of this run fits.")
             continue
-        text = (f"- {budget}, the most accurate is **{r.best}** at k = {level(r.k)}: {r.accuracy:.2%} "
-                f"± {0 if math.isnan(r['std']) else r['std']:.2%} with {r.remaining_weights:,.0f} weights")
+        text = (f"- {budget}, validation ranks first **{r.best}** at k = {level(r.k)}: "
+                f"{plus_minus(r.accuracy, r.ci)} on test with {r.remaining_weights:,.0f} weights")
         if isinstance(r.get("runner_up"), str):
-            text += (f"; next comes {r.runner_up} at k = {level(r.runner_up_k)} "
-                     f"({r.runner_up_accuracy:.2%}, {(r.accuracy - r.runner_up_accuracy) * 100:+.2f} points behind)")
+            gap = plus_minus(r.difference, r.difference_ci).replace(" %", " points")
+            words = {"higher": "ahead of", "lower": "behind", "within noise": "within noise of"}[r.verdict]
+            text += (f"; it is {words} the next, {r.runner_up} at k = {level(r.runner_up_k)} "
+                     f"({r.runner_up_accuracy:.2%}; paired difference on test {gap})")
         lines.append(text + ".")
     return "\n".join(lines)
 
 
 def against_scratch(results: pd.DataFrame) -> pd.DataFrame:
     """Pruned networks against the scratch control at every level where it ran: per method and
-    level, the scratch control's accuracy (mean, std over seeds), the best pruned strategy
-    there (highest mean over its budgets) with its mean and std, their ``difference`` and the
-    ``verdict``: ``pruning`` when the pruned mean is above the scratch mean by more than the
-    larger of the two stds, ``control`` in the opposite case, ``tie`` otherwise."""
+    level, the scratch control's test accuracy (mean, 95 % interval), the pruned strategy and
+    budget validation ranks first there with its test accuracy, and their paired ``difference``
+    on test with its interval; ``verdict`` is ``pruning`` when that interval lies above zero,
+    ``control`` below it, ``tie`` (within noise) otherwise."""
     rows = results[results["ranking"] == LAYER.name]
-    stats = (rows.groupby(["method", "strategy", "epochs", "k"], as_index=False)["accuracy"]
-             .agg(["mean", "std", "size"]))
+    stats = rows.groupby(["method", "strategy", "epochs", "k"], as_index=False).agg(
+        val=("val_accuracy", "mean"), mean=("accuracy", "mean"), ci=("accuracy", half_width),
+        size=("accuracy", "size"))
     out = []
-    for _, control in stats[stats["strategy"] == SCRATCH.name].iterrows():
+    for _, control in stats[stats["strategy"].map(lambda s: registered(s).control and not registered(s).retrains)
+                            ].iterrows():
         pruned = stats[(stats["method"] == control["method"]) & (stats["k"] == control["k"])
                        & stats["strategy"].map(lambda s: registered(s).retrains)]
         if pruned.empty:
             continue
-        best = pruned.sort_values("mean", ascending=False).iloc[0]
-        margin = max(best["std"], control["std"]) if not math.isnan(best["std"]) else 0.0
-        difference = best["mean"] - control["mean"]
-        out.append({"method": control["method"], "k": control["k"], "scratch_epochs": int(control["epochs"]),
-                    "scratch_accuracy": control["mean"], "scratch_std": control["std"],
-                    "pruned_strategy": best["strategy"], "pruned_epochs": int(best["epochs"]),
-                    "pruned_accuracy": best["mean"], "pruned_std": best["std"], "difference": difference,
-                    "seeds": int(control["size"]),
-                    "verdict": "pruning" if difference > margin else "control" if -difference > margin else "tie"})
+        best = pruned.sort_values("val", ascending=False).iloc[0]
+        gap = paired(_by_seed(rows, best), _by_seed(rows, control))
+        decided = verdict(gap["difference"], gap["ci"])
+        out.append({"method": control["method"], "k": control["k"], "control": control["strategy"],
+                    "scratch_epochs": int(control["epochs"]), "scratch_accuracy": control["mean"],
+                    "scratch_ci": control["ci"], "pruned_strategy": best["strategy"],
+                    "pruned_epochs": int(best["epochs"]), "pruned_accuracy": best["mean"], "pruned_ci": best["ci"],
+                    "difference": gap["difference"], "difference_ci": gap["ci"], "seeds": gap["n"],
+                    "verdict": {"higher": "pruning", "lower": "control"}.get(decided, "tie")})
     return pd.DataFrame(out)
-
-
 def against_scratch_markdown(table: pd.DataFrame) -> str:
     """Sentences stating where pruning beats the scratch control, from :func:`against_scratch`."""
     if table.empty:
         return "This run trained no scratch control (its strategies or control levels leave it out)."
     lines = []
-    for verdict, words in (("pruning", "pruning and retraining beats training the same network from scratch"),
+    for decided, words in (("pruning", "pruning and retraining beats training the same network from scratch"),
                            ("control", "training from scratch beats pruning"),
-                           ("tie", "the two are within the spread over seeds")):
-        hits = table[table["verdict"] == verdict]
-        for method, group in hits.groupby("method", sort=False):
-            where = ", ".join(f"k = {level(k)} ({d * 100:+.2f} points)" for k, d in zip(group.k, group.difference))
-            lines.append(f"- {method.capitalize()} pruning: {words} at {where}.")
+                           ("tie", "the two are within noise (the paired interval holds zero)")):
+        hits = table[table["verdict"] == decided]
+        for (method, control), group in hits.groupby(["method", "control"], sort=False):
+            where = ", ".join(f"k = {level(k)} ({plus_minus(d, c).replace(' %', ' points')})"
+                              for k, d, c in zip(group.k, group.difference, group.difference_ci))
+            lines.append(f"- {method.capitalize()} pruning against {registered(control).label}: {words} at {where}.")
     return "\n".join(lines)
 
 
 def budget_table(results: pd.DataFrame, efficiency: pd.DataFrame, batch: int = 256) -> pd.DataFrame:
     """For every method, strategy and budget of retraining (rows, :func:`candidates` labels),
-    the best mean test accuracy among its levels that fit each cost budget (columns): at most
-    1/f of the dense weights (f in :data:`WEIGHT_FACTORS`) and a measured speed-up of at least f
-    (f in :data:`SPEEDUP_FACTORS`) at ``batch``; NaN where no level fits."""
+    the mean test accuracy of the level validation ranks first among those that fit each cost
+    budget (columns): at most 1/f of the dense weights in every seed (f in
+    :data:`WEIGHT_FACTORS`) and a measured speed-up of at least f (f in
+    :data:`SPEEDUP_FACTORS`) at ``batch``; NaN where no level fits."""
     points = candidates(results, efficiency, batch)
     dense = dense_rows(results)["remaining_weights"].mean()
     columns = {f"1/{f} of the weights": points["remaining_weights"] <= dense / f for f in WEIGHT_FACTORS}
     columns.update({f"{f}× faster": points["measured_speedup"] >= f for f in SPEEDUP_FACTORS})
-    table = pd.DataFrame({name: points["accuracy"].where(fits).groupby(points["label"], sort=False).max()
-                          for name, fits in columns.items()})
+    table = pd.DataFrame({name: _chosen(points[fits]).set_index("label")["accuracy"]
+                          for name, fits in columns.items()}).reindex(points["label"].unique())
     table.index.name = None
     return table
 
@@ -155,25 +177,29 @@ def answer_markdown(results: pd.DataFrame, efficiency: pd.DataFrame, tolerance: 
                     batch: int = 256) -> str:
     """The study's answer in a few sentences, each computed from ``results`` and ``efficiency``:
     how few weights, and how large a measured speed-up, keep accuracy within ``tolerance`` of
-    the dense network, by which method; and whether pruning beats training from scratch."""
+    the dense network on validation (where the choice is made; the test accuracy is reported with
+    its 95 % interval), by which method; and whether pruning beats training from scratch."""
     points = candidates(results, efficiency, batch)
     dense = dense_rows(results)
-    dense, weights = dense["accuracy"].mean(), dense["remaining_weights"].mean()
-    good = points[points["accuracy"] >= dense - tolerance]
-    lines = [f"The dense network reaches {dense:.2%} ({weights:,.0f} weights)."]
+    dense = dense.drop_duplicates("seed") if "seed" in dense else dense  # one dense model per seed
+    val, test, ci, weights = (dense["val_accuracy"].mean(), dense["accuracy"].mean(), half_width(dense["accuracy"]),
+                              dense["remaining_weights"].mean())
+    good = points[points["val_accuracy"] >= val - tolerance]
+    lines = [f"The dense network reaches {plus_minus(test, ci)} on test ({weights:,.0f} weights)."]
     if good.empty:
-        lines.append(f"No pruned network of this run stays within {tolerance * 100:g} point of it.")
+        lines.append(f"No pruned network of this run stays within {tolerance * 100:g} point of it on validation.")
     else:
-        few = good.sort_values(["remaining_weights", "accuracy"], ascending=[True, False]).iloc[0]
-        lines.append(f"Within {tolerance * 100:g} point of it, the fewest weights are kept by **{few.label}** at "
-                     f"k = {level(few.k)}: {few.remaining_weights:,.0f} weights "
-                     f"({weights / few.remaining_weights:.0f}× fewer), {few.accuracy:.2%}.")
-        fast = good.dropna(subset=["measured_speedup"]).sort_values(["measured_speedup", "accuracy"],
+        few = good.sort_values(["remaining_weights", "val_accuracy"], ascending=[True, False]).iloc[0]
+        lines.append(f"Within {tolerance * 100:g} point of it on validation, the fewest weights are kept by "
+                     f"**{few.label}** at k = {level(few.k)}: {few.remaining_weights:,.0f} weights "
+                     f"({weights / few.remaining_weights:.0f}× fewer), {plus_minus(few.accuracy, few.ci)} on test.")
+        fast = good.dropna(subset=["measured_speedup"]).sort_values(["measured_speedup", "val_accuracy"],
                                                                       ascending=[False, False])
         if len(fast):
             top = fast.iloc[0]
             lines.append(f"The largest measured speed-up within that point is **{top.measured_speedup:.1f}×** "
-                         f"(batch {batch}), by **{top.label}** at k = {level(top.k)} ({top.accuracy:.2%}).")
+                         f"(batch {batch}), by **{top.label}** at k = {level(top.k)} "
+                         f"({plus_minus(top.accuracy, top.ci)} on test).")
     control = against_scratch(results)
     if len(control):
         wins = control[control["verdict"] == "pruning"]
@@ -182,11 +208,13 @@ def answer_markdown(results: pd.DataFrame, efficiency: pd.DataFrame, tolerance: 
         text += (f"wins at {_at(wins)}" if len(wins) else "wins nowhere")
         text += (f", and loses at {_at(losses)}" if len(losses) else "")
         ties = control[control["verdict"] == "tie"]
-        text += (f"; at {_at(ties)} the two are within the spread over seeds" if len(ties) else "")
+        text += (f"; at {_at(ties)} the two are within noise (the paired 95 % interval holds zero)"
+                 if len(ties) else "")
         lines.append(text + ".")
     return " ".join(lines)
 
 
 def _at(table: pd.DataFrame) -> str:
-    """``unit k = 90 %, weight k = 99 %`` for the rows of ``table``."""
-    return ", ".join(f"{m} k = {level(k)}" for m, k in zip(table["method"], table["k"]))
+    """``unit k = 90 % (scratch), ...`` for the rows of ``table``."""
+    return ", ".join(f"{m} k = {level(k)} (against {registered(c).label})"
+                     for m, k, c in zip(table["method"], table["k"], table["control"]))

@@ -13,8 +13,10 @@ import pandas as pd
 import seaborn as sns
 import torch
 from IPython.display import Image, Markdown, display
+from matplotlib.ticker import PercentFormatter
 
 from . import io
+from .intervals import half_width
 from .pruning import layer_scores, method
 from .strategies import RANKINGS, STRATEGIES, strategy as registered
 from .tables import layer_columns
@@ -126,22 +128,24 @@ def _kept_axis(ax: plt.Axes, ks: Sequence[float]) -> None:
 
 
 def _lines(ax: plt.Axes, results: pd.DataFrame, x: str, style: str, band: bool = True) -> None:
-    """One line per method and ``style`` value: mean accuracy over seeds against ``x``, with a
-    ±1 std band; colours by method, dashes and markers by ``style``."""
+    """One line per method and ``style`` value: mean accuracy over seeds against ``x``, with the
+    band of its 95 % interval (:mod:`helpers.intervals`); colours by method, dashes and markers
+    by ``style``; accuracy in percent."""
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     for (method_name, kind), rows in results.groupby(["method", style], sort=False):
-        stats = rows.groupby("k").agg(x=(x, "mean"), mean=("accuracy", "mean"), std=("accuracy", "std")).fillna(0)
+        stats = rows.groupby("k").agg(x=(x, "mean"), mean=("accuracy", "mean"), ci=("accuracy", half_width)).fillna(0)
         drawn = REGISTRIES[style][kind]
         colour = METHOD_COLOURS[method_name]
         ax.plot(stats.x, stats["mean"], ls=drawn.line, marker=drawn.marker, ms=4, color=colour,
                 label=f"{method_name}, {drawn.label}")
         if band:
-            ax.fill_between(stats.x, stats["mean"] - stats["std"], stats["mean"] + stats["std"], color=colour,
+            ax.fill_between(stats.x, stats["mean"] - stats["ci"], stats["mean"] + stats["ci"], color=colour,
                             alpha=0.12, lw=0)
 
 
 def accuracy_vs_k(results: pd.DataFrame, style: str = "strategy", title: str = "") -> plt.Figure:
     """Test accuracy against level k, one line per method (colour) and ``style`` value (dashes
-    and markers), mean ± std over seeds, on two panels: the whole range, and the top five points
+    and markers), mean and 95 % interval over seeds, on two panels: the whole range, and the top five points
     below the dense accuracy, where retraining strategies differ. k runs on a log scale of the
     fraction kept, so 90-99.8 % is as wide as 0-90 %. The dense accuracy (one-shot k = 0) and one
     point below it are marked; the legend sits below the panels."""
@@ -183,6 +187,7 @@ def cost_plot(points: pd.DataFrame, dense_weights: float, dense_accuracy: float)
         ax.set_xscale("log")
     axes[0].set(xlabel="weights remaining (log scale)", ylabel="test accuracy",
                 ylim=(dense_accuracy - 0.05, dense_accuracy + 0.005))
+    axes[0].yaxis.set_major_formatter(PercentFormatter(1.0))
     axes[0].axvline(dense_weights, color="grey", lw=1)
     axes[0].invert_xaxis()  # fewer weights to the right, like higher k everywhere else
     axes[1].set(xlabel="measured speed-up of the compact form, batch 256 (log scale)")
@@ -201,6 +206,7 @@ def sensitivity_plot(sensitivity: pd.DataFrame) -> plt.Figure:
     sns.lineplot(sensitivity, x="k", y="accuracy", hue="layer", marker="o", ax=ax)
     ax.set(xlabel="k (% of the one layer pruned)", ylabel="test accuracy", ylim=(0, 1.02),
            title=f"{sensitivity['method'].iloc[0]} pruning of one layer at a time")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     fig.tight_layout()
     return fig
 
@@ -305,6 +311,7 @@ def tradeoff_plot(points: pd.DataFrame) -> plt.Figure:
         sns.lineplot(points, x=x, y="accuracy", hue="method", style="strategy", palette=METHOD_COLOURS,
                      marker="o", sort=False, estimator=None, ax=ax, legend=ax is axes[0])
         ax.set(xscale="log", xlabel=label, ylabel="test accuracy")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     axes[0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig

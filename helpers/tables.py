@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .intervals import half_width, plus_minus
 from .pruning import METHODS
-from .strategies import RANKINGS, SCRATCH, STRATEGIES
+from .strategies import RANKINGS, STRATEGIES
 
 _ORDER = {name: i for i, name in enumerate((*METHODS, *STRATEGIES, *RANKINGS))}
 
@@ -17,17 +18,20 @@ def label(value):
     return named.label if named else value
 
 
-def mean_std_table(results: pd.DataFrame, value: str, columns: str | list[str], percent: bool = True) -> pd.DataFrame:
-    """``value`` by k (rows) and ``columns`` as "mean ± std" over seeds (std omitted for one seed);
-    methods, strategies and rankings in the study's order rather than alphabetical, strategies and
-    rankings by their labels."""
-    stats = results.groupby(["k", *([columns] if isinstance(columns, str) else columns)])[value].agg(["mean", "std"])
+def mean_interval_table(results: pd.DataFrame, value: str, columns: str | list[str],
+                        percent: bool = True) -> pd.DataFrame:
+    """``value`` by k (rows) and ``columns`` as "mean ± half-width of its 95 % interval" over
+    seeds (:mod:`helpers.intervals`; no interval for one seed); methods, strategies and
+    rankings in the study's order rather than alphabetical, strategies and rankings by their
+    labels."""
+    stats = results.groupby(["k", *([columns] if isinstance(columns, str) else columns)])[value].agg(
+        ["mean", half_width])
     scale, unit = (100, " %") if percent else (1, "")
 
     def cell(row: pd.Series) -> str:
-        if pd.isna(row["std"]):
+        if pd.isna(row["half_width"]):
             return f"{row['mean'] * scale:.2f}{unit}"
-        return f"{row['mean'] * scale:.2f} ± {row['std'] * scale:.2f}{unit}"
+        return f"{row['mean'] * scale:.2f} ± {row['half_width'] * scale:.2f}{unit}"
 
     table = stats.apply(cell, axis=1).unstack(list(range(1, stats.index.nlevels)))
     table = table[sorted(table.columns, key=lambda c: [_ORDER.get(x, len(_ORDER))
@@ -90,32 +94,37 @@ def tuning_table(tuning: pd.DataFrame) -> pd.DataFrame:
 
 def equal_cost_table(budgets: pd.DataFrame) -> pd.DataFrame:
     """The equal-cost conclusions (:func:`helpers.comparison.equal_cost`) for reading: one row per
-    budget, accuracies as percentages with their spread, words instead of missing values."""
+    budget, test accuracies with their 95 % interval, words instead of missing values."""
     rows = []
     for _, r in budgets.iterrows():
         budget = (f"≤ {r.budget:,.0f} weights (1/{r.factor})" if r.budget_kind == "weights"
                   else f"≥ {r.factor}× measured speed-up")
         fits = isinstance(r.get("best"), str)
         rows.append({"budget": budget,
-                     "most accurate": f"{r.best}, k = {level(r.k)}" if fits else "nothing fits",
-                     "accuracy": f"{r.accuracy:.2%} ± {0 if pd.isna(r['std']) else r['std']:.2%}" if fits else "–",
+                     "first on validation": f"{r.best}, k = {level(r.k)}" if fits else "nothing fits",
+                     "test accuracy": plus_minus(r.accuracy, r.ci) if fits else "–",
                      "weights": f"{r.remaining_weights:,.0f}" if fits else "–",
-                     "runner-up": (f"{r.runner_up}, k = {level(r.runner_up_k)}: {r.runner_up_accuracy:.2%}"
-                                   if isinstance(r.get("runner_up"), str) else "–")})
+                     "next on validation": (f"{r.runner_up}, k = {level(r.runner_up_k)}: {r.runner_up_accuracy:.2%}"
+                                            if isinstance(r.get("runner_up"), str) else "–"),
+                     "paired difference": (f"{plus_minus(r.difference, r.difference_ci).replace(' %', ' points')} "
+                                           f"({r.verdict})" if isinstance(r.get("runner_up"), str) else "–")})
     return pd.DataFrame(rows).set_index("budget")
 
 
 def scratch_table(control: pd.DataFrame) -> pd.DataFrame:
-    """Pruned against the scratch control (:func:`helpers.comparison.against_scratch`) for reading."""
+    """Pruned against the controls trained from scratch (:func:`helpers.comparison.against_scratch`)
+    for reading: test accuracies with their 95 % intervals, and the paired difference."""
     return pd.DataFrame({
         "method": control["method"],
         "k": [level(k) for k in control["k"]],
-        "best pruned": [f"{label(s)} ({e} ep.): {a:.2%} ± {0 if pd.isna(d) else d:.2%}" for s, e, a, d in
-                        zip(control.pruned_strategy, control.pruned_epochs, control.pruned_accuracy,
-                            control.pruned_std)],
-        SCRATCH.label: [f"{e} ep.: {a:.2%} ± {0 if pd.isna(d) else d:.2%}" for e, a, d in
-                    zip(control.scratch_epochs, control.scratch_accuracy, control.scratch_std)],
-        "difference": [f"{d * 100:+.2f} points" for d in control["difference"]],
-        "verdict": control["verdict"].map({"pruning": "pruning better", "control": "scratch better",
-                                           "tie": "within the spread"}),
-    }).set_index(["method", "k"])
+        "control": control["control"].map(label),
+        "pruned, first on validation": [f"{label(s)} ({e} ep.): {plus_minus(a, c)}" for s, e, a, c in
+                                        zip(control.pruned_strategy, control.pruned_epochs, control.pruned_accuracy,
+                                            control.pruned_ci)],
+        "control's accuracy": [f"{e} ep.: {plus_minus(a, c)}" for e, a, c in
+                               zip(control.scratch_epochs, control.scratch_accuracy, control.scratch_ci)],
+        "paired difference": [plus_minus(d, c).replace(" %", " points") for d, c in
+                              zip(control["difference"], control["difference_ci"])],
+        "verdict": control["verdict"].map({"pruning": "pruning better", "control": "control better",
+                                           "tie": "within noise"}),
+    }).set_index(["method", "k", "control"])

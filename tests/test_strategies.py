@@ -49,7 +49,7 @@ def test_a_strategy_registered_runs_through_the_sweep_the_tables_and_the_figures
     findings = analysis.findings(results)
     assert list(findings.strategy) == ["oneshot", "finetune", "toy"]
     assert "**Weight pruning, toy (pruned, not trained) (1 epoch)**" in analysis.conclusions_markdown(findings)
-    assert list(tables.mean_std_table(results, "accuracy", "strategy").columns) == [
+    assert list(tables.mean_interval_table(results, "accuracy", "strategy").columns) == [
         "one-shot", "one-shot + fine-tuning", "toy (pruned, not trained)"]
     assert analysis.strategies_markdown(["oneshot", "finetune", "toy"]).endswith(
         "*toy (pruned, not trained)* prunes like fine-tuning and trains nothing. *one-shot + fine-tuning* trains at "

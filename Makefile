@@ -41,7 +41,7 @@ plan: $(BIN)/.installed ## List the jobs make report would train, with their est
 # holds two pruning steps (in batches of 256 it would prune once: fine-tuning under another name).
 SMALL := -p data_dir $(DATA_DIR)
 SMALL_PRUNING := -y "ks: [0, 50, 90]" -y "target_ks: []" -y "tune_ks: [50, 90]" \
-	-y "tune_lrs: [0.001, 0.008]" -p recovery_batch_size 32 -y "control_ks: [90]" -p lottery_rounds 2
+	-y "tune_lrs: [0.001, 0.008]" -p recovery_batch_size 32 -y "control_ks: [90]"
 small: $(BIN)/.installed ## Rerun the five notebooks one by one with papermill, small (seed 0, 1,000 images, 1 epoch, levels 0, 50, 90), into runs/
 	$(BIN)/papermill notebooks/01_data_exploration.ipynb runs/01_data_exploration.ipynb $(SMALL)
 	$(BIN)/papermill notebooks/02_training.ipynb runs/02_training.ipynb $(SMALL) -y "seeds: [0]" -p train_size 1000 -p test_size 500 -p validation_size 200 -p epochs 1

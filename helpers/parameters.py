@@ -235,10 +235,13 @@ VALIDATORS: dict[str, Accepts] = {
     "csr_from_k": Accepts("a level in [0, 100)", lambda _, v: check_k(v)),
     "strategies": Accepts(f"any of {', '.join(STRATEGIES)}", lambda _, v: check_strategies(v)),
     **{n: Accepts("at least 1", _positive_int)
-       for n in ("epochs", "batch_size", "recovery_batch_size", "lottery_rounds")},
+       for n in ("epochs", "batch_size", "recovery_batch_size")},
     "validation_size": Accepts("at least 1 and fewer than the training images", _optional_size),
     **{n: Accepts(f"in [1, {MAX_RETRAINING_EPOCHS}]", _retraining_epochs)
-       for n in ("recovery_epochs", "target_epochs", "longest_epochs", "lottery_epochs")},
+       for n in ("recovery_epochs", "target_epochs", "longest_epochs")},
+    # the papers' 20 % where the compute allows; more than 40 % per round is no longer iterative
+    "imp_rate": Accepts("a fraction in (0, 0.4]", lambda n, v: in_range(
+        n, v, 0, 0.4, low_open=True, accepted="a fraction in (0, 0.4] (the papers prune 20 % per round)")),
     "lr": Accepts("above 0", positive_finite),
     **{n: Accepts("at least 1, or None", _optional_size) for n in ("train_size", "test_size")},
     "tolerance": Accepts("in (0, 1)", _fraction),

@@ -47,7 +47,7 @@ NOTEBOOKS = (
 
 _SMOKE_DATA = {"train_size": 1_000, "test_size": 500, "seeds": [0, 1], "validation_size": 200}
 _SMOKE_PRUNING = {**_SMOKE_DATA, "ks": [0, 50, 90, 99], "recovery_epochs": 1, "target_epochs": 2, "longest_epochs": 3,
-                  "tune_ks": [50, 99], "tune_lrs": [1e-3, 8e-3], "lottery_rounds": 2,
+                  "tune_ks": [50, 99], "tune_lrs": [1e-3, 8e-3],
                   "recovery_batch_size": 32}
 SMOKE: dict[str, dict[str, Any]] = {
     "02_training": {**_SMOKE_DATA, "epochs": 1},
@@ -55,7 +55,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "04_unit_pruning": {**_SMOKE_PRUNING, "target_ks": [90], "control_ks": [90]},
 }
 """Parameters that shrink the run to a smoke test: a data subset, two seeds, one epoch, four
-levels, two learning rates tried at two levels, the controls at one level (two lottery rounds);
+levels, two learning rates tried at two levels, the controls at one level (iterative rounds of 40 %);
 retraining in batches of 32, so that gradual pruning on so few images still prunes in steps."""
 
 

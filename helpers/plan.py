@@ -44,8 +44,8 @@ def _rows(dataset: str, notebook: str, p: Mapping[str, Any], train_images: int, 
                          "jobs": jobs, "images": images})
     strategies = p["strategies"]
     for control in named(strategies, control=True) if p["control_ks"] else []:
-        levels, budget = registered(control).plan(p, recipe)
-        add("retraining", control, budget.epochs, len(levels) * seeds)
+        schedule = registered(control).plan(p, recipe)
+        add("retraining", control, schedule.budget.epochs, len(schedule.levels) * seeds)
     tuned = named(strategies, tuned=True)
     for s in tuned:
         add("trial", s, p["recovery_epochs"], len(p["tune_ks"]) * len(p["tune_lrs"]))

@@ -117,6 +117,40 @@ SCRATCH_INIT_OFFSET = 1_000_003
 from the dense model's initialisation of the same seed (which is what rewinding would use)."""
 
 
+def rewind(
+    pruned_model: nn.Module,
+    initial: nn.Module,
+    train_split: Split,
+    eval_splits: Mapping[str, Split],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    prune_last: bool = False,
+    csr: bool = False,
+    progress: bool = False,
+) -> tuple[nn.Module, pd.DataFrame]:
+    """A round of the lottery ticket (Frankle & Carbin 2019): the survivors of ``pruned_model``
+    reset to their values in ``initial`` (the dense network before its training, same shape),
+    the pruned weights zero, trained with that mask fixed for ``epochs`` at ``lr`` (give it the
+    dense recipe), in the compact form like :func:`finetune`.
+
+    Returns ``(model, history)`` as :func:`scratch` does.
+    """
+    _check_training(epochs, lr, batch_size, seed)
+    # reset at full shape, before the compact form is made: the same zeros, hence the same form
+    masks = masks_of(pruned_model, prune_last)
+    rewound = copy.deepcopy(pruned_model)
+    with torch.no_grad():
+        for (_, layer), (_, start) in zip(linear_layers(rewound), linear_layers(initial)):
+            layer.weight.copy_(start.weight)
+    apply_masks(rewound, masks)
+    return _train_compact(rewound, lambda small: small, train_split, eval_splits, epochs=epochs, lr=lr,
+                          batch_size=batch_size, seed=seed, prune_last=prune_last, csr=csr, progress=progress,
+                          description="lottery ticket round")
+
+
 def scratch(
     pruned_model: nn.Module,
     train_split: Split,
@@ -176,17 +210,20 @@ def cubic_schedule(k_final: float, n_steps: int, k_initial: float = 0.0) -> list
     return levels
 
 
-def rewinding_path(k_final: float, rounds: int) -> list[float]:
-    """Levels (percent) of iterative magnitude pruning that removes the same fraction of the
-    surviving weights (or neurons) in each of ``rounds`` rounds and ends at ``k_final``:
-    round ``r`` keeps ``(1 - k_final / 100) ** (r / rounds)`` of the layer, rounded to 0.1 point
-    (the last level is exactly ``k_final``). With 6 rounds to 99 %, the path is
-    53.6, 78.5, 90, 95.4, 97.8, 99: through or near the study's levels. The arguments are
-    trusted: they come from a notebook's checked parameters."""
-    kept = 1.0 - k_final / 100.0
-    levels = [round(100.0 * (1.0 - kept ** (r / rounds)), 1) for r in range(1, rounds + 1)]
-    levels[-1] = k_final
-    return levels
+def iterative_path(k_final: float, rate: float) -> list[float]:
+    """Levels (percent) of iterative magnitude pruning that removes the fraction ``rate`` of the
+    surviving weights (or neurons) of every prunable layer in each round, up to ``k_final``:
+    round ``r`` keeps ``(1 - rate) ** r`` of the layer, its level rounded to 0.01 point; the
+    last round ends exactly at ``k_final`` (it removes less when a full round would overshoot).
+    At 40 % per round to 99.7 %: 40, 64, 78.4, 87.04, 92.22, ..., 99.64, 99.7. The arguments
+    are trusted: they come from a notebook's checked parameters."""
+    levels, kept = [], 1.0
+    while True:
+        kept *= 1.0 - rate
+        k = round(100.0 * (1.0 - kept), 2)
+        if k >= k_final:
+            return [*levels, k_final]
+        levels.append(k)
 
 
 # --- gradual pruning -------------------------------------------------------------------

@@ -22,11 +22,17 @@ MAX_RETRAINING_EPOCHS = 10
 """The most training after the dense model one retraining budget holds: what the study's
 targets allow (the scratch control, which gets the dense recipe, aside)."""
 
-RETRAINING_SCHEMA = 3
+MAX_BUDGET_EPOCHS = 100
+"""The most epochs any budget holds: the controls' (Scratch-B trains up to twice the dense
+recipe) as well as the retraining budgets, which the notebooks' parameters hold to
+:data:`MAX_RETRAINING_EPOCHS`."""
+
+RETRAINING_SCHEMA = 4
 """Version of the retraining procedures, part of every retrained model's record: 2 trains
 unit-pruned networks in compact form and runs gradual pruning as one training run; 3 goes on
 after each gradual pruning step in the smallest form of what is left (compact, and CSR from
-``csr_from_k``)."""
+``csr_from_k``); 4 adds the lottery ticket, its re-initialised control and Scratch-B, and
+trains every model of the study without the validation images."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class Budget:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        in_range("recovery epochs", self.epochs, 1, MAX_RETRAINING_EPOCHS, integer=True)
+        in_range("recovery epochs", self.epochs, 1, MAX_BUDGET_EPOCHS, integer=True)
         in_range("recovery lr", self.lr, 0, 1, low_open=True)
 
 
@@ -81,8 +87,12 @@ class Retraining:
         return self.budget.epochs * (len(self.path) + 1)
 
     def previous(self) -> Retraining | None:
-        """The round this one starts from (``None``: it starts from the dense model)."""
-        return replace(self, k=self.path[-1], path=self.path[:-1]) if self.path else None
+        """The round this one starts from (``None``: it starts from the dense model): of its own
+        strategy, or of the one it follows (the lottery ticket, for its re-initialised control)."""
+        if not self.path:
+            return None
+        return replace(self, strategy=registered(self.strategy).follows or self.strategy, k=self.path[-1],
+                       path=self.path[:-1])
 
     def record(self, dense_fingerprint: str, train_split: Split) -> dict[str, Any]:
         """The provenance record of this network made from the dense model whose weights have

@@ -14,6 +14,7 @@ strategy's name with a literal. Adding a strategy is one function and one entry 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,11 +24,12 @@ from torch import nn
 
 from .data import Split
 from .pruning import prune
-from .recovery import finetune, gradual_prune, rewinding_path, scratch
+from .recovery import finetune, gradual_prune, iterative_path, rewind, scratch
+from .training import initial_model
 
-Plan = Callable[[Mapping[str, Any], Any], tuple[list[float], Any]]
-"""Where and how long a control trains: ``plan(params, recipe) -> (levels, budget)`` from a
-pruning notebook's checked ``params`` and the dense recipe's budget (a
+Plan = Callable[[Mapping[str, Any], Any], "Schedule"]
+"""Where and how long a control trains: ``plan(params, recipe) -> Schedule`` from a pruning
+notebook's checked ``params`` and the dense recipe's budget (a
 :class:`helpers.retraining.Budget`)."""
 
 Make = Callable[[Any, nn.Module, Split], nn.Module]
@@ -52,6 +54,7 @@ class Strategy:
     retrains: bool = False  # prunes a trained network, then trains what is left
     rounds: bool = False  # iterative: its rows carry the epochs of all rounds so far
     plan: Plan | None = None  # a control's levels and budget; None: the sweep's levels and budgets
+    follows: str | None = None  # the strategy in rounds whose round before a level it starts from
 
     @property
     def trains(self) -> bool:
@@ -80,15 +83,51 @@ def _gradual(job, start: nn.Module, train_split: Split) -> nn.Module:
                          **job.training())[0]
 
 
-def _at_control_levels(params: Mapping[str, Any], recipe: Any) -> tuple[list[float], Any]:
-    """The dense recipe at every level of ``control_ks``."""
-    return list(params["control_ks"]), recipe
+@dataclass(frozen=True)
+class Schedule:
+    """Where and how long a control trains: its ``levels``, its ``budget`` (a
+    :class:`helpers.retraining.Budget`) and, for a strategy in rounds, its ``path``: the levels
+    of every round, in order (each level of ``levels`` starts from the round before it on the
+    path)."""
+
+    levels: list[float]
+    budget: Any
+    path: tuple[float, ...] = ()
 
 
-def _along_rewinding_path(params: Mapping[str, Any], recipe: Any) -> tuple[list[float], Any]:
-    """``lottery_rounds`` rounds of ``lottery_epochs`` at the recipe's rate, up to the highest of ``control_ks``."""
-    return rewinding_path(max(params["control_ks"]), params["lottery_rounds"]), replace(
-        recipe, epochs=params["lottery_epochs"])
+def _at_control_levels(params: Mapping[str, Any], recipe: Any) -> Schedule:
+    """Scratch-E (Liu et al. 2019): the dense recipe at every level of ``control_ks``."""
+    return Schedule(list(params["control_ks"]), recipe)
+
+
+def _same_compute(params: Mapping[str, Any], recipe: Any) -> Schedule:
+    """Scratch-B (Liu et al. 2019): as many training multiply-adds as the dense model's
+    training, capped at twice its epochs, at every level of ``control_ks``: a network with a
+    fraction f of the dense weights gets ``epochs / f`` epochs, so from k = 50 % on, twice the
+    recipe's (the cap)."""
+    kept = 1.0 - min(params["control_ks"]) / 100.0
+    return Schedule(list(params["control_ks"]), replace(recipe, epochs=min(2 * recipe.epochs,
+                                                                             math.ceil(recipe.epochs / kept))))
+
+
+def _iterative(params: Mapping[str, Any], recipe: Any) -> Schedule:
+    """Rounds that each remove ``imp_rate`` of the survivors, up to the highest of
+    ``control_ks``, each trained with the whole dense recipe; a row at every round."""
+    path = tuple(iterative_path(max(params["control_ks"]), params["imp_rate"]))
+    return Schedule(list(path), recipe, path)
+
+
+def _reinitialised(params: Mapping[str, Any], recipe: Any) -> Schedule:
+    """The ticket's masks at the first round of its path at or beyond each level of
+    ``control_ks``, with fresh weights, trained with the dense recipe."""
+    path = _iterative(params, recipe).path
+    return Schedule(sorted({next(p for p in path if p >= k) for k in params["control_ks"]}), recipe, path)
+
+
+def _ticket_round(job, start: nn.Module, train_split: Split) -> nn.Module:
+    pruned = prune(start, job.k, job.method, prune_last=job.prune_last)
+    return rewind(pruned, initial_model(job.seed, start.widths[1:-1]), train_split, {}, csr=job.csr,
+                  **job.training())[0]
 
 
 ONESHOT = Strategy("oneshot", "one-shot", "prunes the trained model once", "-", "o")
@@ -98,27 +137,42 @@ FINETUNE = Strategy("finetune", "one-shot + fine-tuning",
 GRADUAL = Strategy("gradual", "gradual", "prunes step by step on a cubic schedule inside one training run of the same "
                    "number of epochs (one optimiser, one learning-rate decay)", (0, (1.5, 1.5)), "^", _gradual,
                    tuned=True, retrains=True)
-SCRATCH = Strategy("scratch", "trained from scratch (control)",
-                   "trains the network that pruning left (its shape and mask) from a fresh initialisation with the "
-                   "dense recipe, at a few levels only", (0, (6, 2, 1, 2)), "X", _train_mask(scratch), control=True, fixed_mask=True,
-                   plan=_at_control_levels)
-# a lottery round prunes further what the round before left, then fine-tunes it at the
-# rewound learning rate its budget carries
-LOTTERY = Strategy("lottery", "iterative with rewinding (control)",
-                   "is iterative magnitude pruning with learning-rate rewinding (Renda et al. 2020): each round removes "
-                   "the same fraction of the survivors and retrains for one budget at the dense recipe's learning "
-                   "rate, rewound to its start; its rows carry the epochs of all rounds so far, and its levels are "
-                   "those of its path", (0, (3, 1, 1, 1, 1, 1)), "P", _train_mask(finetune), control=True,
-                   fixed_mask=True, retrains=True, rounds=True, plan=_along_rewinding_path)
+# learning-rate rewinding: a round prunes further what the round before left and retrains it
+# with the whole dense recipe, its learning-rate schedule replayed from the start
+LRR = Strategy("lrr", "iterative, learning-rate rewinding",
+               "is iterative magnitude pruning with learning-rate rewinding (Renda et al. 2020): each round removes "
+               "the same fraction of the survivors, keeps the trained weights and retrains them with the whole dense "
+               "recipe, its learning-rate schedule replayed; its rows carry the epochs of all rounds so far",
+               (0, (3, 1, 1, 1, 1, 1)), "P", _train_mask(finetune), control=True, fixed_mask=True, retrains=True,
+               rounds=True, plan=_iterative)
+TICKET = Strategy("ticket", "lottery ticket",
+                  "is the lottery ticket of Frankle & Carbin (2019): each round removes the same fraction of the "
+                  "survivors of the trained network, resets the rest to their values before the dense training (not "
+                  "to an early iteration: this network is shallow) and trains them with the whole dense recipe",
+                  (0, (4, 1, 1, 1)), "*", _ticket_round, control=True, fixed_mask=True, retrains=True, rounds=True,
+                  plan=_iterative)
+REINIT = Strategy("reinit", "lottery ticket's mask, re-initialised (control)",
+                  "is Frankle & Carbin's control for the ticket: the ticket's mask at that level with freshly drawn "
+                  "weights, trained with the dense recipe", (0, (1, 2)), "d", _train_mask(scratch), control=True,
+                  fixed_mask=True, rounds=True, plan=_reinitialised, follows="ticket")
+SCRATCH = Strategy("scratch", "trained from scratch, Scratch-E (control)",
+                   "trains the network that pruning left (its shape and mask) from a fresh initialisation for the "
+                   "dense model's epochs (Liu et al.'s Scratch-E), at a few levels only", (0, (6, 2, 1, 2)), "X",
+                   _train_mask(scratch), control=True, fixed_mask=True, plan=_at_control_levels)
+SCRATCH_B = Strategy("scratch_b", "trained from scratch, Scratch-B (control)",
+                     "trains the same network from a fresh initialisation for as many training multiply-adds as the "
+                     "dense model's training, at most twice its epochs (Liu et al.'s Scratch-B)", (0, (6, 2)), "x",
+                     _train_mask(scratch), control=True, fixed_mask=True, plan=_same_compute)
 
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in (ONESHOT, FINETUNE, GRADUAL, SCRATCH, LOTTERY)}
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (ONESHOT, FINETUNE, GRADUAL, LRR, TICKET, REINIT, SCRATCH,
+                                                       SCRATCH_B)}
 """Every strategy, in the report's order: pruned once from the dense model; pruned once, then
-retrained with the mask fixed; pruned gradually during retraining (cubic schedule); and the two
-controls, run at a few levels only: ``scratch``, the architecture and mask pruning left trained
-from a fresh initialisation with the dense recipe (Liu et al. 2019); ``lottery``, iterative
-magnitude pruning with learning-rate rewinding (Renda et al. 2020): each round prunes the same
-fraction of the survivors of the round before (:func:`helpers.recovery.rewinding_path`) and
-retrains them with the dense recipe's learning rate, rewound to its start."""
+retrained with the mask fixed; pruned gradually during retraining (Zhu & Gupta's cubic
+schedule); iterative magnitude pruning as its authors define it, with learning-rate rewinding
+(Renda et al. 2020) and as the lottery ticket (Frankle & Carbin 2019), each round removing a
+fixed fraction of the survivors (:func:`helpers.recovery.iterative_path`) and training the whole
+dense recipe; and the controls: the ticket's mask re-initialised, and the pruned network trained
+from scratch for the dense model's epochs (Scratch-E) or for its compute (Scratch-B)."""
 
 
 def strategy(name: str) -> Strategy:

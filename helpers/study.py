@@ -28,7 +28,7 @@ from .pruning import method as method_of, units
 from .recovery import PRUNE_EVERY, gradual_pruning_steps
 from .retraining import DenseModels, Budget, Retraining, retrained
 from .sensitivity import layer_sensitivity
-from .strategies import FINETUNE, GRADUAL, LAYER, LOTTERY, named, strategy as registered, sweep_rows
+from .strategies import FINETUNE, GRADUAL, LAYER, named, strategy as registered, sweep_rows
 from .sweep import (Validation, cached_evaluation, evaluation_path, global_sweep, retrained_evaluation,
                     retrained_record, retrainings, strategy_sweep)
 from .tuning import choose, leaders, lr_for as tuned_lr
@@ -172,9 +172,9 @@ def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn
     """What in a pruning notebook's checked ``params`` (``train_images`` training images, the
     dense ``model`` trained by ``recipe``, pruned by ``method``) would quietly turn a strategy
     into another one or run fewer rounds than asked, each named with its numbers: gradual
-    pruning whose ramp holds a single pruning step (it is then fine-tuning), lottery rounds (its
-    plan's levels) that remove nothing more than the round before, and longer budgets that are
-    not longer."""
+    pruning whose ramp holds a single pruning step (it is then fine-tuning), rounds of an
+    iterative strategy (its plan's path) that remove nothing more than the round before, and
+    longer budgets that are not longer."""
     found = []
     strategies = params["strategies"]
     if GRADUAL.name in strategies:
@@ -185,14 +185,14 @@ def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn
                              f"{params['recovery_batch_size']} is {steps} optimiser steps, fewer than one pruning "
                              f"interval ({PRUNE_EVERY} steps) in the first half of the run: it prunes once, at the "
                              f"first step, and is fine-tuning under another name; give more images or epochs")
-    if LOTTERY.name in strategies and params["control_ks"]:
-        path = LOTTERY.plan(params, recipe)[0]  # the levels the control's rounds run at
+    for name in named(strategies, rounds=True) if params["control_ks"] else []:
+        path = list(registered(name).plan(params, recipe).path)  # the levels its rounds run at
         layers = prunable_layers(model, params["prune_last"])
         removed = [tuple(n_to_prune(k, units(layer, method)) for _, layer in layers) for k in path]
         empty = [k for k, now, before in zip(path, removed, [(0,) * len(layers), *removed]) if now == before]
         if empty:
-            found.append(f"the lottery control's path {path} ({params['lottery_rounds']} rounds to "
-                         f"{max(params['control_ks']):g} %) has {len(empty)} round(s) that remove no "
+            found.append(f"the path of {registered(name).label} {path} ({params['imp_rate'] * 100:g} % of the "
+                         f"survivors per round to {max(params['control_ks']):g} %) has {len(empty)} round(s) that remove no "
                          f"{method_of(method).unit} more than the round before (at {empty}): it runs "
                          f"{len(path) - len(empty)} rounds of pruning, not {len(path)}")
     if params["target_ks"] and params["target_epochs"] <= params["recovery_epochs"]:
@@ -217,9 +217,10 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     (retraining for ``recovery_epochs`` epochs), retrains again for ``target_epochs`` at the
     levels ``target_ks``, and there also for ``longest_epochs`` (when longer) with the strategy
     validation ranks first (:func:`helpers.tuning.leaders`) at a learning rate chosen on
-    validation at that length, trains the scratch control with the dense recipe at ``control_ks``
-    and the lottery control in ``lottery_rounds`` rounds of ``lottery_epochs`` up to the highest
-    of them (when ``strategies`` holds them), adds the global ranking when ``global_ranking``, and writes
+    validation at that length, runs the controls (when ``strategies`` holds them) as their
+    plans say (:attr:`helpers.strategies.Strategy.plan`: Scratch-E and Scratch-B at
+    ``control_ks``, the iterative strategies in rounds of ``imp_rate`` up to the highest of them),
+    adds the global ranking when ``global_ranking``, and writes
     the rows to ``results_path`` and the validation scores to ``tuning_path``, each with
     their provenance record.
 
@@ -248,15 +249,16 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
     strategies = params["strategies"]
     budget = Budget(params["recovery_epochs"], max(params["tune_lrs"]), params["recovery_batch_size"])
     long_budget = replace(budget, epochs=params["target_epochs"])
-    controls = [(control, *registered(control).plan(params, dense.recipe_budget()))
+    controls = [(control, registered(control).plan(params, dense.recipe_budget()))
                 for control in (named(strategies, control=True) if params["control_ks"] else [])]
     # the trials and the controls together: the controls need no choice made on validation
     validation = Validation(dense, data, params["cache_dir"])
     tuned = validation.retrainings(method, strategies, params["tune_ks"], params["tune_lrs"], budget,
                                    params["prune_last"], from_params["csr_from_k"])
-    first = [job for control, levels, control_budget in controls for job in retraining_jobs(
-        retrainings(dense, method, levels, [control], control_budget, None, params["prune_last"],
-                    from_params["csr_from_k"]), dense, data, inputs)]
+    # one list for all controls: a re-initialised ticket waits for the ticket's round before it
+    first = retraining_jobs([job for control, schedule in controls for job in retrainings(
+        dense, method, schedule.levels, [control], schedule.budget, None, params["prune_last"],
+        from_params["csr_from_k"], schedule.path)], dense, data, inputs)
     pool.run(trial_jobs(tuned, validation, inputs) + first, f"{method} pruning, learning rates and controls",
              show=params["progress"])
 
@@ -285,8 +287,9 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
             longest_lrs.update(choose(longer))
             tuning_frames.append(longer)
             frames.append(strategy_sweep(dense, data, method, ks, [strategy], longest, lrs=longest_lrs, **common))
-    for control, levels, control_budget in controls:
-        frames.append(strategy_sweep(dense, data, method, levels, [control], control_budget, **common))
+    for control, schedule in controls:
+        frames.append(strategy_sweep(dense, data, method, schedule.levels, [control], schedule.budget,
+                                     path=schedule.path, **common))
     if global_ranking:
         frames.append(global_sweep(dense, data, params["ks"], cache_dir=params["cache_dir"],
                                    prune_last=params["prune_last"]))

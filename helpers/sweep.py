@@ -100,20 +100,21 @@ def retrained_evaluation(job: Retraining, dense: DenseModels, data: Mapping[str,
 
 def retrainings(dense: DenseModels, method: str, ks: Sequence[float], strategies: Sequence[str],
                 budget: Budget, lrs: Mapping[str, Mapping[float, float]] | None = None,
-                prune_last: bool = False, csr_from_k: float | None = None) -> list[Retraining]:
+                prune_last: bool = False, csr_from_k: float | None = None,
+                path: Sequence[float] | None = None) -> list[Retraining]:
     """The retrained networks :func:`strategy_sweep` makes, in its order (seed, strategy, level):
     every strategy of ``strategies`` that trains, at every level of ``ks`` above 0, with
     ``budget`` at the learning rate ``lrs`` chose for it (else ``budget.lr``); a strategy in
-    rounds starts each level from the level of ``ks`` below it."""
+    rounds starts each level from the level of ``path`` (default ``ks``) below it."""
     made = []
     for seed in dense.models:
         for strategy in strategies:
             for k in ks if registered(strategy).trains else ():
                 if k > 0:
                     lr = tuned_lr(lrs, strategy, k) if lrs and strategy in lrs else budget.lr
-                    path = tuple(kk for kk in ks if 0 < kk < k) if registered(strategy).rounds else ()
-                    made.append(Retraining(strategy, method, k, seed, replace(budget, lr=lr), prune_last, path,
-                                           csr_from_k))
+                    before = tuple(kk for kk in (ks if path is None else path) if 0 < kk < k)
+                    made.append(Retraining(strategy, method, k, seed, replace(budget, lr=lr), prune_last,
+                                           before if registered(strategy).rounds else (), csr_from_k))
     return made
 
 
@@ -131,6 +132,7 @@ def strategy_sweep(
     csr_from_k: float | None = None,
     progress: bool = False,
     run_first: RunFirst | None = None,
+    path: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Every strategy of ``strategies`` for ``method`` at every level of ``ks``, for the dense
     model of every seed, measured on ``data["test"]``; the retraining strategies train on
@@ -138,8 +140,8 @@ def strategy_sweep(
     tuned level -> learning rate, :func:`helpers.tuning.choose`), a strategy found there trains
     at the learning rate chosen for the nearest tuned level instead of ``budget.lr``.
 
-    ``lottery`` runs its rounds along ``ks`` (each level starts from the one below it, each
-    round trains with ``budget``).
+    A strategy in rounds runs them along ``path`` (default ``ks``): each level starts from the
+    round before it, each round trains with ``budget``.
 
     With ``run_first``, every retrained network is first made and evaluated by
     ``run_first(retrainings, label)`` (on workers: :func:`helpers.study.retraining_jobs`), and
@@ -152,7 +154,7 @@ def strategy_sweep(
     """
     cells = [(seed, strategy, k) for seed in dense.models for strategy in strategies for k in ks
              if not registered(strategy).trains or k > 0]
-    made = iter(retrainings(dense, method, ks, strategies, budget, lrs, prune_last, csr_from_k))
+    made = iter(retrainings(dense, method, ks, strategies, budget, lrs, prune_last, csr_from_k, path))
     retraining = {cell: next(made) for cell in cells if registered(cell[1]).trains}
     label = f"{method} pruning, {'/'.join(strategies)}"
     if run_first:

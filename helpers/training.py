@@ -192,6 +192,13 @@ class TrainConfig:
             raise ValueError(f"train_size must be None (all images) or an integer >= 1, got {self.train_size!r}")
 
 
+def initial_model(seed: int, hidden: Sequence[int]) -> MLP:
+    """The dense network of ``seed`` before its training: what :func:`train_dense` starts from,
+    and what a lottery ticket rewinds to (:func:`helpers.recovery.rewind`)."""
+    torch.manual_seed(seed)
+    return MLP(hidden=tuple(hidden))
+
+
 def dense_provenance(config: TrainConfig, data: Mapping[str, Split]) -> dict:
     """The provenance record of the dense model of ``config`` trained on ``data["train"]`` and
     evaluated on ``data["test"]``: kind, configuration, data fingerprints and package versions."""
@@ -230,8 +237,7 @@ def train_dense(
                          f"{config.validation_size} held out), data has {len(data['train'])}")
 
     def compute() -> tuple[MLP, dict]:
-        torch.manual_seed(config.seed)
-        model = MLP(hidden=config.hidden).to(select_device(device))
+        model = initial_model(config.seed, config.hidden).to(select_device(device))
         history = train(model, data["train"], {"test": data["test"]}, epochs=config.epochs,
                         batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=progress,
                         description=f"{config.dataset} seed {config.seed}")

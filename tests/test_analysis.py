@@ -99,7 +99,7 @@ def test_prose_shows_values_and_reads_as_a_sentence_when_nothing_was_chosen():
     assert longer_budget_markdown([97.5, 99.0], ["oneshot", "finetune", "gradual"], 3, 1) == (
         "One-shot + fine-tuning and gradual with 3 epochs of training instead of 1, at k = 97.5 % and 99 % "
         "(mean ± half-width of the 95 % interval over seeds); one-shot for reference.")
-    assert longer_budget_markdown([99.0], ["oneshot", "finetune", "scratch", "lottery"], 3, 1) == (
+    assert longer_budget_markdown([99.0], ["oneshot", "finetune", "scratch", "lrr"], 3, 1) == (
         "One-shot + fine-tuning with 3 epochs of training instead of 1, at k = 99 % (mean ± half-width of the 95 % interval over seeds); "
         "the controls at their own budgets and one-shot for reference.")
     longest = longer_budget_markdown([97.5, 99.0], ["oneshot", "finetune", "gradual"], 3, 1,
@@ -170,7 +170,7 @@ def test_equal_cost_picks_the_most_accurate_network_within_each_budget():
     # at most 1000/10 = 100 weights: weight k=90 fine-tuned (0.979) beats the unit control (0.975)
     assert table.loc[("weights", 10), "method"] == "weight" and table.loc[("weights", 10), "k"] == 90
     assert table.loc[("weights", 10), "accuracy"] == pytest.approx(0.979)
-    assert table.loc[("weights", 10), "runner_up"] == "unit pruning, trained from scratch (control) (10 epochs)"
+    assert table.loc[("weights", 10), "runner_up"] == "unit pruning, trained from scratch, Scratch-E (control) (10 epochs)"
     # at most 40 weights: only unit k=90 and weight k=99 fit; the scratch control wins
     assert table.loc[("weights", 25), "strategy"] == "scratch"
     # 10x measured speed-up: only unit k=90 is that fast
@@ -195,15 +195,15 @@ def test_pruning_against_scratch_reports_the_difference_and_who_wins():
     row = control.loc[("unit", 90.0)]
     assert row.pruned_strategy == "finetune" and row.difference == pytest.approx(-0.010)
     assert row.verdict == "control"  # 1 point apart, seeds 0.14 points apart
-    assert ("Unit pruning against trained from scratch (control): training from scratch beats pruning at "
+    assert ("Unit pruning against trained from scratch, Scratch-E (control): training from scratch beats pruning at "
             "k = 90 % (-1.00 points ± 0.00)") in against_scratch_markdown(against_scratch(results))
     answer = answer_markdown(results, results_for_costs()[1])
     assert "The dense network reaches 98.00 % ± 1.27 on test (1,000 weights)" in answer
     # the smallest network within a point is the control: a pruned shape is worth it either way
-    assert ("the fewest weights are kept by **unit pruning, trained from scratch (control) (10 epochs)** at "
+    assert ("the fewest weights are kept by **unit pruning, trained from scratch, Scratch-E (control) (10 epochs)** at "
             "k = 90 %: 20 weights (50× fewer), 97.50 % ± 1.27 on test") in answer
     assert "The largest measured speed-up within that point is **12.0×** (batch 256)" in answer
-    assert "pruning wins nowhere, and loses at unit k = 90 % (against trained from scratch (control))" in answer
+    assert "pruning wins nowhere, and loses at unit k = 90 % (against trained from scratch, Scratch-E (control))" in answer
 
 
 def test_a_relative_target_counts_from_the_dense_accuracy():

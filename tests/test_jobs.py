@@ -81,8 +81,8 @@ def test_jobs_is_checked():
 @pytest.fixture(scope="module")
 def small_study(tmp_path_factory):
     """Two dense models on 1,000 MNIST images, as 02_training leaves them, and the parameters of
-    a small weight-pruning study of them: trials, fine-tuning, and lottery rounds that wait for
-    the round before (the smoke run of every notebook runs every strategy on the workers)."""
+    a small weight-pruning study of them: trials, fine-tuning, lottery ticket rounds that wait for
+    the round before, and the ticket's re-initialised control that waits for the ticket (the smoke run of every notebook runs every strategy on the workers)."""
     root = tmp_path_factory.mktemp("study")
     from helpers.data import load_dataset
 
@@ -96,7 +96,7 @@ def small_study(tmp_path_factory):
     checkpoints.write_dense_record(root / "models", "mnist", 1000, 500, fingerprints, train_images=1000)
     params = {"data_dir": str(DATA_DIR), "checkpoint_dir": str(root / "models"), "ks": [0, 90], "target_ks": [],
               "tune_ks": [90], "tune_lrs": [0.008], "validation_size": 200, "recovery_batch_size": 32,
-              "strategies": ["oneshot", "finetune", "lottery"], "control_ks": [90], "lottery_rounds": 2}
+              "strategies": ["oneshot", "finetune", "ticket", "reinit"], "control_ks": [90]}
     return root, params
 
 

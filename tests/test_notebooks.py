@@ -70,12 +70,18 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     expected |= {("mnist", s, m, "scratch", "layer", float(k)) for s in seeds for m in ("weight", "unit")
                  for k in SMOKE[f"0{3 if m == 'weight' else 4}_{m}_pruning"]["control_ks"]}
     expected |= {("mnist", s, "weight", "oneshot", "global", float(k)) for s in seeds for k in ks}
-    # the lottery control: its rounds up to the highest control level, one epoch each
-    lottery = results[results.strategy == "lottery"]
-    path = recovery.rewinding_path(90, SMOKE["03_weight_pruning"]["lottery_rounds"])
-    assert sorted(lottery[["method", "k", "epochs", "seed"]].apply(tuple, axis=1)) == sorted(
-        (m, k, r + 1, s) for m in ("weight", "unit") for r, k in enumerate(path) for s in seeds)
-    others = results[results.strategy != "lottery"]
+    # the iterative strategies: their rounds up to the highest control level, the dense recipe (one
+    # epoch in the smoke run) each; the ticket's control at the round that reaches each control level
+    path = recovery.iterative_path(90, 0.4)
+    for strategy in ("lrr", "ticket"):
+        rounds = results[results.strategy == strategy]
+        assert sorted(rounds[["method", "k", "epochs", "seed"]].apply(tuple, axis=1)) == sorted(
+            (m, k, r + 1, s) for m in ("weight", "unit") for r, k in enumerate(path) for s in seeds), strategy
+    reinit = results[results.strategy == "reinit"]
+    assert sorted(reinit[["method", "k", "seed"]].apply(tuple, axis=1)) == sorted(
+        (m, 90.0, s) for m in ("weight", "unit") for s in seeds)
+    expected |= {("mnist", s, m, "scratch_b", "layer", 90.0) for s in seeds for m in ("weight", "unit")}
+    others = results[~results.strategy.isin(["lrr", "ticket", "reinit"])]
     keys = others[others.epochs <= 1][["dataset", "seed", "method", "strategy", "ranking", "k"]].apply(tuple, axis=1)
     assert sorted(keys) == sorted(expected)
     long = others[others.epochs == SMOKE["03_weight_pruning"]["target_epochs"]]

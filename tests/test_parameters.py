@@ -45,7 +45,7 @@ def test_every_parameter_is_annotated_and_its_default_passes(name):
     ("03_weight_pruning", {"target_ks": [99, 100.0]}, ValueError, r"\[0, 100\), got 100.0"),
     ("04_unit_pruning", {"shift_k": 120}, ValueError, r"\[0, 100\), got 120"),
     ("04_unit_pruning", {"strategies": ["oneshot", "finetuning"]}, ValueError,
-     r"unknown strategy \['finetuning'\].*\['oneshot', 'finetune', 'gradual', 'scratch', 'lottery'\]"),
+     r"unknown strategy \['finetuning'\].*\['oneshot', 'finetune', 'gradual', 'lrr', 'ticket'"),
     ("04_unit_pruning", {"recovery_epochs": 0}, ValueError, r"recovery_epochs must be an integer in \[1, 10\].*got 0"),
     ("03_weight_pruning", {"longest_epochs": 11}, ValueError, r"longest_epochs must be an integer in \[1, 10\].*got 11"),
     ("05_comparison", {"tolerance": 1.5}, ValueError, r"tolerance must be a fraction in \(0, 1\)"),

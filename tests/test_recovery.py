@@ -435,26 +435,24 @@ def test_sensitivity_layers_and_errors(data, dense):
         sensitivity(dense, data["val"], [50, 100])
 
 
-# --- the lottery control ---------------------------------------------------------------
+# --- iterative pruning: learning-rate rewinding, the lottery ticket, its control ---------
 
 
-@pytest.mark.parametrize("k_final, rounds", [(99, 6), (95, 5), (90, 1), (50, 3)])
-def test_rewinding_path_prunes_the_same_fraction_of_survivors_each_round(k_final, rounds):
-    path = recovery.rewinding_path(k_final, rounds)
-    assert len(path) == rounds and path[-1] == k_final
-    assert path == sorted(path) and len(set(path)) == rounds
-    fraction = (1 - k_final / 100) ** (1 / rounds)  # of the survivors kept by every round
-    exact = [100 * (1 - fraction ** r) for r in range(1, rounds + 1)]
-    assert all(abs(k - e) <= 0.05 + 1e-9 for k, e in zip(path, exact))  # rounded to 0.1 point
+@pytest.mark.parametrize("k_final, rate", [(99.7, 0.4), (95, 0.2), (90, 0.4), (30, 0.4)])
+def test_the_iterative_path_removes_the_same_fraction_of_the_survivors_each_round(k_final, rate):
+    path = recovery.iterative_path(k_final, rate)
+    assert path[-1] == k_final and path == sorted(path) and len(set(path)) == len(path)
+    exact = [100 * (1 - (1 - rate) ** r) for r in range(1, len(path))]
+    assert all(abs(k - e) <= 0.005 + 1e-9 for k, e in zip(path, exact))  # rounded to 0.01 point
+    assert len(path) == 1 or 100 * (1 - (1 - rate) ** len(path)) >= k_final  # no round short of the rate but the last
 
 
-def test_rewinding_path_values():
-    assert recovery.rewinding_path(99, 6) == [53.6, 78.5, 90.0, 95.4, 97.8, 99.0]
-    assert recovery.rewinding_path(90, 1) == [90.0]
+def test_iterative_path_values():
+    assert recovery.iterative_path(90, 0.4) == [40.0, 64.0, 78.4, 87.04, 90]
+    assert recovery.iterative_path(30, 0.4) == [30]
 
 
-@pytest.mark.parametrize("method", ["weight", "unit"])
-def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, dense, method, tmp_path, monkeypatch):
+def _rounds(data, dense, method, tmp_path, monkeypatch, strategy):
     from helpers import retraining
     starts, rates = [], []
 
@@ -466,9 +464,17 @@ def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, de
     monkeypatch.setattr(recovery, "train", recording_train)
     models = retraining.DenseModels({0: dense}, {0: "fingerprint"})
     budget = retraining.Budget(epochs=1, lr=2e-3, batch_size=64)
-    path = recovery.rewinding_path(90, 3)
-    jobs = [retraining.Retraining("lottery", method, k, 0, budget, path=tuple(path[:i])) for i, k in enumerate(path)]
+    path = recovery.iterative_path(90, 0.4)[-3:]
+    jobs = [retraining.Retraining(strategy, method, k, 0, budget, path=tuple(path[:i])) for i, k in enumerate(path)]
     networks = [retraining.retrained(job, models, data["train"], tmp_path) for job in jobs]
+    return models, budget, path, jobs, networks, starts, rates
+
+
+@pytest.mark.parametrize("method", ["weight", "unit"])
+def test_learning_rate_rewinding_starts_each_round_from_the_round_before_at_the_recipes_rate(
+        data, dense, method, tmp_path, monkeypatch):
+    from helpers import retraining
+    models, budget, path, jobs, networks, starts, rates = _rounds(data, dense, method, tmp_path, monkeypatch, "lrr")
     assert len(starts) == len(path) and rates == [2e-3] * len(path)  # each round trains once, from the recipe's rate
     assert [job.epochs for job in jobs] == [1, 2, 3]
     for k, network in zip(path, networks):
@@ -483,8 +489,36 @@ def test_lottery_rounds_start_from_the_round_before_at_the_rewound_rate(data, de
     assert same_state(state(retraining.retrained(jobs[-1], models, data["train"], tmp_path)), state(networks[-1]))
     assert starts == []
     # the rounds' records chain: the same level reached along another path is another network
-    other = retraining.Retraining("lottery", method, path[-1], 0, budget, path=(path[0],))
+    other = retraining.Retraining("lrr", method, path[-1], 0, budget, path=(path[0],))
     assert other.record("f", data["train"]) != jobs[-1].record("f", data["train"])
+
+
+def test_a_lottery_ticket_round_resets_the_survivors_to_their_initial_values(data, dense, tmp_path, monkeypatch):
+    from helpers.compact import compact_units
+    from helpers.training import initial_model
+    _, _, path, _, networks, starts, _ = _rounds(data, dense, "weight", tmp_path, monkeypatch, "ticket")
+    initial = initial_model(0, dense.widths[1:-1])
+    for before, start, k in zip([dense, *networks], starts, path):
+        mask = masks_of(prune(before, k, "weight"))  # the mask: the trained network's smallest weights removed
+        expected = copy.deepcopy(initial)
+        with torch.no_grad():
+            for name, kept in mask.items():
+                dict(expected.named_modules())[name].weight.mul_(kept)
+        assert same_state(state(compact_units(expected)), state(start)), "kept weights at their initial values"
+    assert_monotone([masks_of(n) for n in networks])
+
+
+def test_the_re_initialised_control_takes_the_tickets_mask_with_fresh_weights(data, dense, tmp_path, monkeypatch):
+    from helpers import retraining
+    models, budget, path, jobs, networks, starts, _ = _rounds(data, dense, "weight", tmp_path, monkeypatch, "ticket")
+    control = retraining.Retraining("reinit", "weight", path[-1], 0, budget, path=tuple(path[:-1]))
+    assert control.previous() == jobs[-2], "it starts from the ticket's round before"
+    starts.clear()
+    network = retraining.retrained(control, models, data["train"], tmp_path)
+    assert len(starts) == 1, "the ticket's rounds come from the cache; the control trains once"
+    ticket_mask, control_mask = masks_of(networks[-1]), masks_of(network)
+    assert all(torch.equal(ticket_mask[n], control_mask[n]) for n in ticket_mask), "the ticket's mask"
+    assert not same_state(state(starts[0]), state(networks[-1])), "other weights"
 
 
 def test_schedules_that_turn_a_strategy_into_another_are_named(study_model):
@@ -494,9 +528,9 @@ def test_schedules_that_turn_a_strategy_into_another_are_named(study_model):
     def degenerate_schedules(params, images, model, method):  # the dense recipe: 10 epochs at 2e-3
         return degenerate(params, images, model, method, Budget(10, 2e-3, 256))
 
-    params = {"strategies": ["oneshot", "finetune", "gradual", "lottery"], "validation_size": 200,
-              "recovery_epochs": 1, "recovery_batch_size": 256, "control_ks": [90], "lottery_rounds": 2,
-              "lottery_epochs": 1, "prune_last": False, "target_ks": [], "target_epochs": 3, "longest_epochs": 10}
+    params = {"strategies": ["oneshot", "finetune", "gradual", "lrr"], "validation_size": 200,
+              "recovery_epochs": 1, "recovery_batch_size": 256, "control_ks": [90], "imp_rate": 0.4,
+              "prune_last": False, "target_ks": [], "target_epochs": 3, "longest_epochs": 10}
     found = degenerate_schedules(params, 1000, study_model, "weight")
     assert found == [
         "gradual pruning in the sweep and its trials: 1 epoch(s) on 1,000 images in batches of 256 is 4 optimiser "
@@ -504,12 +538,12 @@ def test_schedules_that_turn_a_strategy_into_another_are_named(study_model):
         "first step, and is fine-tuning under another name; give more images or epochs"]
     assert degenerate_schedules({**params, "recovery_batch_size": 32}, 1000, study_model, "weight") == []
     assert degenerate_schedules({**params, "strategies": ["gradual"]}, 60_000, study_model, "weight") == []
-    # 10 rounds to 0.5 %: the levels, rounded to 0.1 point, repeat two by two
-    many = degenerate_schedules({**params, "strategies": ["lottery"], "lottery_rounds": 10, "control_ks": [0.5]},
+    # rounds of 0.01 % of the neurons of layers of 200 to 1,000: none loses a neuron
+    many = degenerate_schedules({**params, "strategies": ["ticket"], "imp_rate": 0.0001, "control_ks": [0.03]},
                                 1000, study_model, "unit")
-    assert many == ["the lottery control's path [0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4, 0.5, 0.5] (10 rounds to "
-                    "0.5 %) has 5 round(s) that remove no neuron more than the round before (at [0.1, 0.2, 0.3, 0.4, "
-                    "0.5]): it runs 5 rounds of pruning, not 10"]
+    assert many == ["the path of lottery ticket [0.01, 0.02, 0.03] (0.01 % of the survivors per round to 0.03 %) "
+                    "has 3 round(s) that remove no neuron more than the round before (at [0.01, 0.02, 0.03]): it "
+                    "runs 0 rounds of pruning, not 3"]
     longer = degenerate_schedules({**params, "strategies": ["finetune"], "target_ks": [90], "target_epochs": 1,
                                    "longest_epochs": 1}, 60_000, study_model, "weight")
     assert longer == ["target_epochs = 1 is no longer than recovery_epochs = 1: the longer budget at target_ks "

@@ -11,12 +11,13 @@ from .conftest import DATA_DIR
 
 
 def test_the_registry_holds_the_studys_strategies_and_rankings_in_the_reports_order():
-    assert list(strategies.STRATEGIES) == ["oneshot", "finetune", "gradual", "scratch", "lottery"]
+    assert list(strategies.STRATEGIES) == ["oneshot", "finetune", "gradual", "lrr", "ticket", "reinit", "scratch",
+                                           "scratch_b"]
     assert list(strategies.RANKINGS) == ["layer", "global"]
-    assert strategies.named(["lottery", "finetune", "oneshot"], control=False) == ["oneshot", "finetune"]
+    assert strategies.named(["ticket", "finetune", "oneshot"], control=False) == ["oneshot", "finetune"]
     assert [s.name for s in strategies.STRATEGIES.values() if s.tuned] == ["finetune", "gradual"]
-    assert not strategies.ONESHOT.trains and strategies.LOTTERY.described(6, 1) == (
-        "iterative with rewinding (control) (1 epoch per round)")
+    assert not strategies.ONESHOT.trains and strategies.LRR.described(60, 10) == (
+        "iterative, learning-rate rewinding (10 epochs per round)")
     styles = [(s.line, s.marker) for s in (*strategies.STRATEGIES.values(),)]
     assert len(set(map(str, styles))) == len(styles), "one line style per strategy"
     with pytest.raises(ValueError, match=r"unknown strategy 'finetuning'; accepted: \['oneshot', 'finetune'"):

@@ -339,18 +339,29 @@ class _GradualForms:
         return self.full
 
 
-PRUNE_EVERY = 10
-"""Optimiser steps between two pruning steps of gradual pruning (12 steps in the ramp of a
-one-epoch run on 60,000 images in batches of 256)."""
+PRUNING_INTERVAL = 100
+"""Optimiser steps between two pruning steps of gradual pruning, at most: Zhu & Gupta (2017)
+space them 100 to 1,000 steps apart (their Δt)."""
+
+MIN_PRUNING_STEPS = 10
+"""The fewest pruning steps a gradual run takes: a shorter run spaces them closer than
+:data:`PRUNING_INTERVAL` (a run too short even for that is degenerate)."""
+
+def pruning_interval(total_steps: int, ramp: float = 0.5, interval: int = PRUNING_INTERVAL) -> int:
+    """Optimiser steps between two pruning steps of a run of ``total_steps``: ``interval``, or
+    fewer, so that the first ``ramp`` of the run holds :data:`MIN_PRUNING_STEPS` steps."""
+    return max(1, min(interval, int(ramp * total_steps) // (MIN_PRUNING_STEPS - 1)))
 
 
-def gradual_pruning_steps(images: int, epochs: int, batch_size: int, prune_every: int = PRUNE_EVERY,
+def gradual_pruning_steps(images: int, epochs: int, batch_size: int, prune_every: int | None = None,
                           ramp: float = 0.5) -> tuple[int, int]:
     """``(optimiser steps, pruning steps)`` of a :func:`gradual_prune` run of ``epochs`` epochs
     on ``images`` training images in batches of ``batch_size``: a pruning step at the first
-    optimiser step and every ``prune_every`` after it, within the first ``ramp`` of the run.
-    One pruning step prunes to ``k`` at once: the run is then fine-tuning."""
+    optimiser step and every ``prune_every`` (None: :func:`pruning_interval`) after it, within
+    the first ``ramp`` of the run, the rest of the run training at the final mask (Zhu & Gupta's
+    last phase). One pruning step prunes to ``k`` at once: the run is then fine-tuning."""
     total = epochs * -(-images // batch_size)
+    prune_every = pruning_interval(total, ramp) if prune_every is None else prune_every
     return total, int(ramp * total // prune_every) + 1
 
 
@@ -365,7 +376,7 @@ def gradual_prune(
     lr: float,
     batch_size: int,
     seed: int,
-    prune_every: int = PRUNE_EVERY,
+    prune_every: int | None = None,
     ramp: float = 0.5,
     k_initial: float = 0.0,
     prune_last: bool = False,
@@ -377,8 +388,9 @@ def gradual_prune(
 
     The run is one :func:`helpers.training.train` call: one Adam optimiser and one cosine
     decay of the learning rate from ``lr`` to 0 over the whole budget. Inside it, a pruning
-    step falls every ``prune_every`` optimiser steps from the first one until the fraction
-    ``ramp`` of the run; step ``t`` prunes each prunable layer in place to the ``t``-th
+    step falls every ``prune_every`` optimiser steps (None: :func:`pruning_interval`, 100 or
+    fewer so that the ramp holds ten steps) from the first one until the fraction ``ramp`` of
+    the run; step ``t`` prunes each prunable layer in place to the ``t``-th
     level of :func:`cubic_schedule` by ``method``'s scores of the weights as they are then,
     so the last step reaches exactly ``k`` (``round(k / 100 * n)`` weights, or neurons, per
     layer), and the rest of the run trains at that mask. Each step zeroes the newly pruned
@@ -399,8 +411,9 @@ def gradual_prune(
     k = check_k(k)
     mask_fn = pruning_method(method).mask
     _check_training(epochs, lr, batch_size, seed)
-    prune_every = positive_int("prune_every", prune_every)
     in_range("ramp", ramp, 0, 1, high_open=True, accepted="a fraction of training in [0, 1)")
+    total = epochs * -(-len(train_split) // batch_size)
+    prune_every = pruning_interval(total, ramp) if prune_every is None else positive_int("prune_every", prune_every)
     check_k(k_initial)
     k_initial = in_range("k_initial", k_initial, 0, k, accepted=f"in [0, k={k}]")
 

@@ -31,7 +31,8 @@ RETRAINING_SCHEMA = 4
 """Version of the retraining procedures, part of every retrained model's record: 2 trains
 unit-pruned networks in compact form and runs gradual pruning as one training run; 3 goes on
 after each gradual pruning step in the smallest form of what is left (compact, and CSR from
-``csr_from_k``); 4 adds the lottery ticket, its re-initialised control and Scratch-B, and
+``csr_from_k``); 4 adds the lottery ticket, its re-initialised control and Scratch-B, spaces
+gradual pruning steps as Zhu & Gupta do (100 optimiser steps apart, closer only to keep ten), and
 trains every model of the study without the validation images."""
 
 

@@ -25,7 +25,7 @@ from .data import Split, hold_out, load_dataset
 from .jobs import Job, Workers, one_thread
 from .pruning import check_levels_keep_every_layer, n_to_prune, prunable_layers, prune
 from .pruning import method as method_of, units
-from .recovery import PRUNE_EVERY, gradual_pruning_steps
+from .recovery import MIN_PRUNING_STEPS, gradual_pruning_steps
 from .retraining import DenseModels, Budget, Retraining, retrained
 from .sensitivity import layer_sensitivity
 from .strategies import FINETUNE, GRADUAL, LAYER, named, strategy as registered, sweep_rows
@@ -180,11 +180,11 @@ def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn
     if GRADUAL.name in strategies:
         for images, epochs, where in ((train_images, params["recovery_epochs"], "the sweep and its trials"),):
             steps, pruning_steps = gradual_pruning_steps(images, epochs, params["recovery_batch_size"])
-            if pruning_steps < 2:
+            if pruning_steps < MIN_PRUNING_STEPS:
                 found.append(f"gradual pruning in {where}: {epochs} epoch(s) on {images:,} images in batches of "
-                             f"{params['recovery_batch_size']} is {steps} optimiser steps, fewer than one pruning "
-                             f"interval ({PRUNE_EVERY} steps) in the first half of the run: it prunes once, at the "
-                             f"first step, and is fine-tuning under another name; give more images or epochs")
+                             f"{params['recovery_batch_size']} is {steps} optimiser steps, too few for "
+                             f"{MIN_PRUNING_STEPS} pruning steps in the first half of the run (it takes "
+                             f"{pruning_steps}): not the gradual pruning of Zhu & Gupta; give more images or epochs")
     for name in named(strategies, rounds=True) if params["control_ks"] else []:
         path = list(registered(name).plan(params, recipe).path)  # the levels its rounds run at
         layers = prunable_layers(model, params["prune_last"])

@@ -31,7 +31,7 @@ from .cost import training_macs_per_image
 from .data import Split
 from .model import MLP, STUDY_HIDDEN
 from .pruning import masks_of, prune
-from .recovery import PRUNE_EVERY, gradual_prune, training_form
+from .recovery import gradual_prune, pruning_interval, training_form
 from .training import train
 
 
@@ -247,9 +247,9 @@ def gradual_speedup(dense: MLP, method: str, k: float, *, csr_from_k: float | No
     (:func:`helpers.recovery.gradual_prune`: after each pruning step, the smallest form of what
     is left; weight-pruned layers in CSR from ``csr_from_k``) than one epoch of the masked
     network of the dense shape, which is what each of its epochs cost when it trained masked,
-    on ``n_images`` random MNIST-shaped images. A pruning step falls every
-    ``PRUNE_EVERY * n_images / 60,000`` optimiser steps (at least 1), so that the epoch has as
-    many as a 60,000-image one.
+    on ``n_images`` random MNIST-shaped images. Pruning steps fall as often, scaled by
+    ``n_images / 60,000``, as in a one-epoch run on 60,000 images
+    (:func:`helpers.recovery.pruning_interval`), so that the epoch has as many.
 
     Paired rounds like :func:`retraining_speedup`; returns the median seconds per 60,000 images
     of each and the median of the per-round ratios."""
@@ -257,7 +257,7 @@ def gradual_speedup(dense: MLP, method: str, k: float, *, csr_from_k: float | No
     split = Split(torch.randn(n_images, dense.widths[0], generator=gen),
                   torch.randint(0, dense.widths[-1], (n_images,), generator=gen))
     pruned = prune(dense, k, method)
-    prune_every = max(1, round(PRUNE_EVERY * n_images / 60_000))
+    prune_every = max(1, round(pruning_interval(-(-60_000 // batch_size)) * n_images / 60_000))
     runs = {
         "masked": lambda: train(copy.deepcopy(pruned), split, {}, epochs=1, batch_size=batch_size, lr=1e-3, seed=seed,
                                 masks=masks_of(pruned), progress=False),

@@ -534,8 +534,8 @@ def test_schedules_that_turn_a_strategy_into_another_are_named(study_model):
     found = degenerate_schedules(params, 1000, study_model, "weight")
     assert found == [
         "gradual pruning in the sweep and its trials: 1 epoch(s) on 1,000 images in batches of 256 is 4 optimiser "
-        "steps, fewer than one pruning interval (10 steps) in the first half of the run: it prunes once, at the "
-        "first step, and is fine-tuning under another name; give more images or epochs"]
+        "steps, too few for 10 pruning steps in the first half of the run (it takes 3): not the gradual pruning of "
+        "Zhu & Gupta; give more images or epochs"]
     assert degenerate_schedules({**params, "recovery_batch_size": 32}, 1000, study_model, "weight") == []
     assert degenerate_schedules({**params, "strategies": ["gradual"]}, 60_000, study_model, "weight") == []
     # rounds of 0.01 % of the neurons of layers of 200 to 1,000: none loses a neuron
@@ -549,3 +549,11 @@ def test_schedules_that_turn_a_strategy_into_another_are_named(study_model):
     assert longer == ["target_epochs = 1 is no longer than recovery_epochs = 1: the longer budget at target_ks "
                       "repeats the sweep's",
                       "longest_epochs = 1 is no longer than target_epochs = 1: no strategy gets the longest budget"]
+
+
+def test_gradual_pruning_steps_are_zhu_and_gupta_s_interval_or_closer_to_keep_ten():
+    # 10 epochs of 55,000 images in batches of 256: 2,150 steps, a ramp of 1,075: every 100 steps
+    assert recovery.pruning_interval(2150) == 100
+    assert recovery.gradual_pruning_steps(55_000, 10, 256) == (2150, 11)
+    # 1 epoch: 215 steps, a ramp of 107: every 11 steps, ten pruning steps
+    assert recovery.gradual_pruning_steps(55_000, 1, 256) == (215, 10)

@@ -16,7 +16,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from . import analysis, io, plotting, pruning, tables
-from .strategies import GLOBAL, LAYER, ONESHOT
+from .strategies import FINETUNE, LAYER, ONESHOT, sweep_rows
+from .tables import label
 from .study import MethodStudy
 
 Path = str | os.PathLike
@@ -115,18 +116,34 @@ def longer_budgets(study: MethodStudy, target_ks: Sequence[float], target_epochs
     return tables.mean_interval_table(hardest, "accuracy", ["strategy", "epochs"]) if hardest.epochs.nunique() > 1 else None
 
 
-def rankings(study: MethodStudy, figure: Path) -> pd.DataFrame:
-    """One-shot accuracy of every ranking the study ran, against the level."""
-    oneshot = study.results[study.results.strategy == ONESHOT.name]
-    plotting.show(plotting.accuracy_vs_k(oneshot, style="ranking",
-                                         title=f"{study.method} pruning: per-layer vs global ranking"), figure,
-                  alt="Line chart: one-shot test accuracy against k for per-layer and for global magnitude ranking",
-                  caption="Where the two lines part, one threshold for all layers starts to empty the small layers "
-                          "that per-layer ranking protects.")
-    return tables.mean_interval_table(oneshot, "accuracy", "ranking")
+def rankings(study: MethodStudy, figure: Path) -> pd.DataFrame | None:
+    """Every ranking the study ran (:data:`helpers.strategies.RANKINGS`) at the levels where
+    the others ran: the fine-tuned networks (the sweep's budget, at the rate chosen for
+    per-layer fine-tuning) against the level, and a table of them and of one-shot pruning; at
+    equal k they keep the same number of weights. None when only the per-layer ranking ran."""
+    results = study.results
+    ks = sorted(set(results.loc[results.ranking != LAYER.name, "k"]) - {0.0})
+    if not ks:
+        return None
+    at = sweep_rows(results[results.k.isin([0.0, *ks]) & results.strategy.isin([ONESHOT.name, FINETUNE.name])])
+    tuned = at[(at.strategy == FINETUNE.name) | (at.k == 0)] if FINETUNE.name in set(at.strategy) else at
+    plotting.show(plotting.accuracy_vs_k(tuned, style="ranking", title=f"{study.method} pruning: rankings, "
+                                         f"{'fine-tuned' if FINETUNE.name in set(at.strategy) else 'one-shot'}"),
+                  figure,
+                  alt="Line chart: test accuracy against k of the networks pruned by each ranking (per layer, global, "
+                      "LAMP, random) and fine-tuned alike, with 95 % interval bands",
+                  caption="At equal k every ranking keeps the same number of weights: the gap between a line and "
+                          "random pruning's is what choosing the weights is worth; where global ranking falls "
+                          "below LAMP, it empties the small late layers.")
+    return tables.mean_interval_table(at[at.k > 0], "accuracy", ["ranking", "strategy"])
 
 
-def global_sparsity(study: MethodStudy):
-    """The per-layer sparsity the global ranking chose at every level."""
-    return tables.per_layer_sparsity(study.results[study.results.ranking == GLOBAL.name]).style.format(
-        "{:.2%}").format_index(tables.level)
+def ranking_sparsity(study: MethodStudy):
+    """The per-layer sparsity every ranking but the per-layer one chose, one-shot, at every level."""
+    results = study.results
+    chosen = results[(results.ranking != LAYER.name) & (results.strategy == ONESHOT.name) & (results.k > 0)]
+    if chosen.empty:
+        return None
+    table = pd.concat({label(r): tables.per_layer_sparsity(rows) for r, rows in chosen.groupby("ranking", sort=False)},
+                      names=["ranking"])
+    return table.style.format("{:.2%}").format_index(tables.level, level=1)

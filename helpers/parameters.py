@@ -30,7 +30,7 @@ from .checks import in_range, positive_finite
 from .pruning import check_k
 from .retraining import MAX_RETRAINING_EPOCHS
 from .sources import DATASETS, check_name
-from .strategies import STRATEGIES
+from .strategies import LAYER, RANKINGS, STRATEGIES
 
 SOURCE_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 """The source notebooks, as kept in the repository (no outputs)."""
@@ -210,6 +210,15 @@ def check_strategies(strategies: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(strategies))
 
 
+def _rankings(rankings: Iterable[str]) -> list[str]:
+    """Names of rankings set beside the per-layer one, each once, in the order given."""
+    unknown = [r for r in rankings if r not in RANKINGS or r == LAYER.name]
+    if unknown:
+        raise ValueError(f"unknown ranking {unknown!r}: rankings must name others than {LAYER.name!r} among "
+                         f"{list(RANKINGS)} (the per-layer ranking always runs)")
+    return list(dict.fromkeys(rankings))
+
+
 @dataclass(frozen=True)
 class Accepts:
     """What one parameter accepts: the phrase its help states (``text``, which every notebook's
@@ -234,6 +243,8 @@ VALIDATORS: dict[str, Accepts] = {
     "shift_k": Accepts("a level in [0, 100)", lambda _, v: check_k(v)),
     "csr_from_k": Accepts("a level in [0, 100)", lambda _, v: check_k(v)),
     "strategies": Accepts(f"any of {', '.join(STRATEGIES)}", lambda _, v: check_strategies(v)),
+    "rankings": Accepts(f"any of {', '.join(r for r in RANKINGS if r != LAYER.name)}", lambda _, v: _rankings(v)),
+    "ranking_ks": _LEVELS,
     **{n: Accepts("at least 1", _positive_int)
        for n in ("epochs", "batch_size", "recovery_batch_size")},
     "validation_size": Accepts("at least 1 and fewer than the training images", _optional_size),

@@ -180,24 +180,57 @@ def unit_prune(model: nn.Module, k: float, *, prune_last: bool = False) -> nn.Mo
     return _prune(model, k, prune_last, unit_mask)
 
 
-def global_weight_prune(model: nn.Module, k: float, *, prune_last: bool = False) -> nn.Module:
+def lamp_scores(weight: torch.Tensor) -> torch.Tensor:
+    """The LAMP score of every weight (Lee et al. 2021), in the weight's shape: ``w**2`` divided
+    by the sum of ``w**2`` over the weights of the same layer at least as large (itself
+    included; among equal weights, those sorted after it). Ranked across layers, it prunes
+    each layer in proportion to what its weights are worth within it, and never empties one:
+    every layer's largest weight scores 1."""
+    squared = weight.detach().reshape(-1).double() ** 2
+    order = torch.argsort(squared, stable=True)
+    ascending = squared[order]
+    at_least = torch.flip(torch.cumsum(torch.flip(ascending, [0]), 0), [0])
+    scores = torch.empty_like(squared)
+    scores[order] = ascending / at_least
+    return scores.reshape(weight.shape)
+
+
+def global_weight_prune(model: nn.Module, k: float, *, prune_last: bool = False,
+                        scores: Callable[[torch.Tensor], torch.Tensor] = weight_scores) -> nn.Module:
     """Weight pruning with one ranking over all prunable layers together: zero the
-    ``round(k / 100 * N)`` weights of smallest |w|, N being the prunable layers' total
-    number of weights, wherever they are (as ``torch.nn.utils.prune.global_unstructured``
-    with ``L1Unstructured``). Layers then end up with different sparsities.
+    ``round(k / 100 * N)`` weights of smallest ``scores`` (|w| by default, as
+    ``torch.nn.utils.prune.global_unstructured`` with ``L1Unstructured``; :func:`lamp_scores`
+    for LAMP), N being the prunable layers' total number of weights, wherever they are. Layers
+    then end up with different sparsities.
 
     Returns a pruned deep copy; ``model`` is not modified.
     """
     check_k(k)
     pruned = copy.deepcopy(model)
     layers = prunable_layers(pruned, prune_last)
-    flat = torch.cat([layer.weight.detach().reshape(-1) for _, layer in layers])
-    keep = weight_mask(flat, k)
+    flat = torch.cat([scores(layer.weight).reshape(-1) for _, layer in layers])
+    keep = keep_mask(flat, n_to_prune(k, flat.numel()))
     masks, start = {}, 0
     for name, layer in layers:
         n = layer.weight.numel()
         masks[name] = keep[start : start + n].reshape(layer.weight.shape)
         start += n
+    return apply_masks(pruned, masks)
+
+
+def random_weight_prune(model: nn.Module, k: float, *, seed: int, prune_last: bool = False) -> nn.Module:
+    """Random pruning, the floor of Blalock et al. (2020): in each prunable layer, zero as many
+    weights as magnitude pruning does (``round(k / 100 * n)``), chosen uniformly at random by a
+    generator seeded with ``seed``. Returns a pruned deep copy; ``model`` is not modified."""
+    check_k(k)
+    pruned = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(seed)
+    masks = {}
+    for name, layer in prunable_layers(pruned, prune_last):
+        n = layer.weight.numel()
+        keep = torch.ones(n, dtype=torch.bool)
+        keep[torch.randperm(n, generator=generator)[: n_to_prune(k, n)]] = False
+        masks[name] = keep.reshape(layer.weight.shape)
     return apply_masks(pruned, masks)
 
 

@@ -15,7 +15,7 @@ from .checkpoints import cached, load_dense
 from .data import Split
 from .model import MLP
 from .pruning import method as pruning_method
-from .strategies import strategy as registered
+from .strategies import LAYER, strategy as registered
 from .training import TrainConfig
 
 MAX_RETRAINING_EPOCHS = 10
@@ -68,6 +68,7 @@ class Retraining:
     prune_last: bool = False
     path: tuple[float, ...] = ()
     csr_from_k: float | None = None
+    ranking: str = LAYER.name  # a name of helpers.strategies.RANKINGS: how the weights to prune are chosen
 
     @property
     def csr_from(self) -> float | None:
@@ -102,6 +103,7 @@ class Retraining:
                   "k": self.k, "seed": self.seed, "prune_last": self.prune_last, "train_data": train_split.fingerprint,
                   "budget": asdict(self.budget), "schema": RETRAINING_SCHEMA, "versions": provenance.versions()}
         record = {**record, "path": list(self.path)} if self.path else record
+        record = {**record, "ranking": self.ranking} if self.ranking != LAYER.name else record
         if not registered(self.strategy).fixed_mask and self.csr_from is not None and self.k >= self.csr_from:
             return {**record, "csr_from_k": self.csr_from}  # a moving mask goes to CSR on the way
         return {**record, "csr": True} if self.csr else record

@@ -23,7 +23,7 @@ import pandas as pd
 from torch import nn
 
 from .data import Split
-from .pruning import prune
+from .pruning import global_weight_prune, lamp_scores, prune, random_weight_prune
 from .recovery import finetune, gradual_prune, iterative_path, rewind, scratch
 from .training import initial_model
 
@@ -73,8 +73,7 @@ def _train_mask(train: Callable[..., tuple[nn.Module, Any]]) -> Make:
     """Prune ``start`` to the job's level, then ``train`` (:func:`~helpers.recovery.finetune`
     or :func:`~helpers.recovery.scratch`) what is left with its mask fixed."""
     def make(job, start: nn.Module, train_split: Split) -> nn.Module:
-        pruned = prune(start, job.k, job.method, prune_last=job.prune_last)
-        return train(pruned, train_split, {}, csr=job.csr, **job.training())[0]
+        return train(pruned(job, start), train_split, {}, csr=job.csr, **job.training())[0]
     return make
 
 
@@ -125,8 +124,7 @@ def _reinitialised(params: Mapping[str, Any], recipe: Any) -> Schedule:
 
 
 def _ticket_round(job, start: nn.Module, train_split: Split) -> nn.Module:
-    pruned = prune(start, job.k, job.method, prune_last=job.prune_last)
-    return rewind(pruned, initial_model(job.seed, start.widths[1:-1]), train_split, {}, csr=job.csr,
+    return rewind(pruned(job, start), initial_model(job.seed, start.widths[1:-1]), train_split, {}, csr=job.csr,
                   **job.training())[0]
 
 
@@ -193,20 +191,49 @@ def named(names, **flags: bool) -> list[str]:
 
 @dataclass(frozen=True)
 class Ranking:
-    """How weights are ranked for pruning: its name (as results rows spell it), its one label
-    and its line style in every figure."""
+    """How weights are ranked for pruning: its name (as results rows spell it), its one label,
+    its line style in every figure, and how it prunes: ``prune(model, k, method, prune_last,
+    seed)`` -> a pruned copy (``seed`` draws a random ranking's choice)."""
 
     name: str
     label: str
     line: Any
     marker: str
+    prune: Callable[[nn.Module, float, str, bool, int], nn.Module]
 
 
-LAYER = Ranking("layer", "per-layer ranking", "-", "o")
-GLOBAL = Ranking("global", "global ranking", (0, (5, 2)), "D")
+def _per_layer(model: nn.Module, k: float, method: str, prune_last: bool, seed: int) -> nn.Module:
+    return prune(model, k, method, prune_last=prune_last)
 
-RANKINGS: dict[str, Ranking] = {r.name: r for r in (LAYER, GLOBAL)}
-"""Within each layer (the study's), or one threshold across all prunable layers."""
+
+def _global(model: nn.Module, k: float, method: str, prune_last: bool, seed: int) -> nn.Module:
+    return global_weight_prune(model, k, prune_last=prune_last)
+
+
+def _lamp(model: nn.Module, k: float, method: str, prune_last: bool, seed: int) -> nn.Module:
+    return global_weight_prune(model, k, prune_last=prune_last, scores=lamp_scores)
+
+
+def _random(model: nn.Module, k: float, method: str, prune_last: bool, seed: int) -> nn.Module:
+    return random_weight_prune(model, k, seed=seed, prune_last=prune_last)
+
+
+LAYER = Ranking("layer", "per-layer ranking", "-", "o", _per_layer)
+GLOBAL = Ranking("global", "global ranking", (0, (5, 2)), "D", _global)
+LAMP = Ranking("lamp", "LAMP (layer-adaptive)", (0, (3, 1, 1, 1)), "h", _lamp)
+RANDOM = Ranking("random", "random (floor)", (0, (1, 1)), "1", _random)
+
+RANKINGS: dict[str, Ranking] = {r.name: r for r in (LAYER, GLOBAL, LAMP, RANDOM)}
+"""Within each layer by the method's scores (the study's); for weight pruning also one
+magnitude threshold across all prunable layers, LAMP's layer-adaptive scores ranked across
+layers (Lee et al. 2021), and random weights in the per-layer counts of magnitude pruning (the
+floor Blalock et al. 2020 ask for)."""
+
+
+def pruned(job, start: nn.Module) -> nn.Module:
+    """``start`` pruned to the level of ``job`` (a :class:`helpers.retraining.Retraining`) by its
+    method and ranking."""
+    return RANKINGS[job.ranking].prune(start, job.k, job.method, job.prune_last, job.seed)
 
 
 def sweep_rows(results: pd.DataFrame) -> pd.DataFrame:

@@ -28,8 +28,8 @@ from .pruning import method as method_of, units
 from .recovery import MIN_PRUNING_STEPS, gradual_pruning_steps
 from .retraining import DenseModels, Budget, Retraining, retrained
 from .sensitivity import layer_sensitivity
-from .strategies import FINETUNE, GRADUAL, LAYER, named, strategy as registered, sweep_rows
-from .sweep import (Validation, cached_evaluation, evaluation_path, global_sweep, retrained_evaluation,
+from .strategies import FINETUNE, GRADUAL, LAYER, ONESHOT, named, strategy as registered, sweep_rows
+from .sweep import (Validation, cached_evaluation, evaluation_path, retrained_evaluation,
                     retrained_record, retrainings, strategy_sweep)
 from .tuning import choose, leaders, lr_for as tuned_lr
 
@@ -204,8 +204,7 @@ def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn
     return found
 
 
-def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
-                     global_ranking: bool = False) -> MethodStudy:
+def run_method_study(notebook: str, method: str, params: Mapping[str, Any]) -> MethodStudy:
     """The shared work of the weight- and unit-pruning notebooks, from their checked parameters
     ``params`` (:func:`helpers.parameters.check_namespace` of ``notebook``).
 
@@ -220,7 +219,8 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     validation at that length, runs the controls (when ``strategies`` holds them) as their
     plans say (:attr:`helpers.strategies.Strategy.plan`: Scratch-E and Scratch-B at
     ``control_ks``, the iterative strategies in rounds of ``imp_rate`` up to the highest of them),
-    adds the global ranking when ``global_ranking``, and writes
+    sets the other rankings of ``rankings`` (weight pruning: global, LAMP, random) beside the
+    per-layer one at ``ranking_ks``, one-shot and fine-tuned, and writes
     the rows to ``results_path`` and the validation scores to ``tuning_path``, each with
     their provenance record.
 
@@ -231,11 +231,10 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any], *,
     """
     with one_thread(), Workers(params["jobs"], params["scheduler"]) as pool:
         pool.check_shared(params["cache_dir"])
-        return _method_study(notebook, method, params, pool, global_ranking)
+        return _method_study(notebook, method, params, pool)
 
 
-def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: Workers,
-                  global_ranking: bool) -> MethodStudy:
+def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: Workers) -> MethodStudy:
     inputs = Inputs.of(params)
     from_params = {name: params[name] for name in ("prune_last", "progress")}
     from_params["csr_from_k"] = params.get("csr_from_k")  # declared by the notebooks whose method can use it
@@ -290,9 +289,11 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
     for control, schedule in controls:
         frames.append(strategy_sweep(dense, data, method, schedule.levels, [control], schedule.budget,
                                      path=schedule.path, **common))
-    if global_ranking:
-        frames.append(global_sweep(dense, data, params["ks"], cache_dir=params["cache_dir"],
-                                   prune_last=params["prune_last"]))
+    for ranking in params.get("rankings", []):  # declared by the notebooks whose method has rankings
+        # one-shot, and fine-tuned like per-layer magnitude pruning, at the rate chosen for it
+        ranked = [s for s in (ONESHOT.name, FINETUNE.name) if s in strategies or s == ONESHOT.name]
+        frames.append(strategy_sweep(dense, data, method, [0.0, *params["ranking_ks"]], ranked, budget, lrs=lrs,
+                                     ranking=ranking, **common))
     results = pd.concat(frames, ignore_index=True)
     results.insert(0, "dataset", params["dataset"])
     tuning = pd.concat(tuning_frames, ignore_index=True)

@@ -22,9 +22,9 @@ from torch import nn
 from . import cache, io, progress as progress_report, provenance
 from .cost import count_nonzero_weights, layer_sparsity, remaining_weights, sparsity
 from .data import Split
-from .pruning import global_weight_prune, prune
+from .pruning import prune
 from .retraining import DenseModels, Budget, Retraining, retrained
-from .strategies import GLOBAL, LAYER, ONESHOT, strategy as registered
+from .strategies import LAYER, ONESHOT, RANKINGS, strategy as registered
 from .training import evaluate
 from .tuning import lr_for as tuned_lr, score, trial_record
 
@@ -101,11 +101,11 @@ def retrained_evaluation(job: Retraining, dense: DenseModels, data: Mapping[str,
 def retrainings(dense: DenseModels, method: str, ks: Sequence[float], strategies: Sequence[str],
                 budget: Budget, lrs: Mapping[str, Mapping[float, float]] | None = None,
                 prune_last: bool = False, csr_from_k: float | None = None,
-                path: Sequence[float] | None = None) -> list[Retraining]:
+                path: Sequence[float] | None = None, ranking: str = LAYER.name) -> list[Retraining]:
     """The retrained networks :func:`strategy_sweep` makes, in its order (seed, strategy, level):
-    every strategy of ``strategies`` that trains, at every level of ``ks`` above 0, with
-    ``budget`` at the learning rate ``lrs`` chose for it (else ``budget.lr``); a strategy in
-    rounds starts each level from the level of ``path`` (default ``ks``) below it."""
+    every strategy of ``strategies`` that trains, at every level of ``ks`` above 0, pruned by
+    ``ranking``, with ``budget`` at the learning rate ``lrs`` chose for it (else ``budget.lr``);
+    a strategy in rounds starts each level from the level of ``path`` (default ``ks``) below it."""
     made = []
     for seed in dense.models:
         for strategy in strategies:
@@ -114,7 +114,7 @@ def retrainings(dense: DenseModels, method: str, ks: Sequence[float], strategies
                     lr = tuned_lr(lrs, strategy, k) if lrs and strategy in lrs else budget.lr
                     before = tuple(kk for kk in (ks if path is None else path) if 0 < kk < k)
                     made.append(Retraining(strategy, method, k, seed, replace(budget, lr=lr), prune_last,
-                                           before if registered(strategy).rounds else (), csr_from_k))
+                                           before if registered(strategy).rounds else (), csr_from_k, ranking))
     return made
 
 
@@ -133,6 +133,7 @@ def strategy_sweep(
     progress: bool = False,
     run_first: RunFirst | None = None,
     path: Sequence[float] | None = None,
+    ranking: str = LAYER.name,
 ) -> pd.DataFrame:
     """Every strategy of ``strategies`` for ``method`` at every level of ``ks``, for the dense
     model of every seed, measured on ``data["test"]``; the retraining strategies train on
@@ -147,14 +148,15 @@ def strategy_sweep(
     ``run_first(retrainings, label)`` (on workers: :func:`helpers.study.retraining_jobs`), and
     the rows are then read from the cache.
 
+    Weights are chosen by ``ranking`` (:data:`helpers.strategies.RANKINGS`; per layer by default).
     At k = 0 nothing is pruned, so only the one-shot row (the dense model) is measured.
-    Returns one row per seed, strategy and k: ``seed``, ``method``, ``strategy``, ``ranking``
-    (``"layer"``), ``k``, ``epochs`` (training after the dense model, earlier rounds included:
+    Returns one row per seed, strategy and k: ``seed``, ``method``, ``strategy``, ``ranking``,
+    ``k``, ``epochs`` (training after the dense model, earlier rounds included:
     0 for one-shot), ``lr`` and the columns of :func:`evaluate_pruned`.
     """
     cells = [(seed, strategy, k) for seed in dense.models for strategy in strategies for k in ks
              if not registered(strategy).trains or k > 0]
-    made = iter(retrainings(dense, method, ks, strategies, budget, lrs, prune_last, csr_from_k, path))
+    made = iter(retrainings(dense, method, ks, strategies, budget, lrs, prune_last, csr_from_k, path, ranking))
     retraining = {cell: next(made) for cell in cells if registered(cell[1]).trains}
     label = f"{method} pruning, {'/'.join(strategies)}"
     if run_first:
@@ -163,15 +165,16 @@ def strategy_sweep(
     rows = []
     for seed, strategy, k in progress_report.track(cells, label, show=progress):
         if not registered(strategy).trains:
-            record = {**oneshot_record(dense.fingerprints[seed], method, LAYER.name, k, prune_last, test),
+            record = {**oneshot_record(dense.fingerprints[seed], method, ranking, k, prune_last, test),
                       "validation_data": data["validation"].fingerprint}
             row = cached_evaluation(cache_dir, record, lambda seed=seed, k=k: evaluate_pruned(
-                prune(dense.models[seed], k, method, prune_last=prune_last), test, prune_last, data["validation"]))
-            rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": LAYER.name, "k": k,
+                RANKINGS[ranking].prune(dense.models[seed], k, method, prune_last, seed), test, prune_last,
+                data["validation"]))
+            rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": ranking, "k": k,
                          "epochs": 0, "lr": 0.0, **row})
         else:
             job = retraining[seed, strategy, k]
-            rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": LAYER.name, "k": k,
+            rows.append({"seed": seed, "method": method, "strategy": strategy, "ranking": ranking, "k": k,
                          "epochs": job.epochs, "lr": job.budget.lr,
                          **retrained_evaluation(job, dense, data, cache_dir)})
     return pd.DataFrame(rows)
@@ -255,25 +258,3 @@ def oneshot_record(dense_fingerprint: str, method: str, ranking: str, k: float, 
     return {"kind": ONESHOT.name, "dense_fingerprint": dense_fingerprint, "method": method, "ranking": ranking,
             "k": k, "prune_last": prune_last, "test_data": test_split.fingerprint,
             "versions": provenance.versions()}
-
-
-def global_sweep(dense: DenseModels, data: Mapping[str, Split], ks: Sequence[float], *,
-                 cache_dir: str | os.PathLike, prune_last: bool = False) -> pd.DataFrame:
-    """One-shot weight pruning with a single ranking across all prunable layers
-    (:func:`helpers.pruning.global_weight_prune`) for the dense model of every seed, measured
-    on ``data["test"]`` and ``data["validation"]`` (evaluations cached in ``cache_dir``).
-
-    Returns rows like :func:`strategy_sweep` with ``ranking="global"`` and ``strategy="oneshot"``.
-    """
-    rows = []
-    for seed, model in dense.models.items():
-        for k in ks:
-            record = {**oneshot_record(dense.fingerprints[seed], "weight", GLOBAL.name, k, prune_last, data["test"]),
-                      "validation_data": data["validation"].fingerprint}
-
-            def compute(model=model, k=k):
-                return evaluate_pruned(global_weight_prune(model, k, prune_last=prune_last), data["test"], prune_last,
-                                       data["validation"])
-            rows.append({"seed": seed, "method": "weight", "strategy": ONESHOT.name, "ranking": GLOBAL.name, "k": k,
-                         "epochs": 0, "lr": 0.0, **cached_evaluation(cache_dir, record, compute)})
-    return pd.DataFrame(rows)

@@ -107,7 +107,7 @@ def _results(root: Path, params: dict, name: str, **where) -> dict[str, bytes]:
               "tuning_path": str(out / "tuning.csv"), "sensitivity_path": str(out / "s.csv"),
               "figures_dir": str(out / "figures")}
     checked = checkpoints.with_recorded_data(parameters.check(values, "03_weight_pruning"), "03_weight_pruning")
-    run_method_study("03_weight_pruning", "weight", checked, global_ranking=True)
+    run_method_study("03_weight_pruning", "weight", checked)
     return {p.name: p.read_bytes() for p in sorted(out.glob("*.csv"))}
 
 

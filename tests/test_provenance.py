@@ -94,7 +94,8 @@ def test_state_fingerprint_sees_one_changed_weight():
 @pytest.mark.parametrize("change, match", [
     (lambda f: f.assign(method=["weight", "neuron"]), r"unknown method \['neuron'\]; accepted: \['weight', 'unit'\]"),
     (lambda f: f.assign(strategy=["oneshot", "retrain"]), r"unknown strategy \['retrain'\]"),
-    (lambda f: f.assign(ranking=["layer", "random"]), r"unknown ranking \['random'\]; accepted: \['layer', 'global'\]"),
+    (lambda f: f.assign(ranking=["layer", "snip"]),
+     r"unknown ranking \['snip'\]; accepted: \['layer', 'global', 'lamp', 'random'\]"),
     (lambda f: f.assign(dataset=["mnist", "cifar10"]), r"unknown dataset \['cifar10'\]"),
     (lambda f: f.assign(k=[50.0, 100.0]), r"k 100.0 is outside \[0, 100\)"),
     (lambda f: f.assign(k=[50.0, float("nan")]), r"k nan is outside"),

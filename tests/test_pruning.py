@@ -272,3 +272,25 @@ def test_a_methods_mask_is_taken_from_the_scores_the_method_ranks(name, study_mo
     tied = torch.tensor([3.0, 1.0, 1.0, 1.0, 2.0])  # three equal scores, two to remove
     by_topk = torch.ones(5, dtype=torch.bool).index_fill_(0, torch.topk(tied, 2, largest=False).indices, False)
     assert torch.equal(keep_mask(tied, 2), by_topk) and int((~by_topk).sum()) == 2
+
+
+def test_lamp_scores_are_the_square_over_the_squares_at_least_as_large():
+    from helpers.pruning import lamp_scores
+    weight = torch.tensor([[3.0, -1.0], [2.0, 0.5]])
+    # squares 9, 1, 4, 0.25; sums of those at least as large: 9, 14, 13, 14.25
+    expected = torch.tensor([[9 / 9, 1 / 14], [4 / 13, 0.25 / 14.25]], dtype=torch.float64)
+    assert torch.allclose(lamp_scores(weight), expected)
+    assert lamp_scores(weight).max() == 1.0, "every layer's largest weight scores 1: LAMP never empties a layer"
+
+
+def test_lamp_and_random_keep_the_counts_they_promise(study_model):
+    from helpers.pruning import global_weight_prune, lamp_scores, random_weight_prune, prunable_layers
+    total = sum(layer.weight.numel() for _, layer in prunable_layers(study_model))
+    lamp = global_weight_prune(study_model, 99.0, scores=lamp_scores)
+    assert sum(int((layer.weight == 0).sum()) for _, layer in prunable_layers(lamp)) == round(0.99 * total)
+    assert all(int((layer.weight != 0).sum()) > 0 for _, layer in prunable_layers(lamp)), "no layer emptied"
+    randomly = random_weight_prune(study_model, 90.0, seed=0)
+    for (_, layer), (_, dense) in zip(prunable_layers(randomly), prunable_layers(study_model)):
+        assert int((layer.weight == 0).sum()) == n_to_prune(90.0, layer.weight.numel())  # magnitude's counts
+    assert torch.equal(random_weight_prune(study_model, 90.0, seed=0).fc1.weight, randomly.fc1.weight)
+    assert not torch.equal(random_weight_prune(study_model, 90.0, seed=1).fc1.weight, randomly.fc1.weight)

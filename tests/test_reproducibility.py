@@ -37,7 +37,8 @@ def run_small_study(root, splits):
     dense = DenseModels.load(root / "models", [0, 1], splits)
     frames = [sweep.strategy_sweep(dense, splits, method, [0.0, 50.0, 90.0], list(strategies.STRATEGIES),
                                    Budget(1, 8e-3, 64), cache_dir=root / "cache") for method in ("weight", "unit")]
-    frames.append(sweep.global_sweep(dense, splits, [0.0, 50.0, 90.0], cache_dir=root / "cache"))
+    frames.append(sweep.strategy_sweep(dense, splits, "weight", [0.0, 50.0, 90.0], ["oneshot"], Budget(1, 8e-3, 64),
+                                       cache_dir=root / "cache", ranking="global"))
     results = pd.concat(frames, ignore_index=True).assign(dataset="mnist")
     io.write_csv(results, root / "pruning.csv")
     validation = sweep.Validation(dense, splits, root / "cache")
@@ -68,7 +69,7 @@ def test_a_cached_rerun_trains_prunes_and_evaluates_nothing(tmp_path, splits, mo
     root = run_small_study(tmp_path / "first", splits)
     before = (root / "pruning.csv").read_bytes()
     calls = []
-    for module, name in ((sweep, "evaluate_pruned"), (sweep, "retrained"), (sweep, "prune"), (training, "train")):
+    for module, name in ((sweep, "evaluate_pruned"), (sweep, "retrained"), (strategies, "prune"), (training, "train")):
         original = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _name=name, _f=original, **k: (calls.append(_name), _f(*a, **k))[1])
     run_small_study(root, splits)

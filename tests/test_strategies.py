@@ -13,7 +13,7 @@ from .conftest import DATA_DIR
 def test_the_registry_holds_the_studys_strategies_and_rankings_in_the_reports_order():
     assert list(strategies.STRATEGIES) == ["oneshot", "finetune", "gradual", "lrr", "ticket", "reinit", "scratch",
                                            "scratch_b"]
-    assert list(strategies.RANKINGS) == ["layer", "global"]
+    assert list(strategies.RANKINGS) == ["layer", "global", "lamp", "random"]
     assert strategies.named(["ticket", "finetune", "oneshot"], control=False) == ["oneshot", "finetune"]
     assert [s.name for s in strategies.STRATEGIES.values() if s.tuned] == ["finetune", "gradual"]
     assert not strategies.ONESHOT.trains and strategies.LRR.described(60, 10) == (

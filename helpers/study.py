@@ -204,6 +204,36 @@ def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn
     return found
 
 
+GRID_STEP = 2.5
+"""Factor between a learning-rate grid's edge and the rate tried beyond it."""
+
+GRID_BOUNDS = (1e-5, 0.1)
+"""The rates beyond which a grid is not extended: a choice still at an edge there is stated as a bound."""
+
+
+def trials_inside_the_grid(validation: Validation, method: str, strategies: Sequence[str], ks: Sequence[float],
+                           lrs: Sequence[float], budget: Budget, **trials: Any) -> pd.DataFrame:
+    """:meth:`helpers.sweep.Validation.trials` at the rates ``lrs``, extended where validation
+    chooses a grid's edge: the next rate beyond it (:data:`GRID_STEP` times larger, or smaller)
+    is tried for that strategy and level, again until the choice lies inside the rates tried
+    or the next rate would leave :data:`GRID_BOUNDS` (the table then shows the edge chosen)."""
+    frames = [validation.trials(method, strategies, ks, lrs, budget, **trials)]
+    while True:
+        tried = pd.concat(frames, ignore_index=True)
+        if tried.empty:
+            return tried
+        beyond = []
+        for strategy, by_level in choose(tried).items():
+            for k, lr in by_level.items():
+                rates = tried[(tried.strategy == strategy) & (tried.k == k)].lr
+                step = GRID_STEP if lr == rates.max() else 1 / GRID_STEP if lr == rates.min() else None
+                if step and GRID_BOUNDS[0] <= lr * step <= GRID_BOUNDS[1]:
+                    beyond.append((strategy, k, float(f"{lr * step:.3g}")))
+        if not beyond:
+            return tried
+        frames += [validation.trials(method, [s], [k], [lr], budget, **trials) for s, k, lr in beyond]
+
+
 def run_method_study(notebook: str, method: str, params: Mapping[str, Any]) -> MethodStudy:
     """The shared work of the weight- and unit-pruning notebooks, from their checked parameters
     ``params`` (:func:`helpers.parameters.check_namespace` of ``notebook``).
@@ -267,8 +297,8 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
     def run_retrainings(made: Sequence[Retraining], label: str) -> None:
         pool.run(retraining_jobs(made, dense, data, inputs), label, show=params["progress"])
     common = dict(cache_dir=params["cache_dir"], run_first=run_retrainings, **from_params)
-    trials = validation.trials(method, strategies, params["tune_ks"], params["tune_lrs"], budget,
-                               run_first=run_trials, **from_params)
+    trials = trials_inside_the_grid(validation, method, strategies, params["tune_ks"], params["tune_lrs"], budget,
+                                    run_first=run_trials, **from_params)
     tuning_frames = [validation.oneshot(method, params["tune_ks"], prune_last=params["prune_last"]), trials]
     lrs = choose(trials) if len(trials) else {}
     swept = [s for s in strategies if not registered(s).control]
@@ -281,8 +311,8 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
     if params["target_ks"] and lrs and params["longest_epochs"] > params["target_epochs"]:
         longest = replace(budget, epochs=params["longest_epochs"])
         for strategy, ks in leaders(trials, params["target_ks"]).items():
-            longer = validation.trials(method, [strategy], ks, params["tune_lrs"], longest, run_first=run_trials,
-                                       **from_params)
+            longer = trials_inside_the_grid(validation, method, [strategy], ks, params["tune_lrs"], longest,
+                                            run_first=run_trials, **from_params)
             longest_lrs.update(choose(longer))
             tuning_frames.append(longer)
             frames.append(strategy_sweep(dense, data, method, ks, [strategy], longest, lrs=longest_lrs, **common))

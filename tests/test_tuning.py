@@ -1,5 +1,7 @@
 """Learning rates chosen on the validation split: the rule that maps every level to a tuned one."""
 
+import math
+
 import pandas as pd
 import pytest
 import torch
@@ -44,3 +46,16 @@ def test_the_validation_images_are_held_out_and_the_same_every_time():
     assert not set(a["validation"].images.flatten().tolist()) & set(a["train"].images.flatten().tolist())
     with pytest.raises(ValueError, match=r"validation size must be in \[1, 99\], got 100"):
         hold_out({"train": train, "test": test}, 100)
+
+
+def test_a_rate_chosen_at_the_grids_edge_is_tried_beyond_it_until_it_lies_inside():
+    from helpers.study import trials_inside_the_grid
+
+    class Validation:  # accuracy peaks at 0.05: above the grid's top
+        def trials(self, method, strategies, ks, lrs, budget, **_):
+            return pd.DataFrame([{"strategy": s, "k": k, "lr": lr, "val_accuracy": 1 - abs(math.log(lr / 0.05)),
+                                  "val_loss": 0.1} for s in strategies for k in ks for lr in lrs])
+
+    tried = trials_inside_the_grid(Validation(), "weight", ["finetune"], [90.0], [1e-3, 8e-3, 2e-2], None)
+    assert sorted(tried.lr) == [1e-3, 8e-3, 2e-2, 0.05]  # 0.125 would leave the bounds: 0.05 stays an edge
+    assert choose(tried) == {"finetune": {90.0: 0.05}}

@@ -23,13 +23,15 @@ def candidates(results: pd.DataFrame, efficiency: pd.DataFrame | None = None, ba
     ``val_accuracy`` (mean over seeds: what every choice is made on), the test ``accuracy``
     (mean) and ``ci`` (half-width of its 95 % interval, :mod:`helpers.intervals`), the number of
     ``seeds``, ``remaining_weights`` (the most over seeds: a network counts for a budget when it
-    is under it in every seed) and ``macs``, a ``label`` naming it, and, with ``efficiency``
+    is under it in every seed), ``macs`` and, when ``results`` has them, ``train_macs`` (mean:
+    :func:`with_training_compute`), a ``label`` naming it, and, with ``efficiency``
     (long form), the ``measured_speedup`` of its compact form at ``batch``."""
     rows = results[(results["ranking"] == LAYER.name) & (results["k"] > 0)]
     keys = ["method", "strategy", "epochs", "k"]
+    extra = {"train_macs": ("train_macs", "mean")} if "train_macs" in rows else {}
     points = rows.groupby(keys, as_index=False).agg(
         val_accuracy=("val_accuracy", "mean"), accuracy=("accuracy", "mean"), ci=("accuracy", half_width),
-        seeds=("accuracy", "size"), remaining_weights=("remaining_weights", "max"), macs=("macs", "max"))
+        seeds=("accuracy", "size"), remaining_weights=("remaining_weights", "max"), macs=("macs", "max"), **extra)
     # the rounds of one iterative run are one candidate: its levels differ in epochs as in k
     per_round = points.groupby(["method", "strategy"])["epochs"].min().astype(int).to_dict()
     points["label"] = [f"{m} pruning, {registered(s).described(e, per_round[m, s])}"
@@ -218,3 +220,37 @@ def _at(table: pd.DataFrame) -> str:
     """``unit k = 90 % (scratch), ...`` for the rows of ``table``."""
     return ", ".join(f"{m} k = {level(k)} (against {registered(c).label})"
                      for m, k, c in zip(table["method"], table["k"], table["control"]))
+
+
+def with_training_compute(results: pd.DataFrame, dense_epochs: int, images: int) -> pd.DataFrame:
+    """``results`` with ``train_macs``: the multiply-adds spent training each network, from the
+    dense model's training (``dense_epochs`` on ``images`` images) on, counted as a sparse
+    implementation spends them: per epoch, three multiply-adds (forward, weight gradient, input
+    gradient) per image for every weight of the form trained (its ``remaining_weights``).
+    One-shot networks cost the dense training; a retrained network adds its budget at its own
+    weights; a round of an iterative strategy adds every round before it on its path (the
+    re-initialised ticket, the ticket's rounds that found its mask); gradual pruning, whose
+    weights fall from the dense count to the final one over the first half of its run, is
+    counted at a quarter of the dense weights plus three quarters of the final ones (an
+    estimate: the cubic schedule removes most weights early)."""
+    per_weight = 3 * images
+    dense = dense_rows(results).groupby("seed")["remaining_weights"].first()
+    macs = []
+    for row in results.itertuples():
+        spent = dense_epochs * per_weight * dense[row.seed]
+        strategy = registered(row.strategy)
+        if strategy.rounds:
+            chain = strategy.follows or strategy.name
+            chain_rows = results[(results.seed == row.seed) & (results.method == row.method)
+                                 & (results.strategy == chain) & (results.ranking == row.ranking)]
+            per_round = int(chain_rows.epochs.min())
+            before = chain_rows[chain_rows.k < row.k] if strategy.follows else chain_rows[chain_rows.k <= row.k]
+            spent += per_round * per_weight * before.remaining_weights.sum()
+            if strategy.follows:
+                spent += per_round * per_weight * row.remaining_weights
+        elif strategy.trains:
+            trained = row.remaining_weights if strategy.fixed_mask or not strategy.retrains else (
+                dense[row.seed] + 3 * row.remaining_weights) / 4
+            spent += row.epochs * per_weight * trained
+        macs.append(float(spent))
+    return results.assign(train_macs=macs)

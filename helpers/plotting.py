@@ -166,18 +166,20 @@ def accuracy_vs_k(results: pd.DataFrame, style: str = "strategy", title: str = "
 
 
 def cost_plot(points: pd.DataFrame, dense_weights: float, dense_accuracy: float) -> plt.Figure:
-    """Test accuracy against what a pruned network costs: weights remaining (left) and measured
-    speed-up of its compact form (right), both log scales, one line per method (colour),
+    """Test accuracy against what a pruned network costs: weights remaining (left), the
+    multiply-adds spent training it (middle, when ``points`` has ``train_macs``) and measured
+    speed-up of its compact form (right), all log scales, one line per method (colour),
     strategy (dashes) and budget, mean over seeds (``points``: :func:`helpers.comparison.candidates`).
     The y axis shows the top five points below the dense accuracy; lower points fall below it."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+    xs = ["remaining_weights", *(["train_macs"] if "train_macs" in points else []), "measured_speedup"]
+    fig, axes = plt.subplots(1, len(xs), figsize=(5.5 * len(xs), 4.4), sharey=True)
     for _, rows in points.groupby("label", sort=False):  # one candidate, one line: its label names it
         rows = rows.sort_values("k")
         method_name, strategy = rows["method"].iloc[0], rows["strategy"].iloc[0]
         epochs = int(rows["epochs"].min())
         drawn = registered(strategy)
         label = f"{method_name}, {drawn.described(epochs, epochs)}"
-        for ax, x in zip(axes, ("remaining_weights", "measured_speedup")):
+        for ax, x in zip(axes, xs):
             ax.plot(rows[x], rows["accuracy"], ls=drawn.line, marker=drawn.marker, ms=4,
                     color=METHOD_COLOURS[method_name], alpha=1.0 if epochs <= 1 or drawn.control else 0.55,
                     label=label)
@@ -190,10 +192,12 @@ def cost_plot(points: pd.DataFrame, dense_weights: float, dense_accuracy: float)
     axes[0].yaxis.set_major_formatter(PercentFormatter(1.0))
     axes[0].axvline(dense_weights, color="grey", lw=1)
     axes[0].invert_xaxis()  # fewer weights to the right, like higher k everywhere else
-    axes[1].set(xlabel="measured speed-up of the compact form, batch 256 (log scale)")
+    if "train_macs" in points:
+        axes[1].set(xlabel="multiply-adds spent training it, dense training included (log scale)")
+    axes[-1].set(xlabel="measured speed-up of the compact form, batch 256 (log scale)")
     speedups = [f for f in (1, 2, 5, 10, 20, 50, 100) if f <= max(points["measured_speedup"].max(), 1) * 1.5]
-    axes[1].set_xticks(speedups, [f"{f}×" for f in speedups])
-    axes[1].minorticks_off()
+    axes[-1].set_xticks(speedups, [f"{f}×" for f in speedups])
+    axes[-1].minorticks_off()
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()

@@ -21,6 +21,7 @@ from torch import nn
 
 from . import io, provenance
 from .checkpoints import data_expectation
+from .comparison import with_training_compute
 from .data import Split, hold_out, load_dataset
 from .jobs import Job, Workers, one_thread
 from .pruning import check_levels_keep_every_layer, n_to_prune, prunable_layers, prune
@@ -324,7 +325,7 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
         ranked = [s for s in (ONESHOT.name, FINETUNE.name) if s in strategies or s == ONESHOT.name]
         frames.append(strategy_sweep(dense, data, method, [0.0, *params["ranking_ks"]], ranked, budget, lrs=lrs,
                                      ranking=ranking, **common))
-    results = pd.concat(frames, ignore_index=True)
+    results = with_training_compute(pd.concat(frames, ignore_index=True), dense.recipe.epochs, len(data["train"]))
     results.insert(0, "dataset", params["dataset"])
     tuning = pd.concat(tuning_frames, ignore_index=True)
     record = provenance.run_record(notebook, params, data=data_expectation(data), dense_fingerprints=dense.record())

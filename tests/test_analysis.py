@@ -250,3 +250,24 @@ def test_a_slow_down_is_never_written_faster_and_other_datasets_quote_no_mnist_f
     assert table.original_flat_to.isna().all()
     assert "original study" not in analysis.conclusions_markdown(table)
     assert not analysis.findings(rows.assign(dataset="mnist")).original_flat_to.isna().all()
+
+
+def test_training_compute_counts_the_dense_training_and_every_round_before():
+    from helpers.comparison import with_training_compute
+    rows = [{"seed": 0, "method": "weight", "ranking": "layer", "strategy": "oneshot", "k": 0.0, "epochs": 0,
+             "remaining_weights": 1000},
+            {"seed": 0, "method": "weight", "ranking": "layer", "strategy": "finetune", "k": 90.0, "epochs": 2,
+             "remaining_weights": 100},
+            {"seed": 0, "method": "weight", "ranking": "layer", "strategy": "gradual", "k": 90.0, "epochs": 2,
+             "remaining_weights": 100}]
+    rows += [{"seed": 0, "method": "weight", "ranking": "layer", "strategy": "ticket", "k": k, "epochs": 10 * (i + 1),
+              "remaining_weights": w} for i, (k, w) in enumerate([(40.0, 600), (64.0, 360), (90.0, 100)])]
+    rows += [{"seed": 0, "method": "weight", "ranking": "layer", "strategy": "reinit", "k": 90.0, "epochs": 30,
+              "remaining_weights": 100}]
+    macs = with_training_compute(pd.DataFrame(rows), 10, 50).set_index(["strategy", "k"]).train_macs
+    dense = 10 * 3 * 50 * 1000
+    assert macs["oneshot", 0.0] == dense
+    assert macs["finetune", 90.0] == dense + 2 * 150 * 100
+    assert macs["gradual", 90.0] == dense + 2 * 150 * (1000 + 3 * 100) / 4
+    assert macs["ticket", 90.0] == dense + 10 * 150 * (600 + 360 + 100)
+    assert macs["reinit", 90.0] == dense + 10 * 150 * (600 + 360) + 10 * 150 * 100  # the ticket's rounds, then its own

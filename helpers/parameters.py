@@ -254,7 +254,7 @@ VALIDATORS: dict[str, Accepts] = {
     "imp_rate": Accepts("a fraction in (0, 0.4]", lambda n, v: in_range(
         n, v, 0, 0.4, low_open=True, accepted="a fraction in (0, 0.4] (the papers prune 20 % per round)")),
     "lr": Accepts("above 0", positive_finite),
-    **{n: Accepts("at least 1, or None", _optional_size) for n in ("train_size", "test_size")},
+    **{n: Accepts("at least 1, or None", _optional_size) for n in ("train_size", "test_size", "sweep_seeds")},
     "tolerance": Accepts("in (0, 1)", _fraction),
     "jobs": Accepts("at least 1, or None", _optional_size),
     "scheduler": Accepts("an address such as tcp://host:8786, or None", _address),

@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import io
 from .retraining import Budget
-from .strategies import named, strategy as registered
+from .strategies import FINETUNE, named, strategy as registered
 
 LEADER = "leader"
 """The strategy column of the longest budget's jobs: whichever validation ranks first."""
@@ -43,21 +43,28 @@ def _rows(dataset: str, notebook: str, p: Mapping[str, Any], train_images: int, 
             rows.append({"dataset": dataset, "kind": kind, "method": method, "strategy": strategy, "epochs": epochs,
                          "jobs": jobs, "images": images})
     strategies = p["strategies"]
+
+    def first(n: int | None) -> int:
+        return seeds if n is None else min(n, seeds)
     for control in named(strategies, control=True) if p["control_ks"] else []:
         schedule = registered(control).plan(p, recipe)
-        add("retraining", control, schedule.budget.epochs, len(schedule.levels) * seeds)
+        add("retraining", control, schedule.budget.epochs, len(schedule.levels) * first(schedule.seeds))
     tuned = named(strategies, tuned=True)
     for s in tuned:
         add("trial", s, p["recovery_epochs"], len(p["tune_ks"]) * len(p["tune_lrs"]))
     levels = [k for k in p["ks"] if k > 0]
     for s in named(strategies, control=False):
         if registered(s).trains:
-            add("retraining", s, p["recovery_epochs"], len(levels) * seeds)
+            add("retraining", s, p["recovery_epochs"], len(levels) * first(p["sweep_seeds"]))
             if p["target_ks"]:
                 add("retraining", s, p["target_epochs"], len(p["target_ks"]) * seeds)
     if p["target_ks"] and tuned and p["longest_epochs"] > p["target_epochs"]:
         add("trial", LEADER, p["longest_epochs"], len(p["target_ks"]) * len(p["tune_lrs"]))
         add("retraining", LEADER, p["longest_epochs"], len(p["target_ks"]) * seeds)
+    if FINETUNE.name in strategies:
+        for ranking in p.get("rankings", []):
+            add("retraining", f"{FINETUNE.name}, {ranking}", p["recovery_epochs"],
+                len(p["ranking_ks"]) * first(p["sweep_seeds"]))
     return rows
 
 

@@ -85,18 +85,20 @@ def _gradual(job, start: nn.Module, train_split: Split) -> nn.Module:
 @dataclass(frozen=True)
 class Schedule:
     """Where and how long a control trains: its ``levels``, its ``budget`` (a
-    :class:`helpers.retraining.Budget`) and, for a strategy in rounds, its ``path``: the levels
-    of every round, in order (each level of ``levels`` starts from the round before it on the
-    path)."""
+    :class:`helpers.retraining.Budget`), for a strategy in rounds its ``path`` (the levels of
+    every round, in order: each level of ``levels`` starts from the round before it on the
+    path), and on how many ``seeds``."""
 
     levels: list[float]
     budget: Any
     path: tuple[float, ...] = ()
+    seeds: int | None = None  # the first this many seeds run it (None: every seed)
 
 
 def _at_control_levels(params: Mapping[str, Any], recipe: Any) -> Schedule:
-    """Scratch-E (Liu et al. 2019): the dense recipe at every level of ``control_ks``."""
-    return Schedule(list(params["control_ks"]), recipe)
+    """Scratch-E (Liu et al. 2019): the dense recipe at every level of ``control_ks``, on the
+    sweep's seeds."""
+    return Schedule(list(params["control_ks"]), recipe, seeds=params["sweep_seeds"])
 
 
 def _same_compute(params: Mapping[str, Any], recipe: Any) -> Schedule:
@@ -106,21 +108,29 @@ def _same_compute(params: Mapping[str, Any], recipe: Any) -> Schedule:
     recipe's (the cap)."""
     kept = 1.0 - min(params["control_ks"]) / 100.0
     return Schedule(list(params["control_ks"]), replace(recipe, epochs=min(2 * recipe.epochs,
-                                                                             math.ceil(recipe.epochs / kept))))
+                                                                             math.ceil(recipe.epochs / kept))),
+                    seeds=params["sweep_seeds"])
 
 
-def _iterative(params: Mapping[str, Any], recipe: Any) -> Schedule:
+def _iterative(params: Mapping[str, Any], recipe: Any, seeds: int | None = None) -> Schedule:
     """Rounds that each remove ``imp_rate`` of the survivors, up to the highest of
-    ``control_ks``, each trained with the whole dense recipe; a row at every round."""
+    ``control_ks``, each trained with the whole dense recipe; a row at every round; on every
+    seed (learning-rate rewinding, a headline candidate) or ``seeds``."""
     path = tuple(iterative_path(max(params["control_ks"]), params["imp_rate"]))
-    return Schedule(list(path), recipe, path)
+    return Schedule(list(path), recipe, path, seeds)
+
+
+def _ticket(params: Mapping[str, Any], recipe: Any) -> Schedule:
+    """:func:`_iterative` on the sweep's seeds."""
+    return _iterative(params, recipe, params["sweep_seeds"])
 
 
 def _reinitialised(params: Mapping[str, Any], recipe: Any) -> Schedule:
     """The ticket's masks at the first round of its path at or beyond each level of
-    ``control_ks``, with fresh weights, trained with the dense recipe."""
-    path = _iterative(params, recipe).path
-    return Schedule(sorted({next(p for p in path if p >= k) for k in params["control_ks"]}), recipe, path)
+    ``control_ks``, with fresh weights, trained with the dense recipe, on the ticket's seeds."""
+    path = _ticket(params, recipe).path
+    return Schedule(sorted({next(p for p in path if p >= k) for k in params["control_ks"]}), recipe, path,
+                    params["sweep_seeds"])
 
 
 def _ticket_round(job, start: nn.Module, train_split: Split) -> nn.Module:
@@ -148,7 +158,7 @@ TICKET = Strategy("ticket", "lottery ticket",
                   "survivors of the trained network, resets the rest to their values before the dense training (not "
                   "to an early iteration: this network is shallow) and trains them with the whole dense recipe",
                   (0, (4, 1, 1, 1)), "*", _ticket_round, control=True, fixed_mask=True, retrains=True, rounds=True,
-                  plan=_iterative)
+                  plan=_ticket)
 REINIT = Strategy("reinit", "lottery ticket's mask, re-initialised (control)",
                   "is Frankle & Carbin's control for the ticket: the ticket's mask at that level with freshly drawn "
                   "weights, trained with the dense recipe", (0, (1, 2)), "d", _train_mask(scratch), control=True,

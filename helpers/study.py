@@ -244,7 +244,8 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any]) -> M
     rate of every retraining strategy among ``tune_lrs`` at the levels ``tune_ks`` on a
     validation split of ``validation_size`` training images (:class:`Validation`),
     prunes by ``method`` at every level ``ks`` with every strategy of ``strategies``
-    (retraining for ``recovery_epochs`` epochs), retrains again for ``target_epochs`` at the
+    (retraining for ``recovery_epochs`` epochs; the dense models of the first ``sweep_seeds``
+    seeds), retrains again for ``target_epochs`` at the
     levels ``target_ks``, and there also for ``longest_epochs`` (when longer) with the strategy
     validation ranks first (:func:`helpers.tuning.leaders`) at a learning rate chosen on
     validation at that length, runs the controls (when ``strategies`` holds them) as their
@@ -286,9 +287,14 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
     tuned = validation.retrainings(method, strategies, params["tune_ks"], params["tune_lrs"], budget,
                                    params["prune_last"], from_params["csr_from_k"])
     # one list for all controls: a re-initialised ticket waits for the ticket's round before it
+    seeds = list(dense.models)
+
+    def first_of(n: int | None) -> list[int]:
+        return seeds if n is None else seeds[:n]
+    swept_seeds = first_of(params["sweep_seeds"])
     first = retraining_jobs([job for control, schedule in controls for job in retrainings(
         dense, method, schedule.levels, [control], schedule.budget, None, params["prune_last"],
-        from_params["csr_from_k"], schedule.path)], dense, data, inputs)
+        from_params["csr_from_k"], schedule.path, seeds=first_of(schedule.seeds))], dense, data, inputs)
     pool.run(trial_jobs(tuned, validation, inputs) + first, f"{method} pruning, learning rates and controls",
              show=params["progress"])
 
@@ -303,7 +309,7 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
     tuning_frames = [validation.oneshot(method, params["tune_ks"], prune_last=params["prune_last"]), trials]
     lrs = choose(trials) if len(trials) else {}
     swept = [s for s in strategies if not registered(s).control]
-    frames = [strategy_sweep(dense, data, method, params["ks"], swept, budget, lrs=lrs, **common)]
+    frames = [strategy_sweep(dense, data, method, params["ks"], swept, budget, lrs=lrs, seeds=swept_seeds, **common)]
     retraining = [s for s in swept if registered(s).trains]
     if params["target_ks"] and retraining:
         frames.append(strategy_sweep(dense, data, method, params["target_ks"], retraining, long_budget, lrs=lrs,
@@ -319,12 +325,12 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
             frames.append(strategy_sweep(dense, data, method, ks, [strategy], longest, lrs=longest_lrs, **common))
     for control, schedule in controls:
         frames.append(strategy_sweep(dense, data, method, schedule.levels, [control], schedule.budget,
-                                     path=schedule.path, **common))
+                                     path=schedule.path, seeds=first_of(schedule.seeds), **common))
     for ranking in params.get("rankings", []):  # declared by the notebooks whose method has rankings
         # one-shot, and fine-tuned like per-layer magnitude pruning, at the rate chosen for it
         ranked = [s for s in (ONESHOT.name, FINETUNE.name) if s in strategies or s == ONESHOT.name]
         frames.append(strategy_sweep(dense, data, method, [0.0, *params["ranking_ks"]], ranked, budget, lrs=lrs,
-                                     ranking=ranking, **common))
+                                     ranking=ranking, seeds=swept_seeds, **common))
     results = with_training_compute(pd.concat(frames, ignore_index=True), dense.recipe.epochs, len(data["train"]))
     results.insert(0, "dataset", params["dataset"])
     tuning = pd.concat(tuning_frames, ignore_index=True)

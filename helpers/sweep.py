@@ -101,13 +101,15 @@ def retrained_evaluation(job: Retraining, dense: DenseModels, data: Mapping[str,
 def retrainings(dense: DenseModels, method: str, ks: Sequence[float], strategies: Sequence[str],
                 budget: Budget, lrs: Mapping[str, Mapping[float, float]] | None = None,
                 prune_last: bool = False, csr_from_k: float | None = None,
-                path: Sequence[float] | None = None, ranking: str = LAYER.name) -> list[Retraining]:
+                path: Sequence[float] | None = None, ranking: str = LAYER.name,
+                seeds: Sequence[int] | None = None) -> list[Retraining]:
     """The retrained networks :func:`strategy_sweep` makes, in its order (seed, strategy, level):
     every strategy of ``strategies`` that trains, at every level of ``ks`` above 0, pruned by
     ``ranking``, with ``budget`` at the learning rate ``lrs`` chose for it (else ``budget.lr``);
-    a strategy in rounds starts each level from the level of ``path`` (default ``ks``) below it."""
+    a strategy in rounds starts each level from the level of ``path`` (default ``ks``) below it;
+    for the dense models of ``seeds`` (default: every one)."""
     made = []
-    for seed in dense.models:
+    for seed in dense.models if seeds is None else seeds:
         for strategy in strategies:
             for k in ks if registered(strategy).trains else ():
                 if k > 0:
@@ -134,9 +136,10 @@ def strategy_sweep(
     run_first: RunFirst | None = None,
     path: Sequence[float] | None = None,
     ranking: str = LAYER.name,
+    seeds: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Every strategy of ``strategies`` for ``method`` at every level of ``ks``, for the dense
-    model of every seed, measured on ``data["test"]``; the retraining strategies train on
+    model of every seed (of ``seeds``, when given), measured on ``data["test"]``; the retraining strategies train on
     ``data["train"]`` with ``budget`` and are cached in ``cache_dir``. With ``lrs`` (strategy ->
     tuned level -> learning rate, :func:`helpers.tuning.choose`), a strategy found there trains
     at the learning rate chosen for the nearest tuned level instead of ``budget.lr``.
@@ -154,9 +157,10 @@ def strategy_sweep(
     ``k``, ``epochs`` (training after the dense model, earlier rounds included:
     0 for one-shot), ``lr`` and the columns of :func:`evaluate_pruned`.
     """
-    cells = [(seed, strategy, k) for seed in dense.models for strategy in strategies for k in ks
+    seeds = list(dense.models if seeds is None else seeds)
+    cells = [(seed, strategy, k) for seed in seeds for strategy in strategies for k in ks
              if not registered(strategy).trains or k > 0]
-    made = iter(retrainings(dense, method, ks, strategies, budget, lrs, prune_last, csr_from_k, path, ranking))
+    made = iter(retrainings(dense, method, ks, strategies, budget, lrs, prune_last, csr_from_k, path, ranking, seeds))
     retraining = {cell: next(made) for cell in cells if registered(cell[1]).trains}
     label = f"{method} pruning, {'/'.join(strategies)}"
     if run_first:

@@ -254,3 +254,68 @@ def with_training_compute(results: pd.DataFrame, dense_epochs: int, images: int)
             spent += row.epochs * per_weight * trained
         macs.append(float(spent))
     return results.assign(train_macs=macs)
+
+
+FRONTIER_TARGETS: dict[str, tuple[tuple[float, float, str], ...]] = {
+    "mnist": ((21_300, 0.984, "Han et al. 2015: LeNet-300-100 at 8 % of its weights, 98.41 %"),
+              (9_600, 0.98, "Frankle & Carbin 2019: LeNet-300-100 tickets at 3.6 %, about 98 %")),
+    "fashion_mnist": ((12_000, -0.01, "within 1 point of the dense network"),),
+}
+"""Per dataset, the published points the frontier is held against: a weight budget, the test
+accuracy to reach there (a negative value: that far below the dense accuracy) and where the
+figure comes from."""
+
+
+def frontier(results: pd.DataFrame, budgets=None) -> pd.DataFrame:
+    """Per method, at every weight budget of ``budgets`` (default: the remaining weights of every
+    candidate), the network validation ranks first among those with at most that many weights
+    in every seed (:func:`candidates`: any strategy, budget of retraining and level, per-layer
+    ranking): ``method``, ``budget``, ``label``, ``strategy``, ``epochs``, ``k``,
+    ``remaining_weights``, ``val_accuracy``, ``accuracy``, ``ci``, ``seeds`` and, when the
+    results have it, ``train_macs``."""
+    points = candidates(results)
+    keep = [c for c in ("label", "strategy", "epochs", "k", "remaining_weights", "val_accuracy", "accuracy", "ci",
+                        "seeds", "train_macs") if c in points]
+    rows = []
+    for method, of in points.groupby("method", sort=False):
+        for budget in sorted(set(of["remaining_weights"]) if budgets is None else budgets):
+            fits = of[of["remaining_weights"] <= budget]
+            if len(fits):
+                rows.append({"method": method, "budget": float(budget), **_chosen(fits).iloc[0][keep].to_dict()})
+    return pd.DataFrame(rows)
+
+
+def frontier_targets(results: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The frontier at each budget of :data:`FRONTIER_TARGETS` of ``dataset``, across methods:
+    the network validation ranks first under the budget, its test accuracy with its 95 %
+    interval, the ``target`` (a relative one counted from the mean dense accuracy), whether the
+    mean reaches it (``reached``), and the ``reference``."""
+    dense = dense_rows(results)
+    dense = dense.drop_duplicates("seed") if "seed" in dense else dense
+    rows = []
+    for budget, target, reference in FRONTIER_TARGETS.get(dataset, ()):
+        target = dense["accuracy"].mean() + target if target < 0 else target
+        best = frontier(results, [budget])
+        if best.empty:
+            rows.append({"budget": budget, "target": target, "reference": reference, "reached": False})
+            continue
+        top = best.sort_values("val_accuracy", ascending=False).iloc[0]
+        rows.append({"budget": budget, "target": target, "reference": reference, "method": top["method"],
+                     "label": top["label"], "k": top["k"], "remaining_weights": top["remaining_weights"],
+                     "accuracy": top["accuracy"], "ci": top["ci"], "seeds": int(top["seeds"]),
+                     "reached": bool(top["accuracy"] >= target)})
+    return pd.DataFrame(rows)
+
+
+def frontier_targets_markdown(table: pd.DataFrame) -> str:
+    """One sentence per row of :func:`frontier_targets`."""
+    lines = []
+    for r in table.itertuples():
+        if not isinstance(getattr(r, "label", None), str):
+            lines.append(f"- With at most {r.budget:,.0f} weights: no network of this run fits ({r.reference}).")
+            continue
+        verdict = "reaches" if r.reached else "does **not** reach"
+        lines.append(f"- With at most {r.budget:,.0f} weights, validation ranks first **{r.label}** at "
+                     f"k = {level(r.k)} ({r.remaining_weights:,.0f} weights): {plus_minus(r.accuracy, r.ci)} on test "
+                     f"over {r.seeds} seeds, which {verdict} {r.target:.2%} ({r.reference}).")
+    return "\n".join(lines)

@@ -97,6 +97,7 @@ class Layout:
                               "findings_path": str(results / "findings.csv"),
                               "levels_path": str(results / "levels.csv"),
                               "targets_path": str(results / "targets.csv"),
+                              "frontier_path": str(results / "frontier.csv"),
                               "efficiency_path": str(results / "efficiency.csv"),
                               "machine_path": str(results / "efficiency_machine.json"),
                               "figures_dir": figures},
@@ -244,7 +245,7 @@ def executed_notebook(params: dict[str, Any], executed: Path, record: Path, key:
     return run_it() if force else cache.reuse(record, load, run_it)
 
 
-MERGED = ("pruning.csv", "training.csv", "findings.csv", "levels.csv", "targets.csv", "efficiency.csv")
+MERGED = ("pruning.csv", "training.csv", "findings.csv", "levels.csv", "targets.csv", "frontier.csv", "efficiency.csv")
 """Per-dataset results concatenated into one file of ``Layout.results`` (each has a dataset column)."""
 
 

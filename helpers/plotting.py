@@ -204,6 +204,36 @@ def cost_plot(points: pd.DataFrame, dense_weights: float, dense_accuracy: float)
     return fig
 
 
+def frontier_plot(frontier: pd.DataFrame, dense_weights: float, dense_accuracy: float,
+                  references=()) -> plt.Figure:
+    """Each method's frontier (``frontier``: :func:`helpers.comparison.frontier`): at every
+    weight budget, the test accuracy of the network validation ranks first under it, with the
+    band of its 95 % interval, a step down to the left as budgets shrink; the networks chosen are
+    marked. ``references``: ``(weights, accuracy, label)`` published points, drawn as crosses.
+    Fewer weights to the right, on a log scale; the dense accuracy and one point below it in grey."""
+    fig, ax = plt.subplots(figsize=(9, 4.6))
+    for method_name, rows in frontier.groupby("method", sort=False):
+        rows = rows.sort_values("budget")
+        colour = METHOD_COLOURS[method_name]
+        ax.step(rows["budget"], rows["accuracy"], where="post", color=colour, label=f"{method_name} pruning")
+        ax.fill_between(rows["budget"], rows["accuracy"] - rows["ci"].fillna(0), rows["accuracy"] + rows["ci"].fillna(0),
+                        step="post", color=colour, alpha=0.15, lw=0)
+        chosen = rows.drop_duplicates("remaining_weights")
+        ax.plot(chosen["remaining_weights"], chosen["accuracy"], "o", ms=3, color=colour)
+    for weights, accuracy, label in references:
+        ax.plot([weights], [accuracy], "kx", ms=8, mew=2, label=label)
+    ax.axhline(dense_accuracy, color="grey", ls="--", lw=1, label=f"dense {dense_accuracy:.2%}")
+    ax.axhline(dense_accuracy - 0.01, color="grey", ls=":", lw=1, label="dense − 1 point")
+    ax.axvline(dense_weights, color="grey", lw=1)
+    ax.set(xscale="log", xlabel="at most this many weights (log scale)", ylabel="test accuracy",
+           ylim=(dense_accuracy - 0.05, dense_accuracy + 0.005))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.invert_xaxis()  # fewer weights to the right, like higher k everywhere else
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
 def sensitivity_plot(sensitivity: pd.DataFrame) -> plt.Figure:
     """Accuracy against k when one layer alone is pruned, one line per layer."""
     fig, ax = plt.subplots(figsize=(8, 4))

@@ -12,7 +12,7 @@ import mistune
 import pandas as pd
 
 from . import io
-from .comparison import answer_markdown, budget_table
+from .comparison import answer_markdown, budget_table, frontier_targets, frontier_targets_markdown
 
 DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
@@ -65,7 +65,7 @@ def _machine(path: Path) -> str:
 
 def index_html(reports_dir: Path, results_dir: Path, figures_dir: Path, datasets: Sequence[str]) -> str:
     """The landing page, from the merged ``results_dir/pruning.csv``, ``efficiency.csv`` and
-    ``cost.csv``, each dataset's ``equal_cost.png`` in ``figures_dir`` and the rendered chapters
+    ``cost.csv``, each dataset's ``frontier.png`` in ``figures_dir`` and the rendered chapters
     in ``reports_dir``."""
     results = io.read_csv(results_dir / "pruning.csv")
     efficiency = io.read_csv(results_dir / "efficiency.csv")
@@ -74,15 +74,17 @@ def index_html(reports_dir: Path, results_dir: Path, figures_dir: Path, datasets
     pages = []
     for dataset in datasets:
         of, eff = results[results["dataset"] == dataset], efficiency[efficiency["dataset"] == dataset]
-        figure = Path(figures_dir) / dataset / "equal_cost.png"
+        figure = Path(figures_dir) / dataset / "frontier.png"
         pages.append({
             "name": dataset, "title": DATASET_TITLES.get(dataset, dataset),
             "answer": mistune.html(answer_markdown(of, eff)),
             "figure": base64.b64encode(figure.read_bytes()).decode(),
-            "figure_alt": "Two line charts: test accuracy against weights remaining and against measured speed-up, "
-                          "log axes, one colour per method and one line style per strategy",
-            "figure_caption": "For a given cost, the highest curve is the one to use; grey lines mark the dense "
-                              "accuracy and one point below it.",
+            "figure_alt": "Step chart per method: test accuracy of the validation-chosen network against the most "
+                          "weights allowed, log axis, with 95 % interval bands and the published points as crosses",
+            "figure_caption": "At each budget, the network validation ranks first, with its 95 % interval on test; "
+                              "the crosses are published points at the same numbers of weights; grey lines mark the "
+                              "dense accuracy and one point below it.",
+            "frontier": mistune.html(frontier_targets_markdown(frontier_targets(of, dataset))),
             "seeds": of["seed"].nunique(),
             "table": _table_html(budget_table(of, eff), f"budgets-{dataset}"),
             "chapters": _chapters(Path(reports_dir), dataset),

@@ -439,6 +439,6 @@ def tuning_markdown(lrs, validation_size: int) -> str:
     for strategy, by_level in lrs.items():
         chosen = ", ".join(f"{lr:g} at k = {level(k)}" for k, lr in sorted(by_level.items()))
         parts.append(f"- **{registered(strategy).label.capitalize()}**: {chosen}.")
-    return (f"Chosen on {validation_size:,} training images held out from a dense model trained without them "
-            f"(the test set plays no part); every other level takes the choice of the nearest tuned level, "
-            f"nearest in the log of what is kept:\n\n" + "\n".join(parts))
+    return (f"Chosen on the {validation_size:,} training images every model of the study is trained without (the "
+            f"test set plays no part); every other level takes the choice of the nearest tuned level, nearest in "
+            f"the log of what is kept:\n\n" + "\n".join(parts))

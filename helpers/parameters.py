@@ -240,6 +240,7 @@ VALIDATORS: dict[str, Accepts] = {
     "control_ks": _LEVELS,
     "cutoff_ks": _LEVELS,
     "tune_lrs": Accepts("rates in (0, 1]", _learning_rates),
+    "control_lrs": Accepts("rates in (0, 1]", _learning_rates),
     "shift_k": Accepts("a level in [0, 100)", lambda _, v: check_k(v)),
     "csr_from_k": Accepts("a level in [0, 100)", lambda _, v: check_k(v)),
     "strategies": Accepts(f"any of {', '.join(STRATEGIES)}", lambda _, v: check_strategies(v)),

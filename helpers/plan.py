@@ -49,7 +49,9 @@ def _rows(dataset: str, notebook: str, p: Mapping[str, Any], train_images: int, 
     for control in named(strategies, control=True) if p["control_ks"] else []:
         schedule = registered(control).plan(p, recipe)
         add("retraining", control, schedule.budget.epochs, len(schedule.levels) * first(schedule.seeds))
-    tuned = named(strategies, tuned=True)
+        if registered(control).tuned:
+            add("trial", control, schedule.budget.epochs, len(p["control_lrs"]))
+    tuned = named(strategies, tuned=True, control=False)
     for s in tuned:
         add("trial", s, p["recovery_epochs"], len(p["tune_ks"]) * len(p["tune_lrs"]))
     levels = [k for k in p["ks"] if k > 0]

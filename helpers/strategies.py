@@ -49,7 +49,7 @@ class Strategy:
     marker: str
     make: Make | None = None  # None: pruning alone, nothing trains
     control: bool = False  # run at control_ks only, not at every level of the sweep
-    tuned: bool = False  # learning rate chosen on the validation split
+    tuned: bool = False  # learning rate chosen on the validation split (a control's: at its highest level)
     fixed_mask: bool = False  # trains a fixed mask (in CSR from csr_from_k)
     retrains: bool = False  # prunes a trained network, then trains what is left
     rounds: bool = False  # iterative: its rows carry the epochs of all rounds so far
@@ -166,11 +166,11 @@ REINIT = Strategy("reinit", "lottery ticket's mask, re-initialised (control)",
 SCRATCH = Strategy("scratch", "trained from scratch, Scratch-E (control)",
                    "trains the network that pruning left (its shape and mask) from a fresh initialisation for the "
                    "dense model's epochs (Liu et al.'s Scratch-E), at a few levels only", (0, (6, 2, 1, 2)), "X",
-                   _train_mask(scratch), control=True, fixed_mask=True, plan=_at_control_levels)
+                   _train_mask(scratch), control=True, tuned=True, fixed_mask=True, plan=_at_control_levels)
 SCRATCH_B = Strategy("scratch_b", "trained from scratch, Scratch-B (control)",
                      "trains the same network from a fresh initialisation for as many training multiply-adds as the "
                      "dense model's training, at most twice its epochs (Liu et al.'s Scratch-B)", (0, (6, 2)), "x",
-                     _train_mask(scratch), control=True, fixed_mask=True, plan=_same_compute)
+                     _train_mask(scratch), control=True, tuned=True, fixed_mask=True, plan=_same_compute)
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (ONESHOT, FINETUNE, GRADUAL, LRR, TICKET, REINIT, SCRATCH,
                                                        SCRATCH_B)}

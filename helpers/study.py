@@ -282,21 +282,15 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
     long_budget = replace(budget, epochs=params["target_epochs"])
     controls = [(control, registered(control).plan(params, dense.recipe_budget()))
                 for control in (named(strategies, control=True) if params["control_ks"] else [])]
-    # the trials and the controls together: the controls need no choice made on validation
     validation = Validation(dense, data, params["cache_dir"])
-    tuned = validation.retrainings(method, strategies, params["tune_ks"], params["tune_lrs"], budget,
-                                   params["prune_last"], from_params["csr_from_k"])
-    # one list for all controls: a re-initialised ticket waits for the ticket's round before it
     seeds = list(dense.models)
 
     def first_of(n: int | None) -> list[int]:
         return seeds if n is None else seeds[:n]
     swept_seeds = first_of(params["sweep_seeds"])
-    first = retraining_jobs([job for control, schedule in controls for job in retrainings(
-        dense, method, schedule.levels, [control], schedule.budget, None, params["prune_last"],
-        from_params["csr_from_k"], schedule.path, seeds=first_of(schedule.seeds))], dense, data, inputs)
-    pool.run(trial_jobs(tuned, validation, inputs) + first, f"{method} pruning, learning rates and controls",
-             show=params["progress"])
+    swept = named(strategies, control=False)
+    # the controls tuned on validation (Scratch-E and -B) are tried at their highest level
+    tuned_controls = [(c, schedule) for c, schedule in controls if registered(c).tuned]
 
     def run_trials(trials: Sequence[Retraining], label: str) -> None:
         pool.run(trial_jobs(trials, validation, inputs), label, show=params["progress"])
@@ -304,16 +298,40 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
     def run_retrainings(made: Sequence[Retraining], label: str) -> None:
         pool.run(retraining_jobs(made, dense, data, inputs), label, show=params["progress"])
     common = dict(cache_dir=params["cache_dir"], run_first=run_retrainings, **from_params)
-    trials = trials_inside_the_grid(validation, method, strategies, params["tune_ks"], params["tune_lrs"], budget,
+    # 1. every trial at once: the sweep's strategies at tune_ks, the tuned controls
+    run_trials([*validation.retrainings(method, swept, params["tune_ks"], params["tune_lrs"], budget,
+                                        params["prune_last"], from_params["csr_from_k"]),
+                *(job for c, schedule in tuned_controls for job in validation.retrainings(
+                    method, [c], [max(schedule.levels)], params["control_lrs"], schedule.budget, params["prune_last"],
+                    from_params["csr_from_k"]))], f"{method} pruning, learning rates")
+    trials = trials_inside_the_grid(validation, method, swept, params["tune_ks"], params["tune_lrs"], budget,
                                     run_first=run_trials, **from_params)
     tuning_frames = [validation.oneshot(method, params["tune_ks"], prune_last=params["prune_last"]), trials]
     lrs = choose(trials) if len(trials) else {}
-    swept = [s for s in strategies if not registered(s).control]
-    frames = [strategy_sweep(dense, data, method, params["ks"], swept, budget, lrs=lrs, seeds=swept_seeds, **common)]
+    for c, schedule in tuned_controls:
+        tried = trials_inside_the_grid(validation, method, [c], [max(schedule.levels)], params["control_lrs"],
+                                       schedule.budget, run_first=run_trials, **from_params)
+        tuning_frames.append(tried)
+        lrs.update(choose(tried))
+    # 2. every network those choices decide, in one list: the sweep, the longer budget, the
+    # controls (the longest jobs, run first) and the other rankings
     retraining = [s for s in swept if registered(s).trains]
+    ranked = [s for s in (ONESHOT.name, FINETUNE.name) if s in strategies or s == ONESHOT.name]
+    sweeps = [dict(ks=params["ks"], strategies=swept, budget=budget, seeds=swept_seeds)]
     if params["target_ks"] and retraining:
-        frames.append(strategy_sweep(dense, data, method, params["target_ks"], retraining, long_budget, lrs=lrs,
-                                     **common))
+        sweeps.append(dict(ks=params["target_ks"], strategies=retraining, budget=long_budget, seeds=None))
+    sweeps += [dict(ks=schedule.levels, strategies=[c], budget=schedule.budget, seeds=first_of(schedule.seeds),
+                    path=schedule.path) for c, schedule in controls]
+    sweeps += [dict(ks=[0.0, *params["ranking_ks"]], strategies=ranked, budget=budget, seeds=swept_seeds,
+                    ranking=ranking) for ranking in params.get("rankings", [])]  # the notebooks with rankings
+    run_retrainings([job for sweep in sweeps for job in retrainings(
+        dense, method, sweep["ks"], sweep["strategies"], sweep["budget"], lrs, params["prune_last"],
+        from_params["csr_from_k"], sweep.get("path"), sweep.get("ranking", LAYER.name), sweep["seeds"])],
+        f"{method} pruning, every level")
+    frames = [strategy_sweep(dense, data, method, sweep["ks"], sweep["strategies"], sweep["budget"], lrs=lrs,
+                             path=sweep.get("path"), ranking=sweep.get("ranking", LAYER.name), seeds=sweep["seeds"],
+                             **common) for sweep in sweeps]
+    # 3. the longest budget, for the strategy validation ranks first at each target level
     longest_lrs: dict[str, dict[float, float]] = {}
     if params["target_ks"] and lrs and params["longest_epochs"] > params["target_epochs"]:
         longest = replace(budget, epochs=params["longest_epochs"])
@@ -323,14 +341,6 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
             longest_lrs.update(choose(longer))
             tuning_frames.append(longer)
             frames.append(strategy_sweep(dense, data, method, ks, [strategy], longest, lrs=longest_lrs, **common))
-    for control, schedule in controls:
-        frames.append(strategy_sweep(dense, data, method, schedule.levels, [control], schedule.budget,
-                                     path=schedule.path, seeds=first_of(schedule.seeds), **common))
-    for ranking in params.get("rankings", []):  # declared by the notebooks whose method has rankings
-        # one-shot, and fine-tuned like per-layer magnitude pruning, at the rate chosen for it
-        ranked = [s for s in (ONESHOT.name, FINETUNE.name) if s in strategies or s == ONESHOT.name]
-        frames.append(strategy_sweep(dense, data, method, [0.0, *params["ranking_ks"]], ranked, budget, lrs=lrs,
-                                     ranking=ranking, seeds=swept_seeds, **common))
     results = with_training_compute(pd.concat(frames, ignore_index=True), dense.recipe.epochs, len(data["train"]))
     results.insert(0, "dataset", params["dataset"])
     tuning = pd.concat(tuning_frames, ignore_index=True)

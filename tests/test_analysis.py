@@ -271,3 +271,13 @@ def test_training_compute_counts_the_dense_training_and_every_round_before():
     assert macs["gradual", 90.0] == dense + 2 * 150 * (1000 + 3 * 100) / 4
     assert macs["ticket", 90.0] == dense + 10 * 150 * (600 + 360 + 100)
     assert macs["reinit", 90.0] == dense + 10 * 150 * (600 + 360) + 10 * 150 * 100  # the ticket's rounds, then its own
+
+
+def test_the_ticket_is_set_against_its_mask_re_initialised_seed_by_seed():
+    from helpers.comparison import ticket_against_reinit, ticket_against_reinit_markdown
+    rows = [{"seed": s, "method": "weight", "ranking": "layer", "strategy": st, "k": 99.7, "epochs": 100,
+             "accuracy": a + 0.001 * s, "remaining_weights": 9152}
+            for s in (0, 1, 2) for st, a in (("ticket", 0.975), ("reinit", 0.955))]
+    table = ticket_against_reinit(pd.DataFrame(rows))
+    assert table.iloc[0].difference == pytest.approx(0.02) and table.iloc[0].verdict == "higher"
+    assert "Frankle & Carbin's finding reproduces" in ticket_against_reinit_markdown(table)

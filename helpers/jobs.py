@@ -88,6 +88,8 @@ def _in_one_thread(call: Callable[..., Any], args: tuple) -> tuple[float, float]
     process is not started by this module, so the thread count is set at every job). Returns
     the CPU seconds and wall seconds it took."""
     torch.set_num_threads(1)
+    # the notebook reports the jobs' progress; a worker's own loops would overwrite its report
+    os.environ.pop(progress_report.ENVIRONMENT, None)
     cpu, wall = time.process_time(), time.perf_counter()
     call(*args)
     return time.process_time() - cpu, time.perf_counter() - wall

@@ -10,11 +10,13 @@ ARTEFACTS ?= artefacts
 # (e.g. MNIST_ARCHIVE=../shared/datasets/MNIST/raw); unset: torchvision downloads it.
 MNIST_ARCHIVE ?=
 export MNIST_ARCHIVE DATA_DIR
-# Worker processes that train, one torch thread each (empty: one per core); results do not depend on it.
+# Worker processes that train (empty: as many as the cores hold jobs of THREADS); results do not depend on it.
 JOBS ?=
+# Torch threads of every training job (empty: the notebooks' default, 2); it changes the last bits.
+THREADS ?=
 # A Dask scheduler's address (tcp://host:8786) whose workers train instead (README); empty: local workers.
 SCHEDULER ?=
-WORKERS := $(if $(JOBS),--jobs $(JOBS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+WORKERS := $(if $(JOBS),--jobs $(JOBS)) $(if $(THREADS),--threads $(THREADS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 .DEFAULT_GOAL := help
 .PHONY: help env report plan small lab test benchmark clean

@@ -8,9 +8,12 @@ whose inputs exist, as soon as a worker is free, the longest first. The workers 
 processes (as many as the cores this process may use, by default) or, when a scheduler address
 is given, the workers of a Dask cluster (:class:`distributed.Client` ``.get_executor()``).
 
-Every job runs with one torch thread, and so does the process that assembles the results, so
-the bits of every result are the same whatever the number of workers or of cores: what still
-changes them is the CPU's instruction sets and the package versions (README). Results come
+Every job runs with :data:`THREADS` torch threads (a parameter), and so does the process that
+assembles the results, so the bits of every result are the same whatever the number of workers
+or of cores: what still changes them is the thread count itself (recorded with the package
+versions in every record, :func:`helpers.provenance.versions`), the CPU's instruction sets and
+the package versions (README). By default there are as many workers as the cores hold jobs of
+that many threads. Results come
 back through the cache folder, which every worker must therefore share with this process: a
 cluster whose workers do not see it is refused before any job runs (:meth:`Workers.check_shared`).
 """
@@ -38,6 +41,14 @@ from .checks import positive_int
 SCHEDULER_CONFIG = "scheduler-address"
 """Dask's configuration key for a scheduler address (environment variable
 ``DASK_SCHEDULER_ADDRESS``): where jobs go when no address is given as a parameter."""
+
+THREADS = 2
+"""Torch threads per job, by default. Measured on the 2-core machine that made the report
+(``python -m helpers.scaling``, ``results/mnist/workers.json``): the same six fine-tuning jobs
+ran 1.90x faster one after another with two threads each than with one, and 1.70x faster on
+two one-thread workers: threads split the masked dense and CSR products (2.2x for CSR at
+k = 90 %), workers win only on the small compact shapes, and two concurrent jobs share the
+cores' caches and memory bandwidth."""
 
 RESTARTS = 3
 """How often a local pool whose worker died (killed, out of memory) is started again, its
@@ -73,21 +84,21 @@ def cores() -> int:
 
 
 @contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run the block with one torch thread (the thread count changes the bits of a result)."""
+def torch_threads(threads: int = THREADS) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads (the thread count changes the bits of a result)."""
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(positive_int("threads", threads))
     try:
         yield
     finally:
         torch.set_num_threads(before)
 
 
-def _in_one_thread(call: Callable[..., Any], args: tuple) -> tuple[float, float]:
-    """What a worker runs for a job: ``call(*args)`` with one torch thread (a Dask worker
-    process is not started by this module, so the thread count is set at every job). Returns
-    the CPU seconds and wall seconds it took."""
-    torch.set_num_threads(1)
+def _in_threads(call: Callable[..., Any], args: tuple, threads: int) -> tuple[float, float]:
+    """What a worker runs for a job: ``call(*args)`` with ``threads`` torch threads (a Dask
+    worker process is not started by this module, so the thread count is set at every job).
+    Returns the CPU seconds and wall seconds it took."""
+    torch.set_num_threads(threads)
     # the notebook reports the jobs' progress; a worker's own loops would overwrite its report
     os.environ.pop(progress_report.ENVIRONMENT, None)
     cpu, wall = time.process_time(), time.perf_counter()
@@ -129,13 +140,15 @@ def scheduler_address(address: str | None = None) -> str | None:
 
 
 class Workers:
-    """The processes jobs run in, for one study: ``workers`` local processes (None: one per
-    core, :func:`cores`), or the workers of the Dask cluster at ``address``
-    (:func:`scheduler_address`). Use it as a context manager; :meth:`run` runs jobs."""
+    """The processes jobs run in, for one study: ``workers`` local processes (None: as many as
+    :func:`cores` hold jobs of ``threads`` threads, at least one), or the workers of the Dask
+    cluster at ``address`` (:func:`scheduler_address`); every job runs with ``threads`` torch
+    threads. Use it as a context manager; :meth:`run` runs jobs."""
 
-    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+    def __init__(self, workers: int | None = None, address: str | None = None, threads: int = THREADS) -> None:
         self.address = scheduler_address(address)
-        self.workers = cores() if workers is None else positive_int("jobs", workers)
+        self.threads = positive_int("threads", threads)
+        self.workers = max(1, cores() // self.threads) if workers is None else positive_int("jobs", workers)
         self._executor: Executor | None = None
         self._client = None
 
@@ -150,7 +163,8 @@ class Workers:
         """Where the jobs run, for the report: ``"2 local worker processes"`` or the cluster."""
         if self.address:
             return f"the Dask cluster at {self.address}"
-        return f"{self.workers} local worker process{'es' * (self.workers > 1)}"
+        return (f"{self.workers} local worker process{'es' * (self.workers > 1)} of {self.threads} "
+                f"thread{'s' * (self.threads > 1)}")
 
     def _start(self) -> None:
         if self.address:
@@ -161,7 +175,7 @@ class Workers:
         else:
             # spawn: a fresh interpreter per worker, not a fork of a kernel's threads
             self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=torch.set_num_threads, initargs=(1,))
+                                                 initializer=torch.set_num_threads, initargs=(self.threads,))
 
     def _stop(self) -> None:
         if isinstance(self._executor, ProcessPoolExecutor):
@@ -220,7 +234,7 @@ class Workers:
                                key=lambda j: -j.cost)
                 for job in ready[: max(0, 2 * self.workers - len(running))]:
                     pending.remove(job)
-                    running[self._executor.submit(_in_one_thread, job.call, job.args)] = job
+                    running[self._executor.submit(_in_threads, job.call, job.args, self.threads)] = job
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 broken = False
                 for future in finished:

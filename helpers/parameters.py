@@ -258,6 +258,7 @@ VALIDATORS: dict[str, Accepts] = {
     **{n: Accepts("at least 1, or None", _optional_size) for n in ("train_size", "test_size", "sweep_seeds")},
     "tolerance": Accepts("in (0, 1)", _fraction),
     "jobs": Accepts("at least 1, or None", _optional_size),
+    "threads": Accepts("at least 1", _positive_int),
     "scheduler": Accepts("an address such as tcp://host:8786, or None", _address),
 }
 """Parameter name -> what it accepts and the range check returning the normalised value, shared

@@ -272,6 +272,7 @@ def run(
     force: bool = False,
     jobs: int | None = None,
     scheduler: str | None = None,
+    threads: int | None = None,
 ) -> list[Path]:
     """Execute every notebook for every dataset into ``layout.reports/<dataset>``, render each
     to HTML, merge the results across datasets and write the index page.
@@ -284,8 +285,9 @@ def run(
     :func:`executed_notebook`) is not run again, unless ``force``: its executed notebook and page stay.
     A notebook that fails stops the run (papermill raises), leaving the earlier outputs.
 
-    The notebooks that train run their jobs on ``jobs`` worker processes (None: one per core)
-    or on the Dask cluster at ``scheduler`` (:mod:`helpers.jobs`). Every job that ran is logged,
+    The notebooks that train run their jobs of ``threads`` torch threads (None: the notebooks'
+    default) on ``jobs`` worker processes (None: as many as the cores hold) or on the Dask
+    cluster at ``scheduler`` (:mod:`helpers.jobs`). Every job that ran is logged,
     and :data:`JOBS_COST_FILE` sums their CPU seconds per strategy and budget; :data:`COST_FILE`
     gives every notebook's wall and CPU seconds (its kernel's and its workers').
     """
@@ -304,7 +306,8 @@ def run(
         by_notebook["05_comparison"].setdefault("quick_benchmark", quick_benchmark)
         for name, params in by_notebook.items():
             declared = parameters.declared(name)
-            params.update({k: v for k, v in (("jobs", jobs), ("scheduler", scheduler)) if v is not None and k in declared})
+            params.update({k: v for k, v in (("jobs", jobs), ("scheduler", scheduler), ("threads", threads))
+                           if v is not None and k in declared})
     for by_notebook in plan.values():
         for name, params in by_notebook.items():
             parameters.prepare_outputs(parameters.check(params, name), name)
@@ -436,7 +439,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"], choices=sorted(DATASETS))
     parser.add_argument("--smoke", action="store_true", help="tiny run: data subset, one epoch, four levels")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="worker processes that train, one torch thread each (default: one per core)")
+                        help="worker processes that train (default: as many as the cores hold jobs of --threads)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of every training job (default: the notebooks', 2); part of every "
+                             "record, since it changes the last bits")
     parser.add_argument("--scheduler", default=None,
                         help="address of a Dask scheduler whose workers train instead (default: "
                              "$DASK_SCHEDULER_ADDRESS, else local workers); they must share the artefacts folder")
@@ -453,11 +459,12 @@ def main(argv: list[str] | None = None) -> None:
         estimated = plan.estimate(plan.planned_jobs(given, {d: plan.TRAIN_IMAGES for d in args.datasets}),
                                   layout.results / JOBS_COST_FILE)
         io.write_csv(estimated, layout.artefacts / "plan.csv")
-        print(plan.summary(estimated, args.jobs or jobs_module.cores()))
+        threads = args.threads or jobs_module.THREADS
+        print(plan.summary(estimated, args.jobs or max(1, jobs_module.cores() // threads)))
         print(f"wrote {layout.artefacts / 'plan.csv'}")
         return
     for page in run(layout, args.datasets, SMOKE if args.smoke else None, quick_benchmark=args.smoke, force=args.force,
-                    jobs=args.jobs, scheduler=args.scheduler):
+                    jobs=args.jobs, scheduler=args.scheduler, threads=args.threads):
         print(f"wrote {page}")
 
 

@@ -28,10 +28,15 @@ VERSIONED = ("torch", "torchvision", "numpy", "pandas")
 """Packages whose versions can change the numbers of the report."""
 
 
-def versions() -> dict[str, str]:
+def versions() -> dict[str, Any]:
     """Python's version and that of each package of :data:`VERSIONED` (with its build, e.g.
-    ``2.14.1+cu130``: CPU and CUDA builds of one release may differ in the last bits)."""
-    return {"python": platform.python_version(), **{p: _version(p) for p in VERSIONED}}
+    ``2.14.1+cu130``: CPU and CUDA builds of one release may differ in the last bits), and the
+    torch threads this process computes with (``torch_threads``), which change the last bits
+    too (:data:`helpers.jobs.THREADS`)."""
+    import torch  # a dependency of every process that computes; imported once
+
+    return {"python": platform.python_version(), **{p: _version(p) for p in VERSIONED},
+            "torch_threads": torch.get_num_threads()}
 
 
 @functools.cache  # read once per process: a kernel records provenance hundreds of times

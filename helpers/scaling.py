@@ -17,35 +17,67 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from . import io
-from .jobs import Workers, cores, one_thread
+from .jobs import Workers, cores, torch_threads
 from .machine import machine_facts
 from .retraining import Budget, Retraining
 from .study import Inputs, loaded, retraining_jobs
+from .sweep import retrained_evaluation
 
 CASES = (("weight", 50.0), ("weight", 90.0), ("weight", 99.0), ("unit", 50.0), ("unit", 90.0), ("unit", 95.0))
 """Method and level of every job timed: the masked dense form, CSR and the compact forms."""
 
 
+def _in_process(inputs: Inputs, made, threads: int) -> list[float]:
+    """Wall seconds of every job of ``made``, one after the other in this process with ``threads`` torch threads."""
+    data, dense = loaded(inputs)
+    before, seconds = torch.get_num_threads(), []
+    torch.set_num_threads(threads)
+    try:
+        with tempfile.TemporaryDirectory() as cache:
+            for job in made:
+                started = time.perf_counter()
+                retrained_evaluation(job, dense, data, cache)
+                seconds.append(time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(before)
+    return seconds
+
+
 def measure(inputs: Inputs, workers: int, rounds: int = 2) -> dict:
-    """Wall seconds of the jobs of :data:`CASES` on one worker and on ``workers``, ``rounds``
-    times each in alternating order, and ``speedup``: the median over rounds of one worker's
-    seconds over ``workers``'."""
+    """Wall seconds of the jobs of :data:`CASES` on one worker and on ``workers`` (one torch
+    thread each), and one after the other in this process with ``workers`` threads, ``rounds``
+    times each in alternating order; ``speedup``: the median over rounds of one worker's seconds
+    over ``workers``', and ``speedup_threads`` likewise for the threads; and per job, its
+    seconds with one thread and with ``workers`` threads (first round)."""
     data, dense = loaded(inputs)
     budget = Budget(1, 1e-3, 256)
     made = [Retraining("finetune", method, k, inputs.seeds[0], budget, csr_from_k=90.0) for method, k in CASES]
-    seconds: dict[int, list[float]] = {1: [], workers: []}
+    seconds: dict[str, list[float]] = {"1 worker": [], f"{workers} workers": [], f"{workers} threads": []}
+    per_job: dict[str, list[float]] = {}
     for r in range(rounds):
-        for n in (1, workers) if r % 2 == 0 else (workers, 1):
-            with tempfile.TemporaryDirectory() as cache, one_thread(), Workers(n) as pool:
+        order = list(seconds) if r % 2 == 0 else list(reversed(seconds))
+        for config in order:
+            if config.endswith("threads"):
+                jobs_seconds = _in_process(inputs, made, workers)
+                seconds[config].append(sum(jobs_seconds))
+                per_job.setdefault(config, jobs_seconds)
+                continue
+            n = 1 if config == "1 worker" else workers
+            with tempfile.TemporaryDirectory() as cache, torch_threads(1), Workers(n, threads=1) as pool:
                 fresh = replace(inputs, cache_dir=cache)
                 started = time.perf_counter()
                 pool.run(retraining_jobs(made, dense, data, fresh), f"{len(made)} jobs on {n} worker(s)")
-                seconds[n].append(time.perf_counter() - started)
-    ratios = [one / many for one, many in zip(seconds[1], seconds[workers])]
+                seconds[config].append(time.perf_counter() - started)
+    per_job.setdefault("1 thread", _in_process(inputs, made, 1))
+    ones = seconds["1 worker"]
     return {"jobs": [f"fine-tuning {m} k={k:g}, 1 epoch of {len(data['train']):,} images" for m, k in CASES],
-            "workers": workers, "seconds_1_worker": seconds[1], f"seconds_{workers}_workers": seconds[workers],
-            "speedup": statistics.median(ratios), "machine": machine_facts()}
+            "workers": workers, "seconds": seconds, "seconds_per_job": per_job,
+            "speedup": statistics.median(o / m for o, m in zip(ones, seconds[f"{workers} workers"])),
+            "speedup_threads": statistics.median(o / m for o, m in zip(ones, seconds[f"{workers} threads"])),
+            "machine": machine_facts()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
                     str(args.checkpoint_dir), (0,), "", 1)
     result = measure(inputs, args.workers or cores(), args.rounds)
     io.write_json(result, args.out)
-    print(f"{result['workers']} workers: {result['speedup']:.2f}x one worker; wrote {args.out}")
+    print(f"{result['workers']} workers: {result['speedup']:.2f}x one worker; {result['workers']} threads in one "
+          f"process: {result['speedup_threads']:.2f}x; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from . import io, provenance
 from .checkpoints import data_expectation
 from .comparison import with_training_compute
 from .data import Split, hold_out, load_dataset
-from .jobs import Job, Workers, one_thread
+from .jobs import Job, Workers, torch_threads
 from .pruning import check_levels_keep_every_layer, n_to_prune, prunable_layers, prune
 from .pruning import method as method_of, units
 from .recovery import MIN_PRUNING_STEPS, gradual_pruning_steps
@@ -258,10 +258,11 @@ def run_method_study(notebook: str, method: str, params: Mapping[str, Any]) -> M
 
     Every training runs as a job (:mod:`helpers.jobs`) on ``jobs`` local worker processes (None:
     one per core) or on the Dask cluster at ``scheduler``, and so does every evaluation of a
-    retrained network; this process then reads them from the cache. Everything runs with one
-    torch thread, here as in the workers, so the results do not depend on how many there are.
+    retrained network; this process then reads them from the cache. Everything runs with
+    ``threads`` torch threads, here as in the workers, so the results do not depend on how many
+    workers there are.
     """
-    with one_thread(), Workers(params["jobs"], params["scheduler"]) as pool:
+    with torch_threads(params["threads"]), Workers(params["jobs"], params["scheduler"], params["threads"]) as pool:
         pool.check_shared(params["cache_dir"])
         return _method_study(notebook, method, params, pool)
 

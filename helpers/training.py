@@ -21,7 +21,7 @@ from . import progress as progress_report, provenance
 from .checkpoints import cache_path, cached, select_device
 from .checks import non_negative_int, positive_finite, positive_int
 from .data import Split, hold_out, load_dataset
-from .jobs import Job, Workers, one_thread
+from .jobs import THREADS, Job, Workers, torch_threads
 from .model import MLP, STUDY_HIDDEN
 from .pruning import Masks, apply_masks
 from .sources import check_name
@@ -258,13 +258,13 @@ def _train_dense_job(config: TrainConfig, source: tuple, cache_dir: str) -> None
 
 def train_dense_models(configs: Sequence[TrainConfig], data: Mapping[str, Split], source: tuple,
                        cache_dir: str | os.PathLike, *, jobs: int | None = None, scheduler: str | None = None,
-                       progress: bool = False) -> list[tuple[MLP, pd.DataFrame, Path]]:
+                       threads: int = THREADS, progress: bool = False) -> list[tuple[MLP, pd.DataFrame, Path]]:
     """:func:`train_dense` of every configuration of ``configs``, one job each on ``jobs``
     worker processes or the Dask cluster at ``scheduler`` (:class:`helpers.jobs.Workers`),
     then read from the cache in their order. ``source``, ``(dataset, data_dir, archive,
     train_size, test_size, validation_size)``, is how a worker loads ``data`` (once per process,
     :func:`helpers.data.hold_out`)."""
-    with one_thread(), Workers(jobs, scheduler) as pool:
+    with torch_threads(threads), Workers(jobs, scheduler, threads) as pool:
         pool.check_shared(cache_dir)
         pool.run([Job(str(dense_path(c, data, cache_dir)), f"{c.dataset} dense seed {c.seed}", _train_dense_job,
                       (c, tuple(source), str(cache_dir)), cost=float(c.epochs),

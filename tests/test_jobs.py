@@ -71,9 +71,22 @@ def test_the_job_of_a_worker_that_died_runs_again(tmp_path):
     assert Path(done).read_text() == "done" and Path(other).is_file()
 
 
-def test_jobs_is_checked():
+def test_jobs_and_threads_are_checked_and_the_cores_are_shared_by_threads():
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
         jobs.Workers(0)
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        jobs.Workers(1, threads=0)
+    assert jobs.Workers(threads=1).workers == jobs.cores()
+    assert jobs.Workers(threads=jobs.cores() + 1).workers == 1
+
+
+def test_the_thread_count_is_part_of_every_record():
+    with jobs.torch_threads(1):
+        one = provenance.versions()
+    with jobs.torch_threads(2):
+        two = provenance.versions()
+    assert one["torch_threads"] == 1 and two["torch_threads"] == 2
+    assert provenance.digest(one) != provenance.digest(two)
 
 
 # --- the same results whatever runs them -------------------------------------------------------
@@ -113,13 +126,14 @@ def _results(root: Path, params: dict, name: str, **where) -> dict[str, bytes]:
 
 def test_one_worker_two_workers_and_a_dask_cluster_give_the_same_bytes(small_study):
     root, params = small_study
-    one = _results(root, params, "one", jobs=1)
+    # one thread per job: a fixed count, whatever the workers (the thread count itself changes the bits)
+    one = _results(root, params, "one", jobs=1, threads=1)
     assert set(one) == {"weight.csv", "tuning.csv"}
-    assert _results(root, params, "two", jobs=2) == one
+    assert _results(root, params, "two", jobs=2, threads=1) == one
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
                                   processes=True) as cluster:
-        assert _results(root, params, "dask", scheduler=cluster.scheduler_address) == one
+        assert _results(root, params, "dask", scheduler=cluster.scheduler_address, threads=1) == one
     # the provenance beside them says nothing of where the jobs ran
     for run in ("one", "two", "dask"):
         assert not {"jobs", "scheduler"} & set(io.read_json(root / run / "weight.provenance.json")["parameters"])

@@ -2,6 +2,7 @@
 body, and the README's layout table names every module."""
 
 import ast
+import html
 import re
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -38,3 +39,17 @@ def test_helpers_modules_import_one_another_without_a_cycle():
 def test_the_readme_layout_table_names_every_module():
     row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `helpers/`"))
     assert set(re.findall(r"`([a-z_]+)`(?= \(|,)", row)) == set(MODULES)
+
+
+
+def test_each_datasets_pages_quote_their_own_references_and_no_slow_down_reads_faster():
+    """The committed pages: a Fashion-MNIST page quotes no figure of the original (MNIST) study,
+    and no measured ratio below 1 is written "faster"."""
+    pages = {p: html.unescape(re.sub(r"<[^>]+>", " ", p.read_text())) for p in sorted(ROOT.glob("reports/**/*.html"))}
+    assert pages, "the committed report has pages"
+    mnist_only = ("98.61", "original study reported", "original study saw it flat")
+    for page, text in pages.items():
+        if "fashion_mnist" in page.parts:
+            assert not [q for q in mnist_only if q in text], page
+        slow = re.findall(r"\b0\.\d+\s*×\s*\**\s*faster", text)
+        assert not slow, (page, slow)

@@ -106,9 +106,7 @@ def _in_threads(call: Callable[..., Any], args: tuple, threads: int) -> tuple[fl
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
-LOG_ENVIRONMENT = "HELPERS_JOB_LOG"
-"""Environment variable naming a file every job that ran appends a JSON line to: its
-:attr:`Job.about`, CPU seconds and wall seconds (:mod:`helpers.pipeline` sums them per strategy)."""
+LOG_ENVIRONMENT = progress_report.LOG_ENVIRONMENT
 
 
 def _log(job: Job, cpu: float, wall: float) -> None:

@@ -10,13 +10,10 @@ notebooks serve the full report and the small smoke run of the tests.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import math
 import os
 import re
-import resource
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -288,7 +285,7 @@ def run(
     The notebooks that train run their jobs of ``threads`` torch threads (None: the notebooks'
     default) on ``jobs`` worker processes (None: as many as the cores hold) or on the Dask
     cluster at ``scheduler`` (:mod:`helpers.jobs`). Every job that ran is logged,
-    and :data:`JOBS_COST_FILE` sums their CPU seconds per strategy and budget; :data:`COST_FILE`
+    and :data:`helpers.plan.JOBS_COST_FILE` sums their CPU seconds per strategy and budget; :data:`helpers.plan.COST_FILE`
     gives every notebook's wall and CPU seconds (its kernel's and its workers').
     """
     overrides = overrides or {}
@@ -312,7 +309,7 @@ def run(
         for name, params in by_notebook.items():
             parameters.prepare_outputs(parameters.check(params, name), name)
     steps = [(dataset, name, params) for dataset, by_notebook in plan.items() for name, params in by_notebook.items()]
-    previous = previous_cost(layout.results / COST_FILE)
+    previous = plan.previous_cost(layout.results / plan.COST_FILE)
     cache_dir = layout.artefacts / "cache"
     pages, cost = [], []
     job_log = layout.artefacts / "jobs.jsonl"
@@ -333,13 +330,13 @@ def run(
         bar.set_description(describe(0.0, None))
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
         before = set(cache_dir.glob("*"))
-        started, children = time.perf_counter(), _children_cpu()
+        started, children = time.perf_counter(), plan.children_cpu()
         executed = layout.reports / dataset / f"{name}.ipynb"
         record = layout.artefacts / "notebooks" / f"{dataset}-{name}.json"
         key = run_key(name, params, [layout.reports / dataset / f"{n}.ipynb" for d, n, _ in steps[:i] if d == dataset])
 
         def execute_it(name=name, params=params, dataset=dataset) -> None:
-            with _showing_progress(bar, layout.artefacts / f"progress-{dataset}-{name}.json", describe, job_log):
+            with progress.showing(bar, layout.artefacts / f"progress-{dataset}-{name}.json", describe, job_log):
                 execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
         skipped = executed_notebook(params, executed, record, key, Path(cwd or Path.cwd()), execute_it, force)
         html = executed.with_suffix(".html")
@@ -347,88 +344,18 @@ def run(
         seconds = time.perf_counter() - started
         cached = set(cache_dir.glob("*")) <= before  # wrote nothing new to the cache
         row = {"dataset": dataset, "notebook": name, "seconds": round(seconds, 1),
-               "cpu_seconds": round(_children_cpu() - children, 1), "cached": cached}
+               "cpu_seconds": round(plan.children_cpu() - children, 1), "cached": cached}
         # a notebook not run keeps the cost of the run that made its executed notebook
         cost.append(previous.get((dataset, name), row) if skipped else row)
         bar.write(f"{dataset} {name}: {seconds:.0f} s" + (" (up to date: not run)" if skipped else
                                                           " (everything cached)" if cached else ""))
     bar.close()
     merge_results(layout.results, datasets)
-    io.write_csv(pd.DataFrame(cost), layout.results / COST_FILE)
+    io.write_csv(pd.DataFrame(cost), layout.results / plan.COST_FILE)
     if job_log.is_file():  # else nothing trained: the last run's file stays, as cost.csv's rows do
-        io.write_csv(jobs_cost(job_log), layout.results / JOBS_COST_FILE)
+        io.write_csv(plan.jobs_cost(job_log), layout.results / plan.JOBS_COST_FILE)
     report.write_index(layout.reports, layout.results, layout.figures, datasets)
     return pages
-
-
-@contextlib.contextmanager
-def _showing_progress(bar: tqdm, path: Path, describe: Callable[[float, float | None], str], job_log: Path):
-    """While the block runs, show what a notebook's kernel reports to ``path`` (its current
-    loop and how far it is, :mod:`helpers.progress`) after the bar, and the bar's description
-    from ``describe(seconds elapsed, seconds left as the kernel's jobs estimate)``, every second.
-    The kernel's jobs append to ``job_log`` meanwhile (:data:`helpers.jobs.LOG_ENVIRONMENT`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    os.environ[progress.ENVIRONMENT] = str(path.resolve())  # kernels inherit it
-    os.environ[jobs_module.LOG_ENVIRONMENT] = str(job_log.resolve())  # and their workers too
-    stop = threading.Event()
-    started = time.monotonic()
-
-    def poll() -> None:
-        while not stop.wait(1.0):
-            bar.set_description(describe(time.monotonic() - started, progress.seconds_left(path)), refresh=False)
-            bar.set_postfix_str(progress.read(path), refresh=True)
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        watcher.join()
-        del os.environ[progress.ENVIRONMENT]
-        del os.environ[jobs_module.LOG_ENVIRONMENT]
-        path.unlink(missing_ok=True)
-        bar.set_postfix_str("")
-
-
-COST_FILE = "cost.csv"
-"""Wall time of every notebook of the last run, per dataset, and whether it found everything it
-needed cached (it wrote nothing new to the artefacts cache): ``dataset``, ``notebook``,
-``seconds``, ``cached``. A notebook that was up to date, and so not run, keeps the row of the
-run that executed it."""
-
-
-JOBS_COST_FILE = "cost_jobs.csv"
-"""The jobs of the last run that trained, summed per dataset, kind (dense model, tuning model,
-learning-rate trial, retraining), method, strategy and budget: ``jobs``, ``cpu_seconds`` and
-``seconds`` (wall, in their workers)."""
-
-
-def jobs_cost(log: Path) -> pd.DataFrame:
-    """The job log at ``log`` (:data:`helpers.jobs.LOG_ENVIRONMENT`) summed as :data:`JOBS_COST_FILE` says."""
-    rows = pd.read_json(log, lines=True)
-    keys = [c for c in ("dataset", "kind", "method", "strategy", "epochs") if c in rows]
-    rows[keys] = rows[keys].fillna("")
-    summed = rows.groupby(keys, sort=False).agg(jobs=("cpu_seconds", "size"), cpu_seconds=("cpu_seconds", "sum"),
-                                                 seconds=("seconds", "sum")).reset_index()
-    return summed.round({"cpu_seconds": 1, "seconds": 1})
-
-
-def _children_cpu() -> float:
-    """CPU seconds (user + system) of this process's finished children and their children: the
-    kernels, and the workers they started."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def previous_cost(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """(dataset, notebook) -> its row of :data:`COST_FILE` in the run that wrote ``path`` (empty
-    if none): the row a notebook not run again keeps, and the seconds the progress bar's
-    estimate of the time left is made of."""
-    if not path.is_file():
-        return {}
-    return {(r["dataset"], r["notebook"]): r for r in io.read_csv(path).to_dict("records")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -457,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
         overrides = SMOKE if args.smoke else {}
         given = {d: {n: {**p, **overrides.get(n, {})} for n, p in layout.parameters(d).items()} for d in args.datasets}
         estimated = plan.estimate(plan.planned_jobs(given, {d: plan.TRAIN_IMAGES for d in args.datasets}),
-                                  layout.results / JOBS_COST_FILE)
+                                  layout.results / plan.JOBS_COST_FILE)
         io.write_csv(estimated, layout.artefacts / "plan.csv")
         threads = args.threads or jobs_module.THREADS
         print(plan.summary(estimated, args.jobs or max(1, jobs_module.cores() // threads)))

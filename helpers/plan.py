@@ -1,4 +1,4 @@
-"""The study's training counted before anything trains: its jobs per dataset, kind, strategy and budget, each with estimated CPU seconds.
+"""The cost of a run: its training counted before anything trains (jobs per dataset, kind, strategy and budget, each with estimated CPU seconds), and what it measured after.
 
 :func:`planned_jobs` counts, from the notebooks' parameters alone, the jobs
 :func:`helpers.training.train_dense_models` and :func:`helpers.study.run_method_study` will
@@ -12,6 +12,7 @@ model; ``basis`` says which.
 from __future__ import annotations
 
 import ast
+import resource
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ def planned_jobs(parameters: Mapping[str, Mapping[str, Mapping[str, Any]]],
 def estimate(planned: pd.DataFrame, measured: Path | None) -> pd.DataFrame:
     """``planned`` with ``cpu_seconds`` (estimated for all its jobs) and ``basis``: the last
     run's CPU seconds per job of the same dataset, kind, method, strategy and epochs
-    (``measured``, :data:`helpers.pipeline.JOBS_COST_FILE`), else per epoch and image of the same
+    (``measured``, :data:`JOBS_COST_FILE`), else per epoch and image of the same
     kind, method and strategy, else of a dense model's epoch ("dense"); ``none`` when nothing
     was measured."""
     keys = ["dataset", "kind", "method", "strategy", "epochs"]
@@ -138,3 +139,42 @@ def summary(estimated: pd.DataFrame, workers: int) -> str:
     else:
         text += f"\n\n{int(estimated.jobs.sum()):,} jobs; no run measured yet, so no estimate of their cost"
     return text
+
+
+COST_FILE = "cost.csv"
+"""Wall time of every notebook of the last run, per dataset, and whether it found everything it
+needed cached (it wrote nothing new to the artefacts cache): ``dataset``, ``notebook``,
+``seconds``, ``cached``. A notebook that was up to date, and so not run, keeps the row of the
+run that executed it."""
+
+
+JOBS_COST_FILE = "cost_jobs.csv"
+"""The jobs of the last run that trained, summed per dataset, kind (dense model, tuning model,
+learning-rate trial, retraining), method, strategy and budget: ``jobs``, ``cpu_seconds`` and
+``seconds`` (wall, in their workers)."""
+
+
+def jobs_cost(log: Path) -> pd.DataFrame:
+    """The job log at ``log`` (:data:`helpers.jobs.LOG_ENVIRONMENT`) summed as :data:`JOBS_COST_FILE` says."""
+    rows = pd.read_json(log, lines=True)
+    keys = [c for c in ("dataset", "kind", "method", "strategy", "epochs") if c in rows]
+    rows[keys] = rows[keys].fillna("")
+    summed = rows.groupby(keys, sort=False).agg(jobs=("cpu_seconds", "size"), cpu_seconds=("cpu_seconds", "sum"),
+                                                 seconds=("seconds", "sum")).reset_index()
+    return summed.round({"cpu_seconds": 1, "seconds": 1})
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children and their children: the
+    kernels, and the workers they started."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def previous_cost(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """(dataset, notebook) -> its row of :data:`COST_FILE` in the run that wrote ``path`` (empty
+    if none): the row a notebook not run again keeps, and the seconds the progress bar's
+    estimate of the time left is made of."""
+    if not path.is_file():
+        return {}
+    return {(r["dataset"], r["notebook"]): r for r in io.read_csv(path).to_dict("records")}

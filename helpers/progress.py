@@ -8,14 +8,21 @@ variable, :func:`track` is a tqdm bar, shown only when asked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from tqdm.auto import tqdm
+
+LOG_ENVIRONMENT = "HELPERS_JOB_LOG"
+"""Environment variable naming the file every job that ran appends a JSON line to
+(:mod:`helpers.jobs`: its record's summary, CPU seconds and wall seconds), which
+:mod:`helpers.pipeline` sums per strategy (:func:`helpers.plan.jobs_cost`)."""
 
 ENVIRONMENT = "HELPERS_PROGRESS_FILE"
 """Environment variable naming the file a kernel reports its loops' progress to."""
@@ -112,3 +119,34 @@ def read(path: Path) -> str:
                           for loop in loops)
     except (OSError, ValueError, KeyError, TypeError):
         return ""
+
+
+@contextlib.contextmanager
+def showing(bar: tqdm, path: Path, describe: Callable[[float, float | None], str], job_log: Path):
+    """While the block runs, show what a notebook's kernel reports to ``path`` (its current
+    loop and how far it is, :mod:`helpers.progress`) after the bar, and the bar's description
+    from ``describe(seconds elapsed, seconds left as the kernel's jobs estimate)``, every second.
+    The kernel's jobs append to ``job_log`` meanwhile (:data:`helpers.jobs.LOG_ENVIRONMENT`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    os.environ[ENVIRONMENT] = str(path.resolve())  # kernels inherit it
+    os.environ[LOG_ENVIRONMENT] = str(job_log.resolve())  # and their workers too
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def poll() -> None:
+        while not stop.wait(1.0):
+            bar.set_description(describe(time.monotonic() - started, seconds_left(path)), refresh=False)
+            bar.set_postfix_str(read(path), refresh=True)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        del os.environ[ENVIRONMENT]
+        del os.environ[LOG_ENVIRONMENT]
+        path.unlink(missing_ok=True)
+        bar.set_postfix_str("")

@@ -23,6 +23,7 @@ from . import io
 from .jobs import Workers, cores, torch_threads
 from .machine import machine_facts
 from .retraining import Budget, Retraining
+from .strategies import FINETUNE
 from .study import Inputs, loaded, retraining_jobs
 from .sweep import retrained_evaluation
 
@@ -54,7 +55,7 @@ def measure(inputs: Inputs, workers: int, rounds: int = 2) -> dict:
     seconds with one thread and with ``workers`` threads (first round)."""
     data, dense = loaded(inputs)
     budget = Budget(1, 1e-3, 256)
-    made = [Retraining("finetune", method, k, inputs.seeds[0], budget, csr_from_k=90.0) for method, k in CASES]
+    made = [Retraining(FINETUNE.name, method, k, inputs.seeds[0], budget, csr_from_k=90.0) for method, k in CASES]
     seconds: dict[str, list[float]] = {"1 worker": [], f"{workers} workers": [], f"{workers} threads": []}
     per_job: dict[str, list[float]] = {}
     for r in range(rounds):

@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 
-from helpers import pipeline, plan
+from helpers import plan
 from helpers.pipeline import SMOKE, Layout
 
 
@@ -34,7 +34,7 @@ def test_the_plan_is_priced_from_the_jobs_the_last_run_measured(tmp_path):
         {"dataset": "mnist", "kind": "dense", "epochs": 1, "cpu_seconds": 5.0, "seconds": 5.2},
         {"dataset": "mnist", "kind": "retraining", "method": "weight", "strategy": "finetune", "k": 50.0, "epochs": 1,
          "cpu_seconds": 2.0, "seconds": 2.0}]) + "\n")
-    measured = pipeline.jobs_cost(log)
+    measured = plan.jobs_cost(log)
     dense = measured[measured.kind == "dense"].iloc[0]
     assert (dense.jobs, dense.cpu_seconds) == (2, 8.0)
     measured.to_csv(tmp_path / "cost_jobs.csv", index=False)

@@ -158,4 +158,4 @@ def test_versions_are_the_packages_own_and_need_no_torchvision_import():
     import numpy, torchvision  # noqa: E401 (imported here, where the import costs nothing to check)
     assert json.loads(result.stdout) == {"python": platform.python_version(), "torch": torch.__version__,
                                          "torchvision": torchvision.__version__, "numpy": numpy.__version__,
-                                         "pandas": pd.__version__}
+                                         "pandas": pd.__version__, "torch_threads": torch.get_num_threads()}

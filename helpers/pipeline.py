@@ -297,18 +297,18 @@ def run(
     # Every notebook's parameters are checked before the first one runs, and every path they
     # write: a typo or a read-only folder in the last notebook's must not surface after an hour
     # of training.
-    plan = {dataset: {name: {**params, **overrides.get(name, {})}
+    given = {dataset: {name: {**params, **overrides.get(name, {})}
                       for name, params in layout.parameters(dataset).items()} for dataset in datasets}
-    for by_notebook in plan.values():
+    for by_notebook in given.values():
         by_notebook["05_comparison"].setdefault("quick_benchmark", quick_benchmark)
         for name, params in by_notebook.items():
             declared = parameters.declared(name)
             params.update({k: v for k, v in (("jobs", jobs), ("scheduler", scheduler), ("threads", threads))
                            if v is not None and k in declared})
-    for by_notebook in plan.values():
+    for by_notebook in given.values():
         for name, params in by_notebook.items():
             parameters.prepare_outputs(parameters.check(params, name), name)
-    steps = [(dataset, name, params) for dataset, by_notebook in plan.items() for name, params in by_notebook.items()]
+    steps = [(dataset, name, params) for dataset, by_notebook in given.items() for name, params in by_notebook.items()]
     previous = plan.previous_cost(layout.results / plan.COST_FILE)
     cache_dir = layout.artefacts / "cache"
     pages, cost = [], []

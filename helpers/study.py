@@ -106,7 +106,7 @@ def trial_jobs(trials: Sequence[Retraining], validation: Validation, inputs: Inp
     """The jobs that retrain the tuning model as every job of ``trials`` says and score it on
     the validation split (:meth:`helpers.sweep.Validation.trial`)."""
     return [Job(str(validation.trial_path(job)), f"trial {job.strategy} {job.method} k={job.k:g} lr={job.budget.lr:g}",
-                _evaluate_trial, (inputs, job), cost=_cost(job, len(validation.split["train"])),
+                _evaluate_trial, (inputs, job), cost=_cost(job, len(validation.data["train"])),
                 about=_about(inputs, job, "trial")) for job in trials]
 
 

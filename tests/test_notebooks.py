@@ -69,7 +69,10 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     # the scratch control gets the dense recipe (one epoch in the smoke run) at control_ks
     expected |= {("mnist", s, m, "scratch", "layer", float(k)) for s in seeds for m in ("weight", "unit")
                  for k in SMOKE[f"0{3 if m == 'weight' else 4}_{m}_pruning"]["control_ks"]}
-    expected |= {("mnist", s, "weight", "oneshot", "global", float(k)) for s in seeds for k in ks}
+    # the other rankings, weight pruning only: one-shot and fine-tuned at ranking_ks (the default levels)
+    ranking_ks = [90.0, 95.0, 99.0, 99.7]
+    expected |= {("mnist", s, "weight", st, r, k) for s in seeds for r in ("global", "lamp", "random")
+                 for st, levels in (("oneshot", [0.0, *ranking_ks]), ("finetune", ranking_ks)) for k in levels}
     # the iterative strategies: their rounds up to the highest control level, the dense recipe (one
     # epoch in the smoke run) each; the ticket's control at the round that reaches each control level
     path = recovery.iterative_path(90, 0.4)
@@ -80,11 +83,14 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     reinit = results[results.strategy == "reinit"]
     assert sorted(reinit[["method", "k", "seed"]].apply(tuple, axis=1)) == sorted(
         (m, 90.0, s) for m in ("weight", "unit") for s in seeds)
-    expected |= {("mnist", s, m, "scratch_b", "layer", 90.0) for s in seeds for m in ("weight", "unit")}
-    others = results[~results.strategy.isin(["lrr", "ticket", "reinit"])]
+    # Scratch-B: the dense recipe's compute, twice its one epoch here
+    scratch_b = results[results.strategy == "scratch_b"]
+    assert sorted(scratch_b[["method", "k", "epochs", "seed"]].apply(tuple, axis=1)) == sorted(
+        (m, 90.0, 2, s) for m in ("weight", "unit") for s in seeds)
+    others = results[~results.strategy.isin(["lrr", "ticket", "reinit", "scratch_b"])]
     keys = others[others.epochs <= 1][["dataset", "seed", "method", "strategy", "ranking", "k"]].apply(tuple, axis=1)
     assert sorted(keys) == sorted(expected)
-    long = others[others.epochs == SMOKE["03_weight_pruning"]["target_epochs"]]
+    long = others[(others.epochs == SMOKE["03_weight_pruning"]["target_epochs"]) & ~others.strategy.isin(["scratch"])]
     assert sorted(long[["method", "k", "strategy", "seed"]].apply(tuple, axis=1)) == sorted(
         (m, float(k), st, s) for m, k in (("weight", 99), ("unit", 90)) for st in ("finetune", "gradual") for s in seeds)
     # the longest budget: at each target level, one strategy (validation's first), every seed
@@ -94,7 +100,7 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
         assert ran.strategy.nunique() == 1 and set(ran.k) == {k} and sorted(ran.seed) == seeds
         tuned = pd.read_csv(layout.results / "mnist" / f"{method}_tuning.csv")
         tuned = tuned[tuned.epochs == SMOKE["03_weight_pruning"]["longest_epochs"]]
-        assert set(tuned.strategy) == set(ran.strategy) and set(tuned.lr) == set(SMOKE["03_weight_pruning"]["tune_lrs"])
+        assert set(tuned.strategy) == set(ran.strategy) and set(tuned.lr) >= set(SMOKE["03_weight_pruning"]["tune_lrs"])
         assert ran.lr.isin(tuned.lr).all(), "the longest budget's learning rate was chosen at its length"
     assert results.accuracy.between(0, 1).all()
     dense = results[results.k == 0]
@@ -124,7 +130,7 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     assert findings.dropna(subset=["best"]).method.isin(["weight", "unit"]).all()
     for method in ("weight", "unit"):
         tuning = pd.read_csv(layout.results / "mnist" / f"{method}_tuning.csv")
-        assert set(tuning.strategy) == {"oneshot", "finetune", "gradual"} and tuning.val_accuracy.between(0, 1).all()
+        assert set(tuning.strategy) == {"oneshot", "finetune", "gradual", "scratch", "scratch_b"} and tuning.val_accuracy.between(0, 1).all()
         chosen = results[(results.method == method) & results.strategy.isin(["finetune", "gradual"])].lr
         assert chosen.isin(SMOKE["03_weight_pruning"]["tune_lrs"]).all(), "retraining uses a learning rate tried"
     record = json.loads((layout.results / "mnist" / "weight_pruning.provenance.json").read_text())

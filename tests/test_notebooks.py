@@ -141,7 +141,7 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     assert summary["splits"]["train"]["images"] == 60_000
     for figure in ("class_balance", "samples", "pixel_histogram", "learning_curves", "weight_accuracy",
                    "unit_accuracy", "weight_magnitudes", "unit_norms", "comparison", "weight_sensitivity",
-                   "unit_sensitivity", "weight_shift", "unit_shift", "weight_global_vs_layer", "speedup",
+                   "unit_sensitivity", "weight_shift", "unit_shift", "weight_rankings", "speedup",
                    "equal_cost"):
         assert (layout.figures / "mnist" / f"{figure}.png").stat().st_size > 1000, figure
 

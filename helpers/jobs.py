@@ -157,13 +157,6 @@ class Workers:
     def __exit__(self, *exc) -> None:
         self._stop()
 
-    def describe(self) -> str:
-        """Where the jobs run, for the report: ``"2 local worker processes"`` or the cluster."""
-        if self.address:
-            return f"the Dask cluster at {self.address}"
-        return (f"{self.workers} local worker process{'es' * (self.workers > 1)} of {self.threads} "
-                f"thread{'s' * (self.threads > 1)}")
-
     def _start(self) -> None:
         if self.address:
             from distributed import Client

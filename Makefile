@@ -16,7 +16,9 @@ JOBS ?=
 THREADS ?=
 # A Dask scheduler's address (tcp://host:8786) whose workers train instead (README); empty: local workers.
 SCHEDULER ?=
-WORKERS := $(if $(JOBS),--jobs $(JOBS)) $(if $(THREADS),--threads $(THREADS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+# The study: report (what fits a 2-core machine in two hours) or extended (the papers' settings everywhere; README, Cost).
+STUDY ?= report
+WORKERS := --study $(STUDY) $(if $(JOBS),--jobs $(JOBS)) $(if $(THREADS),--threads $(THREADS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 .DEFAULT_GOAL := help
 .PHONY: help env report plan small lab test benchmark clean

@@ -33,6 +33,7 @@ from traitlets import default
 from . import cache, io, jobs as jobs_module, parameters, plan, progress, provenance, report
 from .parameters import SOURCE_DIR
 from .sources import DATASETS, check_name
+from .strategies import RANKINGS, STRATEGIES, LAYER, named
 
 NOTEBOOKS = (
     "01_data_exploration",
@@ -54,6 +55,38 @@ SMOKE: dict[str, dict[str, Any]] = {
 """Parameters that shrink the run to a smoke test: a data subset, two seeds, one epoch, four
 levels, two learning rates tried at two levels, the controls at one level (iterative rounds of 40 %);
 retraining in batches of 32, so that gradual pruning on so few images still prunes in steps."""
+
+_SWEEP_ONLY = named(STRATEGIES, control=False, rounds=False)
+STUDIES: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "report": {
+        "fashion_mnist": {
+            "02_training": {"seeds": [0, 1, 2]},
+            "03_weight_pruning": {"strategies": _SWEEP_ONLY, "rankings": [], "control_ks": [],
+                                  "ks": [0, 50, 80, 90, 95, 97.5, 99, 99.5, 99.8], "tune_ks": [50, 90, 99.5],
+                                  "target_ks": [99.5]},
+            "04_unit_pruning": {"strategies": _SWEEP_ONLY, "control_ks": [], "ks": [0, 25, 50, 75, 90, 95, 99],
+                                "tune_ks": [25, 75, 90], "target_ks": [90]},
+            "05_comparison": {"quick_benchmark": True},
+        },
+    },
+    "extended": {
+        dataset: {
+            "03_weight_pruning": {"strategies": list(STRATEGIES), "imp_rate": 0.2, "sweep_seeds": None,
+                                  "rankings": [r for r in RANKINGS if r != LAYER.name],
+                                  "ks": [0, 25, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99, 99.2, 99.5, 99.7, 99.8],
+                                  "target_ks": [97.5, 99, 99.2, 99.5, 99.7], "control_ks": [90, 97.5, 99.2, 99.7],
+                                  "ranking_ks": [90, 95, 99, 99.7]},
+            "04_unit_pruning": {"strategies": list(STRATEGIES), "imp_rate": 0.2, "sweep_seeds": None},
+        } for dataset in DATASETS
+    },
+}
+"""Per study, dataset and notebook, the parameters that replace the notebooks' defaults.
+``report`` is what ``make report`` runs in under two hours on a 2-core machine: the notebooks'
+defaults on MNIST; Fashion-MNIST, a replication, on 3 seeds with one-shot pruning, fine-tuning
+and gradual pruning only, at fewer levels, and its speed measured by the quick benchmark (the
+same shapes as MNIST's). ``extended`` is the study the papers' settings ask for, for more cores
+or a cluster: 20 % of the survivors per round, every strategy and ranking on both methods and
+datasets, every seed everywhere, the finer level grid (README, Cost)."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +293,15 @@ def merge_results(results: Path, datasets: Sequence[str]) -> list[Path]:
     return written
 
 
+def studied(layout: Layout, datasets: Sequence[str], study: str = "report",
+            overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per dataset and notebook, the parameters a run gives: the paths of ``layout``, then the
+    parameters of ``study`` (:data:`STUDIES`), then ``overrides`` (per notebook name)."""
+    overrides = overrides or {}
+    return {dataset: {name: {**params, **STUDIES[study].get(dataset, {}).get(name, {}), **overrides.get(name, {})}
+                      for name, params in layout.parameters(dataset).items()} for dataset in datasets}
+
+
 def run(
     layout: Layout,
     datasets: Sequence[str] = ("mnist",),
@@ -270,13 +312,16 @@ def run(
     jobs: int | None = None,
     scheduler: str | None = None,
     threads: int | None = None,
+    study: str = "report",
 ) -> list[Path]:
     """Execute every notebook for every dataset into ``layout.reports/<dataset>``, render each
     to HTML, merge the results across datasets and write the index page.
 
     The comparison notebook has :mod:`helpers.benchmark` measure the speed and size of the
     compact pruned forms of the first seed's dense model (``quick_benchmark``: few levels and
-    repeats). ``overrides`` adds or replaces parameters per notebook name. Returns the HTML pages.
+    repeats). ``study`` names the parameters of :data:`STUDIES` that replace the notebooks'
+    defaults per dataset; ``overrides`` adds or replaces parameters per notebook name on top.
+    Returns the HTML pages.
 
     A notebook whose inputs did not change since this layout's last run of it (:func:`run_key`,
     :func:`executed_notebook`) is not run again, unless ``force``: its executed notebook and page stay.
@@ -294,11 +339,12 @@ def run(
         raise ValueError(f"overrides for unknown notebooks {sorted(unknown)}; accepted: {list(NOTEBOOKS)}")
     for dataset in datasets:
         check_name(dataset)
+    if study not in STUDIES:
+        raise ValueError(f"unknown study {study!r}; accepted: {list(STUDIES)}")
     # Every notebook's parameters are checked before the first one runs, and every path they
     # write: a typo or a read-only folder in the last notebook's must not surface after an hour
     # of training.
-    given = {dataset: {name: {**params, **overrides.get(name, {})}
-                      for name, params in layout.parameters(dataset).items()} for dataset in datasets}
+    given = studied(layout, datasets, study, overrides)
     for by_notebook in given.values():
         by_notebook["05_comparison"].setdefault("quick_benchmark", quick_benchmark)
         for name, params in by_notebook.items():
@@ -365,6 +411,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("DATA_DIR", "data")))
     parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"], choices=sorted(DATASETS))
     parser.add_argument("--smoke", action="store_true", help="tiny run: data subset, one epoch, four levels")
+    parser.add_argument("--study", default="report", choices=list(STUDIES),
+                        help="report: the study make report runs on a 2-core machine; extended: the papers' "
+                             "settings everywhere, for more cores or a cluster (README, Cost)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes that train (default: as many as the cores hold jobs of --threads)")
     parser.add_argument("--threads", type=int, default=None,
@@ -381,8 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     layout = Layout(args.reports, args.results, args.figures, args.artefacts, args.data_dir)
     if args.plan:
-        overrides = SMOKE if args.smoke else {}
-        given = {d: {n: {**p, **overrides.get(n, {})} for n, p in layout.parameters(d).items()} for d in args.datasets}
+        given = studied(layout, args.datasets, args.study, SMOKE if args.smoke else None)
         estimated = plan.estimate(plan.planned_jobs(given, {d: plan.TRAIN_IMAGES for d in args.datasets}),
                                   layout.results / plan.JOBS_COST_FILE)
         io.write_csv(estimated, layout.artefacts / "plan.csv")
@@ -391,7 +439,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {layout.artefacts / 'plan.csv'}")
         return
     for page in run(layout, args.datasets, SMOKE if args.smoke else None, quick_benchmark=args.smoke, force=args.force,
-                    jobs=args.jobs, scheduler=args.scheduler, threads=args.threads):
+                    jobs=args.jobs, scheduler=args.scheduler, threads=args.threads, study=args.study):
         print(f"wrote {page}")
 
 

@@ -112,23 +112,18 @@ def _same_compute(params: Mapping[str, Any], recipe: Any) -> Schedule:
                     seeds=params["sweep_seeds"])
 
 
-def _iterative(params: Mapping[str, Any], recipe: Any, seeds: int | None = None) -> Schedule:
+def _iterative(params: Mapping[str, Any], recipe: Any) -> Schedule:
     """Rounds that each remove ``imp_rate`` of the survivors, up to the highest of
-    ``control_ks``, each trained with the whole dense recipe; a row at every round; on every
-    seed (learning-rate rewinding, a headline candidate) or ``seeds``."""
+    ``control_ks``, each trained with the whole dense recipe; a row at every round; on the
+    sweep's seeds (a chain costs about ten dense trainings: README, Cost)."""
     path = tuple(iterative_path(max(params["control_ks"]), params["imp_rate"]))
-    return Schedule(list(path), recipe, path, seeds)
-
-
-def _ticket(params: Mapping[str, Any], recipe: Any) -> Schedule:
-    """:func:`_iterative` on the sweep's seeds."""
-    return _iterative(params, recipe, params["sweep_seeds"])
+    return Schedule(list(path), recipe, path, params["sweep_seeds"])
 
 
 def _reinitialised(params: Mapping[str, Any], recipe: Any) -> Schedule:
     """The ticket's masks at the first round of its path at or beyond each level of
     ``control_ks``, with fresh weights, trained with the dense recipe, on the ticket's seeds."""
-    path = _ticket(params, recipe).path
+    path = _iterative(params, recipe).path
     return Schedule(sorted({next(p for p in path if p >= k) for k in params["control_ks"]}), recipe, path,
                     params["sweep_seeds"])
 
@@ -158,7 +153,7 @@ TICKET = Strategy("ticket", "lottery ticket",
                   "survivors of the trained network, resets the rest to their values before the dense training (not "
                   "to an early iteration: this network is shallow) and trains them with the whole dense recipe",
                   (0, (4, 1, 1, 1)), "*", _ticket_round, control=True, fixed_mask=True, retrains=True, rounds=True,
-                  plan=_ticket)
+                  plan=_iterative)
 REINIT = Strategy("reinit", "lottery ticket's mask, re-initialised (control)",
                   "is Frankle & Carbin's control for the ticket: the ticket's mask at that level with freshly drawn "
                   "weights, trained with the dense recipe", (0, (1, 2)), "d", _train_mask(scratch), control=True,

@@ -281,3 +281,18 @@ def test_the_ticket_is_set_against_its_mask_re_initialised_seed_by_seed():
     table = ticket_against_reinit(pd.DataFrame(rows))
     assert table.iloc[0].difference == pytest.approx(0.02) and table.iloc[0].verdict == "higher"
     assert "Frankle & Carbin's finding reproduces" in ticket_against_reinit_markdown(table)
+
+
+def test_a_frontier_target_counts_only_networks_run_on_five_seeds_or_more():
+    from helpers.comparison import TARGET_SEEDS, frontier_targets, frontier_targets_markdown
+
+    def rows(strategy, epochs, accuracy, seeds):
+        return [{"seed": s, "method": "weight", "ranking": "layer", "strategy": strategy, "k": k, "epochs": e,
+                 "accuracy": a, "val_accuracy": a, "remaining_weights": w, "macs": w}
+                for s in range(seeds) for k, e, a, w in ((0.0, 0, 0.985, 2_386_000), (99.2, epochs, accuracy, 19_000))]
+    results = pd.DataFrame([*rows("oneshot", 0, 0.2, TARGET_SEEDS), *rows("lrr", 100, 0.986, 3),
+                            *rows("finetune", 10, 0.981, TARGET_SEEDS)])
+    table = frontier_targets(results, "mnist").set_index("budget")
+    assert table.loc[21_300, "seeds"] == TARGET_SEEDS and table.loc[21_300, "accuracy"] == pytest.approx(0.981)
+    assert not table.loc[21_300, "reached"]  # the better network ran on 3 seeds: it does not count
+    assert "no network of this run on 5 seeds or more fits" in frontier_targets_markdown(table.reset_index())

@@ -49,3 +49,19 @@ def test_the_plan_is_priced_from_the_jobs_the_last_run_measured(tmp_path):
     assert "CPU minutes" in plan.summary(priced.reset_index(), 2)
     assert "no run measured" in plan.summary(plan.estimate(_smoke_plan(tmp_path), None), 2)
     assert isinstance(priced, pd.DataFrame)
+
+
+def test_every_study_passes_the_notebooks_checks_and_the_report_trains_fewer_jobs_than_the_extended(tmp_path):
+    from helpers import parameters
+    from helpers.pipeline import STUDIES, studied
+    layout = Layout(artefacts=tmp_path / "artefacts")
+    jobs = {}
+    for study in STUDIES:
+        given = studied(layout, ["mnist", "fashion_mnist"], study)
+        for by_notebook in given.values():
+            for name, params in by_notebook.items():
+                parameters.check(params, name)
+        jobs[study] = plan.planned_jobs(given, {d: plan.TRAIN_IMAGES for d in given}).jobs.sum()
+    assert jobs["report"] < jobs["extended"] / 2
+    fashion = studied(layout, ["fashion_mnist"])["fashion_mnist"]
+    assert fashion["02_training"]["seeds"] == [0, 1, 2] and fashion["03_weight_pruning"]["rankings"] == []

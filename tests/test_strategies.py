@@ -15,7 +15,7 @@ def test_the_registry_holds_the_studys_strategies_and_rankings_in_the_reports_or
                                            "scratch_b"]
     assert list(strategies.RANKINGS) == ["layer", "global", "lamp", "random"]
     assert strategies.named(["ticket", "finetune", "oneshot"], control=False) == ["oneshot", "finetune"]
-    assert [s.name for s in strategies.STRATEGIES.values() if s.tuned] == ["finetune", "gradual"]
+    assert [s.name for s in strategies.STRATEGIES.values() if s.tuned] == ["finetune", "gradual", "scratch", "scratch_b"]
     assert not strategies.ONESHOT.trains and strategies.LRR.described(60, 10) == (
         "iterative, learning-rate rewinding (10 epochs per round)")
     styles = [(s.line, s.marker) for s in (*strategies.STRATEGIES.values(),)]

@@ -434,8 +434,11 @@ def main(argv: list[str] | None = None) -> None:
         estimated = plan.estimate(plan.planned_jobs(given, {d: plan.TRAIN_IMAGES for d in args.datasets}),
                                   layout.results / plan.JOBS_COST_FILE)
         io.write_csv(estimated, layout.artefacts / "plan.csv")
-        threads = args.threads or jobs_module.THREADS
-        print(plan.summary(estimated, args.jobs or max(1, jobs_module.cores() // threads)))
+        cost = layout.results / plan.COST_FILE
+        measured = io.read_csv(cost) if cost.is_file() else None
+        busy = plan.busy_cores(measured) if measured is not None else float(jobs_module.cores())
+        print(plan.summary(estimated, busy))
+        print(plan.last_run(cost))
         print(f"wrote {layout.artefacts / 'plan.csv'}")
         return
     for page in run(layout, args.datasets, SMOKE if args.smoke else None, quick_benchmark=args.smoke, force=args.force,

@@ -126,26 +126,47 @@ TRAIN_IMAGES = 60_000
 """Training images of each dataset's IDX files (MNIST and Fashion-MNIST alike)."""
 
 
-def summary(estimated: pd.DataFrame, workers: int) -> str:
+def summary(estimated: pd.DataFrame, busy: float) -> str:
     """The plan for a reader: jobs and estimated CPU minutes per kind, strategy and budget, the
-    total, and the wall time it makes on ``workers`` busy workers."""
+    total, and the wall time it makes with ``busy`` cores busy on average (:func:`busy_cores`)."""
     table = estimated.groupby(["kind", "method", "strategy", "epochs"], sort=False).agg(
         jobs=("jobs", "sum"), cpu_minutes=("cpu_seconds", lambda s: s.sum(min_count=1) / 60)).reset_index()
     total = estimated.cpu_seconds.sum(min_count=1)
     text = table.to_string(index=False, float_format=lambda x: f"{x:.1f}")
     if total == total:
         text += (f"\n\n{int(estimated.jobs.sum()):,} jobs, about {total / 60:.0f} CPU minutes: about "
-                 f"{total / 60 / workers:.0f} minutes of training on {workers} busy worker(s)")
+                 f"{total / 60 / busy:.0f} minutes of training with {busy:.2f} cores busy")
     else:
         text += f"\n\n{int(estimated.jobs.sum()):,} jobs; no run measured yet, so no estimate of their cost"
     return text
 
 
 COST_FILE = "cost.csv"
-"""Wall time of every notebook of the last run, per dataset, and whether it found everything it
-needed cached (it wrote nothing new to the artefacts cache): ``dataset``, ``notebook``,
-``seconds``, ``cached``. A notebook that was up to date, and so not run, keeps the row of the
-run that executed it."""
+"""Wall time of every notebook of the last run, per dataset, its CPU time (its kernel's and its
+workers'), and whether it found everything it needed cached (it wrote nothing new to the
+artefacts cache): ``dataset``, ``notebook``, ``seconds``, ``cpu_seconds``, ``cached``. A
+notebook that was up to date, and so not run, keeps the row of the run that executed it."""
+
+BENCHMARK_NOTEBOOK = "05_comparison"
+"""The notebook whose speed benchmark runs alone, on one thread: left out of how busy the cores were."""
+
+
+def busy_cores(cost: pd.DataFrame) -> float:
+    """How many cores the run of ``cost`` (:data:`COST_FILE`) kept busy on average, outside
+    :data:`BENCHMARK_NOTEBOOK`: CPU seconds over wall seconds."""
+    training = cost[cost["notebook"] != BENCHMARK_NOTEBOOK]
+    return float(training["cpu_seconds"].sum() / training["seconds"].sum())
+
+
+def last_run(path: Path) -> str:
+    """The run that wrote ``path`` (:data:`COST_FILE`) for a reader: its minutes of notebooks,
+    its CPU minutes and how busy it kept the cores (:func:`busy_cores`)."""
+    if not path.is_file():
+        return f"no run measured yet ({path} is written by make report)"
+    cost = io.read_csv(path)
+    return (f"the last run: {cost['seconds'].sum() / 60:.1f} minutes of notebooks, {cost['cpu_seconds'].sum() / 60:.1f} "
+            f"CPU minutes; outside {BENCHMARK_NOTEBOOK} (its benchmark runs alone), {busy_cores(cost):.2f} cores busy "
+            f"on average")
 
 
 JOBS_COST_FILE = "cost_jobs.csv"

@@ -46,8 +46,8 @@ def test_the_plan_is_priced_from_the_jobs_the_last_run_measured(tmp_path):
     assert priced.loc[("retraining", "weight", "finetune", 2), "cpu_seconds"] == 2.0 * 2 * 2
     assert priced.loc[("retraining", "unit", "gradual", 1), "basis"] == "dense"  # 4 s per dense epoch
     assert priced.loc[("retraining", "unit", "gradual", 1), "cpu_seconds"] == 4.0 * 6
-    assert "CPU minutes" in plan.summary(priced.reset_index(), 2)
-    assert "no run measured" in plan.summary(plan.estimate(_smoke_plan(tmp_path), None), 2)
+    assert "CPU minutes" in plan.summary(priced.reset_index(), 2.0)
+    assert "no run measured" in plan.summary(plan.estimate(_smoke_plan(tmp_path), None), 2.0)
     assert isinstance(priced, pd.DataFrame)
 
 
@@ -65,3 +65,16 @@ def test_every_study_passes_the_notebooks_checks_and_the_report_trains_fewer_job
     assert jobs["report"] < jobs["extended"] / 2
     fashion = studied(layout, ["fashion_mnist"])["fashion_mnist"]
     assert fashion["02_training"]["seeds"] == [0, 1, 2] and fashion["03_weight_pruning"]["rankings"] == []
+
+
+def test_the_last_run_says_how_busy_it_kept_the_cores_outside_the_benchmark(tmp_path):
+    cost = pd.DataFrame({"dataset": "mnist", "notebook": ["02_training", "03_weight_pruning", plan.BENCHMARK_NOTEBOOK],
+                         "seconds": [100.0, 300.0, 200.0], "cpu_seconds": [190.0, 570.0, 200.0], "cached": False})
+    assert plan.busy_cores(cost) == 1.9
+    cost.to_csv(tmp_path / plan.COST_FILE, index=False)
+    assert plan.last_run(tmp_path / plan.COST_FILE) == (
+        "the last run: 10.0 minutes of notebooks, 16.0 CPU minutes; outside 05_comparison (its benchmark runs alone), "
+        "1.90 cores busy on average")
+    assert "no run measured yet" in plan.last_run(tmp_path / "none.csv")
+    assert "training with 1.90 cores busy" in plan.summary(pd.DataFrame(
+        {"kind": "dense", "method": "", "strategy": "", "epochs": [10], "jobs": [2], "cpu_seconds": [1140.0]}), 1.9)

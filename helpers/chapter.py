@@ -116,15 +116,17 @@ def longer_budgets(study: MethodStudy, target_ks: Sequence[float], target_epochs
     return tables.mean_interval_table(hardest, "accuracy", ["strategy", "epochs"]) if hardest.epochs.nunique() > 1 else None
 
 
-def rankings(study: MethodStudy, figure: Path) -> pd.DataFrame | None:
+def rankings(study: MethodStudy, figure: Path) -> pd.DataFrame | Markdown:
     """Every ranking the study ran (:data:`helpers.strategies.RANKINGS`) at the levels where
     the others ran: the fine-tuned networks (the sweep's budget, at the rate chosen for
     per-layer fine-tuning) against the level, and a table of them and of one-shot pruning; at
-    equal k they keep the same number of weights. None when only the per-layer ranking ran."""
+    equal k they keep the same number of weights. A sentence saying so when only the per-layer
+    ranking ran."""
     results = study.results
     ks = sorted(set(results.loc[results.ranking != LAYER.name, "k"]) - {0.0})
     if not ks:
-        return None
+        return Markdown("This run compared no other ranking: its study leaves them out (the report's study runs them "
+                        "on MNIST; `make report STUDY=extended` everywhere).")
     at = sweep_rows(results[results.k.isin([0.0, *ks]) & results.strategy.isin([ONESHOT.name, FINETUNE.name])])
     tuned = at[(at.strategy == FINETUNE.name) | (at.k == 0)] if FINETUNE.name in set(at.strategy) else at
     plotting.show(plotting.accuracy_vs_k(tuned, style="ranking", title=f"{study.method} pruning: rankings, "

@@ -12,7 +12,8 @@ import mistune
 import pandas as pd
 
 from . import io
-from .comparison import answer_markdown, budget_table, frontier_targets, frontier_targets_markdown
+from .comparison import FRONTIER_TARGETS, answer_markdown, budget_table, frontier_targets, frontier_targets_markdown
+from .strategies import LAYER, RANKINGS, strategy as registered
 
 DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
@@ -49,6 +50,21 @@ def _cost(cost: pd.DataFrame, dataset: str) -> str:
             f"({len(rows)} notebooks, {cached} of them found everything cached).")
 
 
+def _study(results: pd.DataFrame) -> str:
+    """What ran on one dataset, from its results: per method, the strategies (with how many
+    seeds each network ran on, fewest to most) and the rankings beside the per-layer one."""
+    parts = []
+    for method, of in results.groupby("method", sort=False):
+        per_cell = of[(of["ranking"] == LAYER.name) & (of["k"] > 0)].groupby(
+            ["strategy", "epochs", "k"], sort=False)["seed"].nunique().groupby("strategy", sort=False)
+        strategies = "; ".join(f"{registered(s).label} ({lo if lo == hi else f'{lo} to {hi}'} seeds)"
+                               for s, lo, hi in zip(per_cell.min().index, per_cell.min(), per_cell.max()))
+        others = [RANKINGS[r].label for r in of["ranking"].unique() if r != LAYER.name]
+        parts.append(f"{method.capitalize()} pruning: {strategies}."
+                     + (f" Rankings beside the per-layer one: {'; '.join(others)}." if others else ""))
+    return "What ran here. " + " ".join(parts)
+
+
 def _table_html(table: pd.DataFrame, name: str) -> str:
     # a fixed id instead of pandas' random one, so that the same results give the same page
     return (table.style.format(lambda v: "–" if pd.isna(v) else f"{v:.2%}").set_uuid(name)
@@ -82,8 +98,10 @@ def index_html(reports_dir: Path, results_dir: Path, figures_dir: Path, datasets
             "figure_alt": "Step chart per method: test accuracy of the validation-chosen network against the most "
                           "weights allowed, log axis, with 95 % interval bands and the published points as crosses",
             "figure_caption": "At each budget, the network validation ranks first, with its 95 % interval on test; "
-                              "the crosses are published points at the same numbers of weights; grey lines mark the "
-                              "dense accuracy and one point below it.",
+                              + ("the crosses are published points at the same numbers of weights; "
+                                 if any(a > 0 for _, a, _ in FRONTIER_TARGETS.get(dataset, ())) else "")
+                              + "grey lines mark the dense accuracy and one point below it.",
+            "study": _study(of),
             "frontier": mistune.html(frontier_targets_markdown(frontier_targets(of, dataset))),
             "seeds": of["seed"].nunique(),
             "table": _table_html(budget_table(of, eff), f"budgets-{dataset}"),

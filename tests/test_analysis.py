@@ -296,3 +296,12 @@ def test_a_frontier_target_counts_only_networks_run_on_five_seeds_or_more():
     assert table.loc[21_300, "seeds"] == TARGET_SEEDS and table.loc[21_300, "accuracy"] == pytest.approx(0.981)
     assert not table.loc[21_300, "reached"]  # the better network ran on 3 seeds: it does not count
     assert "no network of this run on 5 seeds or more fits" in frontier_targets_markdown(table.reset_index())
+
+
+def test_the_landing_page_says_what_ran_with_the_fewest_and_most_seeds_of_a_network():
+    from helpers.report import _study
+    rows = [{"method": "weight", "ranking": "layer", "strategy": "finetune", "k": k, "epochs": e, "seed": s}
+            for k, e, seeds in ((90.0, 1, 3), (99.0, 3, 5)) for s in range(seeds)]
+    rows += [{"method": "weight", "ranking": "lamp", "strategy": "finetune", "k": 90.0, "epochs": 1, "seed": 0}]
+    assert _study(pd.DataFrame(rows)) == ("What ran here. Weight pruning: one-shot + fine-tuning (3 to 5 seeds). "
+                                          "Rankings beside the per-layer one: LAMP (layer-adaptive).")

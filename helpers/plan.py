@@ -164,6 +164,8 @@ def last_run(path: Path) -> str:
     if not path.is_file():
         return f"no run measured yet ({path} is written by make report)"
     cost = io.read_csv(path)
+    if "cpu_seconds" not in cost:
+        return f"the last run: {cost['seconds'].sum() / 60:.1f} minutes of notebooks (its CPU time was not recorded)"
     return (f"the last run: {cost['seconds'].sum() / 60:.1f} minutes of notebooks, {cost['cpu_seconds'].sum() / 60:.1f} "
             f"CPU minutes; outside {BENCHMARK_NOTEBOOK} (its benchmark runs alone), {busy_cores(cost):.2f} cores busy "
             f"on average")

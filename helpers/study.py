@@ -199,8 +199,8 @@ def degenerate_schedules(params: Mapping[str, Any], train_images: int, model: nn
     if params["target_ks"] and params["target_epochs"] <= params["recovery_epochs"]:
         found.append(f"target_epochs = {params['target_epochs']} is no longer than recovery_epochs = "
                      f"{params['recovery_epochs']}: the longer budget at target_ks repeats the sweep's")
-    if params["target_ks"] and params["longest_epochs"] <= params["target_epochs"]:
-        found.append(f"longest_epochs = {params['longest_epochs']} is no longer than target_epochs = "
+    if params["target_ks"] and params["longest_epochs"] < params["target_epochs"]:  # equal: no longest budget, as asked
+        found.append(f"longest_epochs = {params['longest_epochs']} is shorter than target_epochs = "
                      f"{params['target_epochs']}: no strategy gets the longest budget")
     return found
 

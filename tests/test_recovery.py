@@ -547,8 +547,10 @@ def test_schedules_that_turn_a_strategy_into_another_are_named(study_model):
     longer = degenerate_schedules({**params, "strategies": ["finetune"], "target_ks": [90], "target_epochs": 1,
                                    "longest_epochs": 1}, 60_000, study_model, "weight")
     assert longer == ["target_epochs = 1 is no longer than recovery_epochs = 1: the longer budget at target_ks "
-                      "repeats the sweep's",
-                      "longest_epochs = 1 is no longer than target_epochs = 1: no strategy gets the longest budget"]
+                      "repeats the sweep's"]  # longest_epochs = target_epochs asks for no longest budget
+    shorter = degenerate_schedules({**params, "strategies": ["finetune"], "target_ks": [90], "target_epochs": 3,
+                                    "longest_epochs": 2}, 60_000, study_model, "weight")
+    assert shorter == ["longest_epochs = 2 is shorter than target_epochs = 3: no strategy gets the longest budget"]
 
 
 def test_gradual_pruning_steps_are_zhu_and_gupta_s_interval_or_closer_to_keep_ten():

@@ -19,7 +19,7 @@ def test_the_plan_counts_the_jobs_a_smoke_run_trains(tmp_path):
     assert jobs["dense", "", "", 1] == 2  # two seeds
     assert jobs["retraining", "weight", "finetune", 1] == 3 * 2  # levels 50, 90, 99, two seeds
     assert jobs["retraining", "weight", "finetune", 2] == 1 * 2  # target_ks [99]
-    assert jobs["retraining", "weight", "lrr", 1] == 5 * 2  # rounds of 40 % to 90 %: 40, 64, 78.4, 87.04, 90
+    assert jobs["retraining", "weight", "ticket", 1] == 5 * 2  # rounds of 40 % to 90 %: 40, 64, 78.4, 87.04, 90
     assert jobs["retraining", "weight", "reinit", 1] == 1 * 2  # at the round that reaches 90 %
     assert jobs["retraining", "weight", "scratch_b", 2] == 1 * 2  # twice the dense recipe's epoch
     assert jobs["retraining", "weight", "scratch", 1] == 1 * 2  # control_ks [90], the dense recipe (1 epoch)

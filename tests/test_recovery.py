@@ -529,7 +529,7 @@ def test_schedules_that_turn_a_strategy_into_another_are_named(study_model):
         return degenerate(params, images, model, method, Budget(10, 2e-3, 256))
 
     params = {"strategies": ["oneshot", "finetune", "gradual", "lrr"], "validation_size": 200,
-              "recovery_epochs": 1, "recovery_batch_size": 256, "control_ks": [90], "imp_rate": 0.4,
+              "recovery_epochs": 1, "recovery_batch_size": 256, "control_ks": [90], "imp_rate": 0.4, "sweep_seeds": 3,
               "prune_last": False, "target_ks": [], "target_epochs": 3, "longest_epochs": 10}
     found = degenerate_schedules(params, 1000, study_model, "weight")
     assert found == [

@@ -235,10 +235,10 @@ def with_training_compute(results: pd.DataFrame, dense_epochs: int, images: int)
     counted at a quarter of the dense weights plus three quarters of the final ones (an
     estimate: the cubic schedule removes most weights early)."""
     per_weight = 3 * images
-    dense = dense_rows(results).groupby("seed")["remaining_weights"].first()
+    dense = float(dense_rows(results)["remaining_weights"].max())  # one architecture: every seed's (the sweep's seeds hold the row)
     macs = []
     for row in results.itertuples():
-        spent = dense_epochs * per_weight * dense[row.seed]
+        spent = dense_epochs * per_weight * dense
         strategy = registered(row.strategy)
         if strategy.rounds:
             chain = strategy.follows or strategy.name
@@ -251,7 +251,7 @@ def with_training_compute(results: pd.DataFrame, dense_epochs: int, images: int)
                 spent += per_round * per_weight * row.remaining_weights
         elif strategy.trains:
             trained = row.remaining_weights if strategy.fixed_mask or not strategy.retrains else (
-                dense[row.seed] + 3 * row.remaining_weights) / 4
+                dense + 3 * row.remaining_weights) / 4
             spent += row.epochs * per_weight * trained
         macs.append(float(spent))
     return results.assign(train_macs=macs)

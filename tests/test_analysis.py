@@ -271,6 +271,10 @@ def test_training_compute_counts_the_dense_training_and_every_round_before():
     assert macs["gradual", 90.0] == dense + 2 * 150 * (1000 + 3 * 100) / 4
     assert macs["ticket", 90.0] == dense + 10 * 150 * (600 + 360 + 100)
     assert macs["reinit", 90.0] == dense + 10 * 150 * (600 + 360) + 10 * 150 * 100  # the ticket's rounds, then its own
+    # a seed beyond the sweep's runs only the longer budgets: no dense row of its own
+    later = {"seed": 3, "method": "weight", "ranking": "layer", "strategy": "finetune", "k": 90.0, "epochs": 3,
+             "remaining_weights": 100}
+    assert with_training_compute(pd.DataFrame([*rows, later]), 10, 50).train_macs.iloc[-1] == dense + 3 * 150 * 100
 
 
 def test_the_ticket_is_set_against_its_mask_re_initialised_seed_by_seed():

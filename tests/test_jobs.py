@@ -97,16 +97,17 @@ def small_study(tmp_path_factory):
     a small weight-pruning study of them: trials, fine-tuning, lottery ticket rounds that wait for
     the round before, and the ticket's re-initialised control that waits for the ticket (the smoke run of every notebook runs every strategy on the workers)."""
     root = tmp_path_factory.mktemp("study")
-    from helpers.data import load_dataset
+    from helpers.data import hold_out, load_dataset
 
-    splits = load_dataset("mnist", DATA_DIR, None, train_size=1000, test_size=500)
+    splits = hold_out(load_dataset("mnist", DATA_DIR, None, train_size=1000, test_size=500), 200)
     fingerprints = {}
     for seed in (0, 1):
-        model, _, cached = train_dense(TrainConfig(dataset="mnist", epochs=1, seed=seed, train_size=1000), splits,
-                                       root / "dense-cache", progress=False)
+        config = TrainConfig(dataset="mnist", epochs=1, seed=seed, train_size=1000, validation_size=200)
+        model, _, cached = train_dense(config, splits, root / "dense-cache", progress=False)
         io.copy_file(cached, checkpoints.dense_checkpoint(root / "models", seed))
         fingerprints[str(seed)] = provenance.state_fingerprint(model.state_dict())
-    checkpoints.write_dense_record(root / "models", "mnist", 1000, 500, fingerprints, train_images=1000)
+    checkpoints.write_dense_record(root / "models", "mnist", 1000, 500, fingerprints,
+                                   train_images=len(splits["train"]), validation_size=200)
     params = {"data_dir": str(DATA_DIR), "checkpoint_dir": str(root / "models"), "ks": [0, 90], "target_ks": [],
               "tune_ks": [90], "tune_lrs": [0.008], "validation_size": 200, "recovery_batch_size": 32,
               "strategies": ["oneshot", "finetune", "ticket", "reinit"], "control_ks": [90]}

@@ -113,7 +113,8 @@ def _log(job: Job, cpu: float, wall: float) -> None:
     target = os.environ.get(LOG_ENVIRONMENT)
     if target:
         with open(target, "a") as log:
-            log.write(json.dumps({**dict(job.about), "cpu_seconds": round(cpu, 3), "seconds": round(wall, 3)}) + "\n")
+            log.write(json.dumps({**dict(job.about), "entry": Path(job.done).name, "cpu_seconds": round(cpu, 3),
+                                  "seconds": round(wall, 3)}) + "\n")
 
 
 def _written(path: str) -> bool:

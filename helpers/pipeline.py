@@ -359,9 +359,10 @@ def run(
     previous = plan.previous_cost(layout.results / plan.COST_FILE)
     cache_dir = layout.artefacts / "cache"
     pages, cost = [], []
-    job_log = layout.artefacts / "jobs.jsonl"
+    # beside the cache and cleared with it (make clean): the cost of every job that trained its
+    # entries, so a run stopped and started again still prices the whole study
+    job_log = cache_dir.parent / "jobs.jsonl"
     job_log.parent.mkdir(parents=True, exist_ok=True)
-    job_log.unlink(missing_ok=True)
     bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)
     for i, (dataset, name, params) in enumerate(bar):
         later = sum(previous.get((d, n), {}).get("seconds", math.nan) for d, n, _ in steps[i + 1:])

@@ -172,14 +172,18 @@ def last_run(path: Path) -> str:
 
 
 JOBS_COST_FILE = "cost_jobs.csv"
-"""The jobs of the last run that trained, summed per dataset, kind (dense model, tuning model,
+"""The jobs that trained the cache's entries, over every run since the cache was empty (a
+restarted run counts the jobs of its earlier starts), summed per dataset, kind (dense model, tuning model,
 learning-rate trial, retraining), method, strategy and budget: ``jobs``, ``cpu_seconds`` and
 ``seconds`` (wall, in their workers)."""
 
 
 def jobs_cost(log: Path) -> pd.DataFrame:
-    """The job log at ``log`` (:data:`helpers.jobs.LOG_ENVIRONMENT`) summed as :data:`JOBS_COST_FILE` says."""
+    """The job log at ``log`` (:data:`helpers.jobs.LOG_ENVIRONMENT`) summed as :data:`JOBS_COST_FILE`
+    says; a cache entry trained twice (its entry deleted in between) counts its last training."""
     rows = pd.read_json(log, lines=True)
+    if "entry" in rows:
+        rows = rows.drop_duplicates("entry", keep="last")
     keys = [c for c in ("dataset", "kind", "method", "strategy", "epochs") if c in rows]
     rows[keys] = rows[keys].fillna("")
     summed = rows.groupby(keys, sort=False).agg(jobs=("cpu_seconds", "size"), cpu_seconds=("cpu_seconds", "sum"),

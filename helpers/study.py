@@ -95,8 +95,11 @@ def retraining_jobs(retrainings: Sequence[Retraining], dense: DenseModels, data:
 
 
 def _about(inputs: Inputs, job: Retraining, kind: str) -> tuple[tuple[str, Any], ...]:
-    """What the job log records of a job: dataset, kind, method, strategy, level and epochs."""
-    return (("dataset", inputs.dataset), ("kind", kind), ("method", job.method), ("strategy", job.strategy),
+    """What the job log records of a job: dataset, kind, method, strategy, level and epochs; the
+    strategy of a ranking other than per layer is named with it (``"finetune, global"``), as
+    :func:`helpers.plan.planned_jobs` counts it."""
+    strategy = job.strategy if job.ranking == LAYER.name else f"{job.strategy}, {job.ranking}"
+    return (("dataset", inputs.dataset), ("kind", kind), ("method", job.method), ("strategy", strategy),
             ("k", job.k), ("epochs", job.budget.epochs))
 
 

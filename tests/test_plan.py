@@ -30,8 +30,10 @@ def test_the_plan_counts_the_jobs_a_smoke_run_trains(tmp_path):
 def test_the_plan_is_priced_from_the_jobs_the_last_run_measured(tmp_path):
     log = tmp_path / "jobs.jsonl"
     log.write_text("\n".join(json.dumps(r) for r in [
-        {"dataset": "mnist", "kind": "dense", "epochs": 1, "cpu_seconds": 3.0, "seconds": 3.1},
-        {"dataset": "mnist", "kind": "dense", "epochs": 1, "cpu_seconds": 5.0, "seconds": 5.2},
+        {"dataset": "mnist", "kind": "dense", "epochs": 1, "entry": "a.pt", "cpu_seconds": 3.5, "seconds": 3.6},
+        {"dataset": "mnist", "kind": "dense", "epochs": 1, "entry": "b.pt", "cpu_seconds": 5.0, "seconds": 5.2},
+        # a.pt trained again (its entry deleted in a later start): its last training counts, once
+        {"dataset": "mnist", "kind": "dense", "epochs": 1, "entry": "a.pt", "cpu_seconds": 3.0, "seconds": 3.1},
         {"dataset": "mnist", "kind": "retraining", "method": "weight", "strategy": "finetune", "k": 50.0, "epochs": 1,
          "cpu_seconds": 2.0, "seconds": 2.0}]) + "\n")
     measured = plan.jobs_cost(log)

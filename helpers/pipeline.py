@@ -438,8 +438,8 @@ def main(argv: list[str] | None = None) -> None:
         io.write_csv(estimated, layout.artefacts / "plan.csv")
         cost = layout.results / plan.COST_FILE
         measured = io.read_csv(cost) if cost.is_file() else None
-        busy = (plan.busy_cores(measured) if measured is not None and "cpu_seconds" in measured
-                else float(jobs_module.cores()))  # a run before CPU time was recorded: every core
+        busy = plan.busy_cores(measured) if measured is not None and "cpu_seconds" in measured else math.nan
+        busy = busy if busy == busy else float(jobs_module.cores())  # no training measured: every core busy
         print(plan.summary(estimated, busy))
         print(plan.last_run(cost))
         print(f"wrote {layout.artefacts / 'plan.csv'}")

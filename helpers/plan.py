@@ -152,10 +152,12 @@ BENCHMARK_NOTEBOOK = "05_comparison"
 
 
 def busy_cores(cost: pd.DataFrame) -> float:
-    """How many cores the run of ``cost`` (:data:`COST_FILE`) kept busy on average, outside
-    :data:`BENCHMARK_NOTEBOOK`: CPU seconds over wall seconds."""
-    training = cost[cost["notebook"] != BENCHMARK_NOTEBOOK]
-    return float(training["cpu_seconds"].sum() / training["seconds"].sum())
+    """How many cores the run of ``cost`` (:data:`COST_FILE`) kept busy on average while it
+    trained: CPU seconds over wall seconds of its notebooks that wrote to the cache, outside
+    :data:`BENCHMARK_NOTEBOOK`; NaN when it trained nothing (a rerun that found everything cached
+    says nothing of how a training run keeps the cores busy)."""
+    training = cost[(cost["notebook"] != BENCHMARK_NOTEBOOK) & ~cost["cached"].astype(bool)]
+    return float(training["cpu_seconds"].sum() / training["seconds"].sum()) if len(training) else float("nan")
 
 
 def last_run(path: Path) -> str:
@@ -166,9 +168,11 @@ def last_run(path: Path) -> str:
     cost = io.read_csv(path)
     if "cpu_seconds" not in cost:
         return f"the last run: {cost['seconds'].sum() / 60:.1f} minutes of notebooks (its CPU time was not recorded)"
+    busy = busy_cores(cost)
     return (f"the last run: {cost['seconds'].sum() / 60:.1f} minutes of notebooks, {cost['cpu_seconds'].sum() / 60:.1f} "
-            f"CPU minutes; outside {BENCHMARK_NOTEBOOK} (its benchmark runs alone), {busy_cores(cost):.2f} cores busy "
-            f"on average")
+            f"CPU minutes; " + (f"{busy:.2f} cores busy on average in the notebooks that trained (outside "
+                                f"{BENCHMARK_NOTEBOOK}, whose benchmark runs alone)" if busy == busy
+                                else "it found everything cached and trained nothing"))
 
 
 JOBS_COST_FILE = "cost_jobs.csv"

@@ -1,6 +1,7 @@
 """The plan of a run: its jobs counted from the parameters and priced from the last run's job log."""
 
 import json
+import math
 
 import pandas as pd
 
@@ -75,8 +76,13 @@ def test_the_last_run_says_how_busy_it_kept_the_cores_outside_the_benchmark(tmp_
     assert plan.busy_cores(cost) == 1.9
     cost.to_csv(tmp_path / plan.COST_FILE, index=False)
     assert plan.last_run(tmp_path / plan.COST_FILE) == (
-        "the last run: 10.0 minutes of notebooks, 16.0 CPU minutes; outside 05_comparison (its benchmark runs alone), "
-        "1.90 cores busy on average")
+        "the last run: 10.0 minutes of notebooks, 16.0 CPU minutes; 1.90 cores busy on average in the notebooks that "
+        "trained (outside 05_comparison, whose benchmark runs alone)")
+    # a rerun that found everything cached measured no training
+    rerun = cost.assign(cached=True, seconds=10.0, cpu_seconds=9.0)
+    assert math.isnan(plan.busy_cores(rerun))
+    rerun.to_csv(tmp_path / plan.COST_FILE, index=False)
+    assert plan.last_run(tmp_path / plan.COST_FILE).endswith("it found everything cached and trained nothing")
     assert "no run measured yet" in plan.last_run(tmp_path / "none.csv")
     assert "training with 1.90 cores busy" in plan.summary(pd.DataFrame(
         {"kind": "dense", "method": "", "strategy": "", "epochs": [10], "jobs": [2], "cpu_seconds": [1140.0]}), 1.9)

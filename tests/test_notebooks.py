@@ -83,10 +83,11 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     assert "lrr" not in set(results.strategy)
     reinit = results[results.strategy == "reinit"]
     assert sorted(reinit[["method", "k", "seed"]].apply(tuple, axis=1)) == sorted(("weight", 90.0, s) for s in seeds)
-    # Scratch-B: the dense recipe's compute, twice its one epoch here
+    # Scratch-B: the dense recipe's compute, twice its one epoch here (on weight pruning in the
+    # report's study: a unit-pruned shape reaches the cap at every level, Scratch-E trained longer)
     scratch_b = results[results.strategy == "scratch_b"]
     assert sorted(scratch_b[["method", "k", "epochs", "seed"]].apply(tuple, axis=1)) == sorted(
-        (m, 90.0, 2, s) for m in ("weight", "unit") for s in seeds)
+        ("weight", 90.0, 2, s) for s in seeds)
     others = results[~results.strategy.isin(["lrr", "ticket", "reinit", "scratch_b"])]
     keys = others[others.epochs <= 1][["dataset", "seed", "method", "strategy", "ranking", "k"]].apply(tuple, axis=1)
     assert sorted(keys) == sorted(expected)
@@ -130,7 +131,8 @@ def test_smoke_run_writes_the_results_contract(smoke_run):
     assert findings.dropna(subset=["best"]).method.isin(["weight", "unit"]).all()
     for method in ("weight", "unit"):
         tuning = pd.read_csv(layout.results / "mnist" / f"{method}_tuning.csv")
-        assert set(tuning.strategy) == {"oneshot", "finetune", "gradual", "scratch", "scratch_b"} and tuning.val_accuracy.between(0, 1).all()
+        controls = {"scratch", "scratch_b"} if method == "weight" else {"scratch"}
+        assert set(tuning.strategy) == {"oneshot", "finetune", "gradual", *controls} and tuning.val_accuracy.between(0, 1).all()
         chosen = results[(results.method == method) & results.strategy.isin(["finetune", "gradual", "scratch"])]
         assert chosen.lr.isin(tuning.lr).all(), "retraining uses a learning rate tried (the grid, or beyond its edge)"
         assert set(tuning.lr) >= set(SMOKE["03_weight_pruning"]["tune_lrs"])

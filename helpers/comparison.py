@@ -32,8 +32,11 @@ def candidates(results: pd.DataFrame, efficiency: pd.DataFrame | None = None, ba
     points = rows.groupby(keys, as_index=False).agg(
         val_accuracy=("val_accuracy", "mean"), accuracy=("accuracy", "mean"), ci=("accuracy", half_width),
         seeds=("accuracy", "size"), remaining_weights=("remaining_weights", "max"), macs=("macs", "max"), **extra)
-    # the rounds of one iterative run are one candidate: its levels differ in epochs as in k
+    # the rounds of one iterative run are one candidate: its levels differ in epochs as in k;
+    # the control that follows a run's rounds trains for one of them
     per_round = points.groupby(["method", "strategy"])["epochs"].min().astype(int).to_dict()
+    per_round.update({(m, s): per_round[m, registered(s).follows] for m, s in list(per_round)
+                      if (m, registered(s).follows) in per_round})
     points["label"] = [f"{m} pruning, {registered(s).described(e, per_round[m, s])}"
                        for m, s, e in zip(points["method"], points["strategy"], points["epochs"])]
     order = {name: i for i, name in enumerate((*METHODS, *STRATEGIES))}  # the report's order, not the alphabet's

@@ -178,11 +178,10 @@ def cost_plot(points: pd.DataFrame, dense_weights: float, dense_accuracy: float)
         method_name, strategy = rows["method"].iloc[0], rows["strategy"].iloc[0]
         epochs = int(rows["epochs"].min())
         drawn = registered(strategy)
-        label = f"{method_name}, {drawn.described(epochs, epochs)}"
         for ax, x in zip(axes, xs):
             ax.plot(rows[x], rows["accuracy"], ls=drawn.line, marker=drawn.marker, ms=4,
                     color=METHOD_COLOURS[method_name], alpha=1.0 if epochs <= 1 or drawn.control else 0.55,
-                    label=label)
+                    label=rows["label"].iloc[0])
     for ax in axes:
         ax.axhline(dense_accuracy, color="grey", ls="--", lw=1, label=f"dense {dense_accuracy:.2%}")
         ax.axhline(dense_accuracy - 0.01, color="grey", ls=":", lw=1, label="dense − 1 point")

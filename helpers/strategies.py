@@ -63,7 +63,11 @@ class Strategy:
 
     def described(self, epochs: int, per_round: int | None = None) -> str:
         """Its label with its budget: ``"one-shot + fine-tuning (3 epochs)"``; a strategy in
-        rounds names its ``per_round`` epochs; none when nothing trained."""
+        rounds names its ``per_round`` epochs, and one that follows another's rounds (the
+        ticket's re-initialised control, which trains once on the mask they found) the
+        ``per_round`` epochs of that one; none when nothing trained."""
+        if self.follows and per_round is not None:
+            return f"{self.label} ({per_round} epoch{'s' * (per_round > 1)})"
         if self.rounds and per_round is not None:
             return f"{self.label} ({per_round} epoch{'s' * (per_round > 1)} per round)"
         return f"{self.label} ({epochs} epoch{'s' * (epochs > 1)})" if epochs else self.label

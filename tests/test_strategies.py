@@ -18,6 +18,8 @@ def test_the_registry_holds_the_studys_strategies_and_rankings_in_the_reports_or
     assert [s.name for s in strategies.STRATEGIES.values() if s.tuned] == ["finetune", "gradual", "scratch", "scratch_b"]
     assert not strategies.ONESHOT.trains and strategies.LRR.described(60, 10) == (
         "iterative, learning-rate rewinding (10 epochs per round)")
+    # the ticket's control trains once, for one round's epochs, on the mask its rounds found
+    assert strategies.REINIT.described(80, 10) == "lottery ticket's mask, re-initialised (control) (10 epochs)"
     styles = [(s.line, s.marker) for s in (*strategies.STRATEGIES.values(),)]
     assert len(set(map(str, styles))) == len(styles), "one line style per strategy"
     with pytest.raises(ValueError, match=r"unknown strategy 'finetuning'; accepted: \['oneshot', 'finetune'"):
@@ -65,5 +67,5 @@ def test_a_strategy_registered_runs_through_the_sweep_the_tables_and_the_figures
     assert line.get_marker() == "v"
     plotting.plt.close("all")
     cost = plotting.cost_plot(points.assign(measured_speedup=1.0), 4_000, float(oneshot.accuracy.loc[0.0]))
-    assert "weight, toy (pruned, not trained) (1 epoch)" in cost.axes[0].get_legend_handles_labels()[1]
+    assert "weight pruning, toy (pruned, not trained) (1 epoch)" in cost.axes[0].get_legend_handles_labels()[1]
     plotting.plt.close("all")

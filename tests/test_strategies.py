@@ -69,3 +69,12 @@ def test_a_strategy_registered_runs_through_the_sweep_the_tables_and_the_figures
     cost = plotting.cost_plot(points.assign(measured_speedup=1.0), 4_000, float(oneshot.accuracy.loc[0.0]))
     assert "weight pruning, toy (pruned, not trained) (1 epoch)" in cost.axes[0].get_legend_handles_labels()[1]
     plotting.plt.close("all")
+    # training compute, as a multiple of the dense training that one-shot spends alone
+    spent = points.assign(measured_speedup=1.0, train_macs=points.strategy.map({"oneshot": 100.0, "finetune": 101.0,
+                                                                                "toy": 100.0}))
+    cost = plotting.cost_plot(spent, 4_000, float(oneshot.accuracy.loc[0.0]))
+    assert len(cost.axes) == 3 and "in dense trainings" in cost.axes[1].get_xlabel()
+    drawn = {line.get_label(): line.get_xdata() for line in cost.axes[1].get_lines()}
+    assert len(drawn["weight pruning, one-shot"]) == 0, "one-shot spends nothing beyond the dense training"
+    assert list(drawn["weight pruning, one-shot + fine-tuning (1 epoch)"]) == pytest.approx([0.01] * 2)
+    plotting.plt.close("all")

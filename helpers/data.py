@@ -147,6 +147,15 @@ def hold_out(data: Mapping[str, Split], validation_size: int) -> dict[str, Split
     return {**data, "train": rest, "validation": validation}
 
 
+@functools.lru_cache(maxsize=2)
+def held_out(name: str, data_dir: str | os.PathLike, archive: str | os.PathLike | None, train_size: int | None,
+             test_size: int | None, validation_size: int) -> dict[str, Split]:
+    """:func:`load_dataset` with :func:`hold_out` applied: the splits every model of the study
+    trains, is chosen and is tested on, loaded once per process, so that the jobs a worker runs
+    share them. Callers must not modify them."""
+    return hold_out(load_dataset(name, data_dir, archive, train_size=train_size, test_size=test_size), validation_size)
+
+
 def check_normalisation(name: str, mean: float, std: float, places: int = 4) -> bool:
     """Whether ``mean`` and ``std`` computed from the training pixels round to the
     normalisation constants used for ``name`` (to ``places`` decimals)."""

@@ -22,7 +22,7 @@ from torch import nn
 from . import io, provenance
 from .checkpoints import data_expectation
 from .comparison import with_training_compute
-from .data import Split, hold_out, load_dataset
+from .data import Split, held_out
 from .jobs import Job, Workers, torch_threads
 from .pruning import check_levels_keep_every_layer, n_to_prune, prunable_layers, prune
 from .pruning import method as method_of, units
@@ -63,8 +63,8 @@ class Inputs:
 def loaded(inputs: Inputs) -> tuple[dict[str, Split], DenseModels]:
     """The data of ``inputs`` (``"train"``, the ``"validation"`` images held out from it, and
     ``"test"``) and the dense models, loaded once per process."""
-    data = hold_out(load_dataset(inputs.dataset, inputs.data_dir, inputs.archive, train_size=inputs.train_size,
-                                 test_size=inputs.test_size), inputs.validation_size)
+    data = held_out(inputs.dataset, inputs.data_dir, inputs.archive, inputs.train_size, inputs.test_size,
+                    inputs.validation_size)
     return data, DenseModels.load(inputs.checkpoint_dir, inputs.seeds, data)
 
 

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import progress as progress_report, provenance
 from .checkpoints import cache_path, cached, select_device
 from .checks import non_negative_int, positive_finite, positive_int
-from .data import Split, hold_out, load_dataset
+from .data import Split, held_out
 from .jobs import THREADS, Job, Workers, torch_threads
 from .model import MLP, STUDY_HIDDEN
 from .pruning import Masks, apply_masks
@@ -248,12 +248,8 @@ def train_dense(
 
 
 @functools.lru_cache(maxsize=2)
-def _loaded(source: tuple) -> dict[str, Split]:
-    return hold_out(load_dataset(*source[:3], train_size=source[3], test_size=source[4]), source[5])
-
-
 def _train_dense_job(config: TrainConfig, source: tuple, cache_dir: str) -> None:  # a job, in a worker
-    train_dense(config, _loaded(source), cache_dir, progress=False)
+    train_dense(config, held_out(*source), cache_dir, progress=False)
 
 
 def train_dense_models(configs: Sequence[TrainConfig], data: Mapping[str, Split], source: tuple,
@@ -263,7 +259,7 @@ def train_dense_models(configs: Sequence[TrainConfig], data: Mapping[str, Split]
     worker processes or the Dask cluster at ``scheduler`` (:class:`helpers.jobs.Workers`),
     then read from the cache in their order. ``source``, ``(dataset, data_dir, archive,
     train_size, test_size, validation_size)``, is how a worker loads ``data`` (once per process,
-    :func:`helpers.data.hold_out`)."""
+    :func:`helpers.data.held_out`)."""
     with torch_threads(threads), Workers(jobs, scheduler, threads) as pool:
         pool.check_shared(cache_dir)
         pool.run([Job(str(dense_path(c, data, cache_dir)), f"{c.dataset} dense seed {c.seed}", _train_dense_job,

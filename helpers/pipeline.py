@@ -364,16 +364,15 @@ def run(
     job_log = cache_dir.parent / "jobs.jsonl"
     job_log.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)
+    taken, took_before = 0.0, 0.0  # this run's seconds so far, and the last run's for the same notebooks
     for i, (dataset, name, params) in enumerate(bar):
         later = sum(previous.get((d, n), {}).get("seconds", math.nan) for d, n, _ in steps[i + 1:])
         this = previous.get((dataset, name), {}).get("seconds", math.nan)
+        pace = taken / took_before if took_before > 0 else 1.0
 
         def describe(elapsed: float, reported: float | None, dataset=dataset, name=name, this=this,
-                     later=later) -> str:
-            # what the last run took for the notebooks still to come, counted down while they
-            # run, or what the jobs of the current one estimate when that is longer
-            now = max(x for x in (this - elapsed, reported, 0.0) if x is not None and x == x)
-            left = now + later
+                     later=later, pace=pace) -> str:
+            left = progress.time_left(this, elapsed, reported, later, pace)
             return f"{dataset} {name}" + (f" (about {progress.minutes(left)} left)" if left == left else "")
         bar.set_description(describe(0.0, None))
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
@@ -390,6 +389,8 @@ def run(
         html = executed.with_suffix(".html")
         pages.append(html if skipped and html.is_file() else render_html(executed))
         seconds = time.perf_counter() - started
+        if this == this and not skipped:
+            taken, took_before = taken + seconds, took_before + this
         cached = set(cache_dir.glob("*")) <= before  # wrote nothing new to the cache
         row = {"dataset": dataset, "notebook": name, "seconds": round(seconds, 1),
                "cpu_seconds": round(plan.children_cpu() - children, 1), "cached": cached}

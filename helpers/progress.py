@@ -99,6 +99,18 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
+def time_left(this: float, elapsed: float, reported: float | None, later: float, pace: float = 1.0) -> float:
+    """Seconds a run has left, for its progress line: what the running notebook's jobs estimate
+    (``reported``, from the jobs left and their cost), else what the last run took for it
+    (``this``) less the ``elapsed`` seconds, counted down to zero; plus what the last run took
+    for the notebooks still to come (``later``) times ``pace``, how fast this run has gone so
+    far against the last one, at most 1 (a rerun that finds everything cached goes at a
+    fraction of the run that trained; a run that trains more has its own jobs' estimates).
+    NaN when the last run's times are unknown."""
+    now = reported if reported is not None else max(this - elapsed, 0.0)
+    return now + later * min(pace, 1.0)
+
+
 def seconds_left(path: Path) -> float | None:
     """The time left the innermost loop of the progress file at ``path`` estimates (None: none does)."""
     try:

@@ -103,12 +103,13 @@ def time_left(this: float, elapsed: float, reported: float | None, later: float,
     """Seconds a run has left, for its progress line: what the running notebook's jobs estimate
     (``reported``, from the jobs left and their cost), else what the last run took for it
     (``this``) less the ``elapsed`` seconds, counted down to zero; plus what the last run took
-    for the notebooks still to come (``later``) times ``pace``, how fast this run has gone so
-    far against the last one, at most 1 (a rerun that finds everything cached goes at a
-    fraction of the run that trained; a run that trains more has its own jobs' estimates).
-    NaN when the last run's times are unknown."""
-    now = reported if reported is not None else max(this - elapsed, 0.0)
-    return now + later * min(pace, 1.0)
+    for the notebooks still to come (``later``). The last run's times are taken at ``pace``,
+    how fast this run has gone so far against the last one, at most 1 (a rerun that finds
+    everything cached goes at a fraction of the run that trained; a run that trains more has
+    its own jobs' estimates). NaN when the last run's times are unknown."""
+    pace = min(pace, 1.0)
+    now = reported if reported is not None else max(this * pace - elapsed, 0.0)
+    return now + later * pace
 
 
 def seconds_left(path: Path) -> float | None:

@@ -45,5 +45,6 @@ def test_the_time_left_trusts_the_running_notebooks_jobs_and_this_runs_pace():
     assert progress.time_left(1000.0, 1200.0, None, 600.0) == 600.0, "never below zero for the running one"
     # a rerun that found everything cached has gone at a twentieth of the last run's pace
     assert progress.time_left(1000.0, 10.0, 5.0, 600.0, pace=0.05) == 5.0 + 30.0
+    assert progress.time_left(1000.0, 10.0, None, 600.0, pace=0.05) == 40.0 + 30.0
     assert progress.time_left(10.0, 5.0, None, 600.0, pace=20.0) == 5.0 + 600.0, "a slower run: its jobs say so"
     assert math.isnan(progress.time_left(math.nan, 5.0, None, math.nan)), "no last run: nothing to say"

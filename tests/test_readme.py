@@ -49,13 +49,13 @@ def fresh_copy(folder):
 def readme_environment(folder) -> dict[str, str]:
     """What a user's shell has, and the one variable the README asks for offline (MNIST_ARCHIVE).
     Without it the suite found MNIST in its data folder: the copy gets that folder, as a user
-    who downloaded it. One OpenMP thread, as every process of the suite (tests/conftest.py)."""
+    who downloaded it. One OpenMP thread that waits asleep, as every process of the suite (tests/conftest.py)."""
     env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
     if os.environ.get("MNIST_ARCHIVE"):
         env["MNIST_ARCHIVE"] = str(ROOT / os.environ["MNIST_ARCHIVE"])  # relative to the repository, as documented
     else:
         (folder / "data").symlink_to(DATA_DIR)
-    return {**env, "OMP_NUM_THREADS": "1"}
+    return {**env, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def checksums(root, *folders):

@@ -197,8 +197,10 @@ def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, 
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{name}.running.ipynb"
     try:
+        # written once, at the end or at the failing cell: rewriting it around every cell (papermill's
+        # default) copies every figure so far each time, and nothing reads it before the end
         papermill.execute_notebook(SOURCE_DIR / f"{name}.ipynb", tmp, parameters=params,
-                                   cwd=str(cwd or Path.cwd()), progress_bar=False,
+                                   cwd=str(cwd or Path.cwd()), progress_bar=False, request_save_on_cell_execute=False,
                                    kernel_manager_class=LocalKernelManager)
     except BaseException:
         if tmp.is_file():

@@ -254,6 +254,27 @@ def _outputs_exist(params: dict[str, Any], cwd: Path) -> bool:
     return all((cwd / v).exists() for v in named)
 
 
+def _check_current(params: dict[str, Any], executed: Path, record: Path, key: str, cwd: Path) -> None:
+    """Raise ValueError saying why ``executed`` is not what running its notebook with inputs
+    ``key`` would write now (see :func:`executed_notebook`)."""
+    stored = io.read_json(record)
+    if stored.get("key") != key:
+        raise ValueError("its inputs changed")
+    if not executed.is_file() or stored.get("executed") != _sha256(executed):
+        raise ValueError(f"{executed} is not the notebook that run wrote")
+    if not _outputs_exist(params, cwd):
+        raise ValueError("a file it wrote is missing")
+
+
+def up_to_date(params: dict[str, Any], executed: Path, record: Path, key: str, cwd: Path) -> bool:
+    """Whether :func:`executed_notebook` would find ``executed`` up to date (and not run it)."""
+    try:
+        _check_current(params, executed, record, key, cwd)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
 def executed_notebook(params: dict[str, Any], executed: Path, record: Path, key: str, cwd: Path,
                       execute_it: Callable[[], None], force: bool = False) -> bool:
     """Run ``execute_it`` (which writes the executed notebook ``executed``) unless ``executed`` is
@@ -262,13 +283,7 @@ def executed_notebook(params: dict[str, Any], executed: Path, record: Path, key:
     ``key`` and the SHA-256 of ``executed``, and every path ``params`` names exists. Returns
     whether it was up to date (not run); ``force`` runs it regardless."""
     def load(stored_at: Path) -> bool:
-        stored = io.read_json(stored_at)
-        if stored.get("key") != key:
-            raise ValueError("its inputs changed")
-        if not executed.is_file() or stored.get("executed") != _sha256(executed):
-            raise ValueError(f"{executed} is not the notebook that run wrote")
-        if not _outputs_exist(params, cwd):
-            raise ValueError("a file it wrote is missing")
+        _check_current(params, executed, stored_at, key, cwd)
         return True
 
     def run_it() -> bool:
@@ -303,6 +318,14 @@ def studied(layout: Layout, datasets: Sequence[str], study: str = "report",
     overrides = overrides or {}
     return {dataset: {name: {**params, **STUDIES[study].get(dataset, {}).get(name, {}), **overrides.get(name, {})}
                       for name, params in layout.parameters(dataset).items()} for dataset in datasets}
+
+
+def _busy_cores(cost: Path) -> float:
+    """How many cores a run's training keeps busy, as the last run at ``cost`` measured it
+    (:func:`helpers.plan.busy_cores`), else every core this process may use."""
+    measured = io.read_csv(cost) if cost.is_file() else None
+    busy = plan.busy_cores(measured) if measured is not None and "cpu_seconds" in measured else math.nan
+    return busy if busy == busy else float(jobs_module.cores())  # no training measured: every core busy
 
 
 def run(
@@ -365,11 +388,34 @@ def run(
     # entries, so a run stopped and started again still prices the whole study
     job_log = cache_dir.parent / "jobs.jsonl"
     job_log.parent.mkdir(parents=True, exist_ok=True)
+    # the time each notebook will take, known before it runs: its jobs as make plan prices them
+    # (or none, if its inputs are those of its last run), and its own work as the last run measured it
+    busy = _busy_cores(layout.results / plan.COST_FILE)
+    training = plan.training_seconds(plan.estimate(plan.planned_jobs(given, {d: plan.TRAIN_IMAGES for d in datasets}),
+                                                   layout.results / plan.JOBS_COST_FILE), busy)
+    workdir = Path(cwd or Path.cwd())
+
+    def executed_at(dataset: str, name: str) -> Path:
+        return layout.reports / dataset / f"{name}.ipynb"
+
+    def record_of(dataset: str, name: str) -> Path:
+        return layout.artefacts / "notebooks" / f"{dataset}-{name}.json"
+
+    def key_of(j: int) -> str:
+        dataset, name, params = steps[j]
+        return run_key(name, params, [executed_at(d, n) for d, n, _ in steps[:j] if d == dataset])
+
+    def expected(j: int) -> float:
+        dataset, name, params = steps[j]
+        current = up_to_date(params, executed_at(dataset, name), record_of(dataset, name), key_of(j), workdir)
+        state = ("forced" if force else "up to date") if current else "changed"
+        return plan.expected_seconds(dataset, name, state, previous, training)
+
     bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)
-    taken, took_before = 0.0, 0.0  # this run's seconds so far, and the last run's for the same notebooks
+    taken, took_before = 0.0, 0.0  # this run's seconds so far, and what was expected of the same notebooks
     for i, (dataset, name, params) in enumerate(bar):
-        later = sum(previous.get((d, n), {}).get("seconds", math.nan) for d, n, _ in steps[i + 1:])
-        this = previous.get((dataset, name), {}).get("seconds", math.nan)
+        # again at every notebook: one that ran may have changed what the next ones read
+        this, later = expected(i), sum(expected(j) for j in range(i + 1, len(steps)))
         pace = taken / took_before if took_before > 0 else 1.0
 
         def describe(elapsed: float, reported: float | None, dataset=dataset, name=name, this=this,
@@ -380,14 +426,12 @@ def run(
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
         before = set(cache_dir.glob("*"))
         started, children = time.perf_counter(), plan.children_cpu()
-        executed = layout.reports / dataset / f"{name}.ipynb"
-        record = layout.artefacts / "notebooks" / f"{dataset}-{name}.json"
-        key = run_key(name, params, [layout.reports / dataset / f"{n}.ipynb" for d, n, _ in steps[:i] if d == dataset])
+        executed, record, key = executed_at(dataset, name), record_of(dataset, name), key_of(i)
 
         def execute_it(name=name, params=params, dataset=dataset) -> None:
             with progress.showing(bar, layout.artefacts / f"progress-{dataset}-{name}.json", describe, job_log):
                 execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
-        skipped = executed_notebook(params, executed, record, key, Path(cwd or Path.cwd()), execute_it, force)
+        skipped = executed_notebook(params, executed, record, key, workdir, execute_it, force)
         html = executed.with_suffix(".html")
         pages.append(html if skipped and html.is_file() else render_html(executed))
         seconds = time.perf_counter() - started
@@ -439,12 +483,8 @@ def main(argv: list[str] | None = None) -> None:
         estimated = plan.estimate(plan.planned_jobs(given, {d: plan.TRAIN_IMAGES for d in args.datasets}),
                                   layout.results / plan.JOBS_COST_FILE)
         io.write_csv(estimated, layout.artefacts / "plan.csv")
-        cost = layout.results / plan.COST_FILE
-        measured = io.read_csv(cost) if cost.is_file() else None
-        busy = plan.busy_cores(measured) if measured is not None and "cpu_seconds" in measured else math.nan
-        busy = busy if busy == busy else float(jobs_module.cores())  # no training measured: every core busy
-        print(plan.summary(estimated, busy))
-        print(plan.last_run(cost))
+        print(plan.summary(estimated, _busy_cores(layout.results / plan.COST_FILE)))
+        print(plan.last_run(layout.results / plan.COST_FILE))
         print(f"wrote {layout.artefacts / 'plan.csv'}")
         return
     for page in run(layout, args.datasets, SMOKE if args.smoke else None, quick_benchmark=args.smoke, force=args.force,

@@ -12,6 +12,7 @@ model; ``basis`` says which.
 from __future__ import annotations
 
 import ast
+import math
 import resource
 from collections.abc import Mapping
 from pathlib import Path
@@ -209,3 +210,49 @@ def previous_cost(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
     if not path.is_file():
         return {}
     return {(r["dataset"], r["notebook"]): r for r in io.read_csv(path).to_dict("records")}
+
+
+TRAINS = {"dense": "02_training", "weight": "03_weight_pruning", "unit": "04_unit_pruning"}
+"""The notebook that runs each row of :func:`planned_jobs`: by its kind (dense models), else by its method."""
+
+
+def training_seconds(estimated: pd.DataFrame, busy: float) -> dict[tuple[str, str], float]:
+    """(dataset, notebook) -> the wall seconds its planned jobs take with ``busy`` cores busy:
+    the estimated CPU seconds of :func:`estimate` over ``busy``; NaN for a notebook whose jobs
+    have no estimate."""
+    notebook = estimated["kind"].map(TRAINS).fillna(estimated["method"].map(TRAINS))
+    summed = estimated.assign(notebook=notebook).groupby(["dataset", "notebook"]).cpu_seconds.sum(min_count=1)
+    return {key: float(seconds) / busy for key, seconds in summed.items()}
+
+
+def cached_seconds(previous: Mapping[tuple[str, str], Mapping[str, Any]], dataset: str, notebook: str) -> float:
+    """What ``notebook`` of ``dataset`` takes when it trains and measures nothing: its seconds in
+    the last run (``previous``, :func:`previous_cost`) if it found everything cached there and is
+    not the benchmark's notebook, else the median of the last run's notebooks that did (NaN: none did)."""
+    def idle(row: Mapping[str, Any]) -> bool:
+        return bool(row.get("cached", False)) and row["notebook"] != BENCHMARK_NOTEBOOK
+    own = previous.get((dataset, notebook))
+    if own is not None and idle(own):
+        return float(own["seconds"])
+    others = [float(row["seconds"]) for row in previous.values() if idle(row)]
+    return float(pd.Series(others).median()) if others else math.nan
+
+
+def expected_seconds(dataset: str, notebook: str, state: str, previous: Mapping[tuple[str, str], Mapping[str, Any]],
+                     training: Mapping[tuple[str, str], float]) -> float:
+    """Seconds a run will spend on ``notebook`` of ``dataset``, before it starts, by its ``state``:
+    ``"up to date"`` (its inputs are those of its last run and it will not run: 0); ``"forced"``
+    (the same inputs, run again: it finds its jobs and measurements cached, :func:`cached_seconds`);
+    ``"changed"`` (new inputs, or never run: :func:`cached_seconds` plus its planned jobs'
+    ``training`` seconds, :func:`training_seconds`; the last run's seconds for a notebook
+    without planned jobs, or when they have no estimate)."""
+    if state == "up to date":
+        return 0.0
+    if state == "forced":
+        return cached_seconds(previous, dataset, notebook)
+    if state != "changed":
+        raise ValueError(f"state must be 'up to date', 'forced' or 'changed', got {state!r}")
+    trains = training.get((dataset, notebook), math.nan)
+    if trains == trains:
+        return cached_seconds(previous, dataset, notebook) + trains
+    return float(previous.get((dataset, notebook), {}).get("seconds", math.nan))

@@ -101,12 +101,13 @@ def minutes(seconds: float) -> str:
 
 def time_left(this: float, elapsed: float, reported: float | None, later: float, pace: float = 1.0) -> float:
     """Seconds a run has left, for its progress line: what the running notebook's jobs estimate
-    (``reported``, from the jobs left and their cost), else what the last run took for it
-    (``this``) less the ``elapsed`` seconds, counted down to zero; plus what the last run took
-    for the notebooks still to come (``later``). The last run's times are taken at ``pace``,
-    how fast this run has gone so far against the last one, at most 1 (a rerun that finds
-    everything cached goes at a fraction of the run that trained; a run that trains more has
-    its own jobs' estimates). NaN when the last run's times are unknown."""
+    (``reported``, from the jobs left and their cost), else what it was expected to take before
+    it started (``this``, :func:`helpers.plan.expected_seconds`) less the ``elapsed`` seconds,
+    counted down to zero; plus what the notebooks still to come are expected to take
+    (``later``). Expectations are taken at ``pace``, how fast this run has gone so far against
+    its expectations, at most 1 (a run whose changed inputs find its jobs cached goes at a
+    fraction of what its plan priced; a run that trains more has its own jobs' estimates).
+    NaN when an expectation is unknown."""
     pace = min(pace, 1.0)
     now = reported if reported is not None else max(this * pace - elapsed, 0.0)
     return now + later * pace

@@ -198,14 +198,22 @@ def test_an_executed_notebook_is_reused_only_while_its_record_holds(tmp_path):
         executed.write_text(f"run {len(runs)}")
         out.write_text("x")
     params = {"results_path": "out.csv"}
+
+    def current(key):  # what the progress line expects, before the notebook runs
+        return pipeline.up_to_date(params, executed, record, key, tmp_path)
+    assert not current("key")
     assert pipeline.executed_notebook(params, executed, record, "key", tmp_path, execute_it) is False
+    assert current("key") and not current("other")
     assert pipeline.executed_notebook(params, executed, record, "key", tmp_path, execute_it) is True
     assert pipeline.executed_notebook(params, executed, record, "other", tmp_path, execute_it) is False
     record.write_text("{damaged")
+    assert not current("other")
     assert pipeline.executed_notebook(params, executed, record, "other", tmp_path, execute_it) is False
     executed.write_text("edited by hand")
+    assert not current("other")
     assert pipeline.executed_notebook(params, executed, record, "other", tmp_path, execute_it) is False
     out.unlink()
+    assert not current("other")
     assert pipeline.executed_notebook(params, executed, record, "other", tmp_path, execute_it) is False
     assert pipeline.executed_notebook(params, executed, record, "other", tmp_path, execute_it, force=True) is False
     assert len(runs) == 6

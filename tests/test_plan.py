@@ -86,3 +86,31 @@ def test_the_last_run_says_how_busy_it_kept_the_cores_outside_the_benchmark(tmp_
     assert "no run measured yet" in plan.last_run(tmp_path / "none.csv")
     assert "training with 1.90 cores busy" in plan.summary(pd.DataFrame(
         {"kind": "dense", "method": "", "strategy": "", "epochs": [10], "jobs": [2], "cpu_seconds": [1140.0]}), 1.9)
+
+
+def test_a_notebook_is_expected_to_take_its_planned_jobs_only_when_its_inputs_changed(tmp_path):
+    estimated = pd.DataFrame([
+        {"dataset": "mnist", "kind": "dense", "method": "", "strategy": "", "epochs": 10, "jobs": 5, "cpu_seconds": 1000.0},
+        {"dataset": "mnist", "kind": "trial", "method": "weight", "strategy": "finetune", "epochs": 1, "jobs": 4,
+         "cpu_seconds": 300.0},
+        {"dataset": "mnist", "kind": "retraining", "method": "weight", "strategy": "ticket", "epochs": 10, "jobs": 36,
+         "cpu_seconds": 3700.0},
+        {"dataset": "mnist", "kind": "retraining", "method": "unit", "strategy": "finetune", "epochs": 1, "jobs": 9,
+         "cpu_seconds": math.nan}])
+    training = plan.training_seconds(estimated, busy=2.0)
+    assert training[("mnist", "02_training")] == 500.0 and training[("mnist", "03_weight_pruning")] == 2000.0
+    assert math.isnan(training[("mnist", "04_unit_pruning")]), "no estimate: none made up"
+    # the last run: 01 and 03 found everything cached, 02 trained, 05 benchmarked
+    previous = {("mnist", n): {"dataset": "mnist", "notebook": n, "seconds": s, "cached": c} for n, s, c in [
+        ("01_data_exploration", 16.0, True), ("02_training", 500.0, False), ("03_weight_pruning", 20.0, True),
+        ("04_unit_pruning", 900.0, False), ("05_comparison", 560.0, True)]}
+    expected = {state: {n: plan.expected_seconds("mnist", n, state, previous, training) for _, n in previous}
+                for state in ("up to date", "forced", "changed")}
+    assert set(expected["up to date"].values()) == {0.0}, "not run at all"
+    # run again on the same inputs, nothing trains or measures: a cached notebook's own seconds, else their median
+    assert expected["forced"] == {"01_data_exploration": 16.0, "02_training": 18.0, "03_weight_pruning": 20.0,
+                                  "04_unit_pruning": 18.0, "05_comparison": 18.0}
+    # new inputs: what it does when cached, and its planned jobs; the last run's seconds where nothing is planned
+    assert expected["changed"] == {"01_data_exploration": 16.0, "02_training": 518.0, "03_weight_pruning": 2020.0,
+                                   "04_unit_pruning": 900.0, "05_comparison": 560.0}
+    assert math.isnan(plan.expected_seconds("mnist", "02_training", "forced", {}, training)), "no last run"

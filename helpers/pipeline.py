@@ -405,22 +405,24 @@ def run(
         dataset, name, params = steps[j]
         return run_key(name, params, [executed_at(d, n) for d, n, _ in steps[:j] if d == dataset])
 
-    def expected(j: int) -> float:
+    def expected(j: int) -> tuple[float, float]:
         dataset, name, params = steps[j]
         current = up_to_date(params, executed_at(dataset, name), record_of(dataset, name), key_of(j), workdir)
         state = ("forced" if force else "up to date") if current else "changed"
         return plan.expected_seconds(dataset, name, state, previous, training)
 
     bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)
-    taken, took_before = 0.0, 0.0  # this run's seconds so far, and what was expected of the same notebooks
+    taken, own, trains = 0.0, 0.0, 0.0  # this run's seconds so far, and the own work and training expected of them
     for i, (dataset, name, params) in enumerate(bar):
-        # again at every notebook: one that ran may have changed what the next ones read
-        this, later = expected(i), sum(expected(j) for j in range(i + 1, len(steps)))
-        pace = taken / took_before if took_before > 0 else 1.0
+        # again at every notebook: one that ran may have changed what the next ones read;
+        # the training planned is taken at the pace this run has trained at so far
+        pace = plan.training_pace(taken, own, trains)
+        expectations = [expected(j) for j in range(i, len(steps))]
+        this, later = (sum(o + t * pace for o, t in e) for e in (expectations[:1], expectations[1:]))
 
         def describe(elapsed: float, reported: float | None, dataset=dataset, name=name, this=this,
-                     later=later, pace=pace) -> str:
-            left = progress.time_left(this, elapsed, reported, later, pace)
+                     later=later) -> str:
+            left = progress.time_left(this, elapsed, reported, later)
             return f"{dataset} {name}" + (f" (about {progress.minutes(left)} left)" if left == left else "")
         bar.set_description(describe(0.0, None))
         (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
@@ -435,8 +437,8 @@ def run(
         html = executed.with_suffix(".html")
         pages.append(html if skipped and html.is_file() else render_html(executed))
         seconds = time.perf_counter() - started
-        if this == this and not skipped:
-            taken, took_before = taken + seconds, took_before + this
+        if not skipped and all(x == x for x in expectations[0]):
+            taken, own, trains = taken + seconds, own + expectations[0][0], trains + expectations[0][1]
         cached = set(cache_dir.glob("*")) <= before  # wrote nothing new to the cache
         row = {"dataset": dataset, "notebook": name, "seconds": round(seconds, 1),
                "cpu_seconds": round(plan.children_cpu() - children, 1), "cached": cached}

@@ -239,20 +239,29 @@ def cached_seconds(previous: Mapping[tuple[str, str], Mapping[str, Any]], datase
 
 
 def expected_seconds(dataset: str, notebook: str, state: str, previous: Mapping[tuple[str, str], Mapping[str, Any]],
-                     training: Mapping[tuple[str, str], float]) -> float:
-    """Seconds a run will spend on ``notebook`` of ``dataset``, before it starts, by its ``state``:
-    ``"up to date"`` (its inputs are those of its last run and it will not run: 0); ``"forced"``
-    (the same inputs, run again: it finds its jobs and measurements cached, :func:`cached_seconds`);
-    ``"changed"`` (new inputs, or never run: :func:`cached_seconds` plus its planned jobs'
-    ``training`` seconds, :func:`training_seconds`; the last run's seconds for a notebook
-    without planned jobs, or when they have no estimate)."""
+                     training: Mapping[tuple[str, str], float]) -> tuple[float, float]:
+    """Seconds a run will spend on ``notebook`` of ``dataset``, before it starts, as ``(own,
+    training)``: its own work, and its planned jobs'. By its ``state``: ``"up to date"`` (its
+    inputs are those of its last run and it will not run: none); ``"forced"`` (the same inputs,
+    run again: it finds its jobs and measurements cached, :func:`cached_seconds`, and trains
+    nothing); ``"changed"`` (new inputs, or never run: :func:`cached_seconds` and its planned
+    jobs' ``training`` seconds, :func:`training_seconds`; the last run's seconds, as its own,
+    for a notebook without planned jobs or when they have no estimate)."""
     if state == "up to date":
-        return 0.0
+        return 0.0, 0.0
     if state == "forced":
-        return cached_seconds(previous, dataset, notebook)
+        return cached_seconds(previous, dataset, notebook), 0.0
     if state != "changed":
         raise ValueError(f"state must be 'up to date', 'forced' or 'changed', got {state!r}")
     trains = training.get((dataset, notebook), math.nan)
     if trains == trains:
-        return cached_seconds(previous, dataset, notebook) + trains
-    return float(previous.get((dataset, notebook), {}).get("seconds", math.nan))
+        return cached_seconds(previous, dataset, notebook), trains
+    return float(previous.get((dataset, notebook), {}).get("seconds", math.nan)), 0.0
+
+
+def training_pace(taken: float, own: float, training: float) -> float:
+    """How much of its planned training a run has done: the ``taken`` seconds of its notebooks
+    so far beyond their ``own`` expected work, over their expected ``training`` seconds (1 while
+    none was expected). A run whose changed inputs find its jobs cached goes near 0; a machine
+    slower than the last run's above 1."""
+    return max(taken - own, 0.0) / training if training > 0 else 1.0

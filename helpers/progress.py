@@ -99,18 +99,14 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def time_left(this: float, elapsed: float, reported: float | None, later: float, pace: float = 1.0) -> float:
+def time_left(this: float, elapsed: float, reported: float | None, later: float) -> float:
     """Seconds a run has left, for its progress line: what the running notebook's jobs estimate
-    (``reported``, from the jobs left and their cost), else what it was expected to take before
-    it started (``this``, :func:`helpers.plan.expected_seconds`) less the ``elapsed`` seconds,
-    counted down to zero; plus what the notebooks still to come are expected to take
-    (``later``). Expectations are taken at ``pace``, how fast this run has gone so far against
-    its expectations, at most 1 (a run whose changed inputs find its jobs cached goes at a
-    fraction of what its plan priced; a run that trains more has its own jobs' estimates).
-    NaN when an expectation is unknown."""
-    pace = min(pace, 1.0)
-    now = reported if reported is not None else max(this * pace - elapsed, 0.0)
-    return now + later * pace
+    (``reported``, from the jobs left and their cost), else what it was expected to take
+    (``this``, :func:`helpers.plan.expected_seconds`) less the ``elapsed`` seconds, counted
+    down to zero; plus what the notebooks still to come are expected to take (``later``). NaN
+    when an expectation is unknown."""
+    now = reported if reported is not None else max(this - elapsed, 0.0)
+    return now + later
 
 
 def seconds_left(path: Path) -> float | None:

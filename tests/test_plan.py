@@ -106,11 +106,19 @@ def test_a_notebook_is_expected_to_take_its_planned_jobs_only_when_its_inputs_ch
         ("04_unit_pruning", 900.0, False), ("05_comparison", 560.0, True)]}
     expected = {state: {n: plan.expected_seconds("mnist", n, state, previous, training) for _, n in previous}
                 for state in ("up to date", "forced", "changed")}
-    assert set(expected["up to date"].values()) == {0.0}, "not run at all"
+    assert set(expected["up to date"].values()) == {(0.0, 0.0)}, "not run at all"
     # run again on the same inputs, nothing trains or measures: a cached notebook's own seconds, else their median
-    assert expected["forced"] == {"01_data_exploration": 16.0, "02_training": 18.0, "03_weight_pruning": 20.0,
-                                  "04_unit_pruning": 18.0, "05_comparison": 18.0}
+    assert expected["forced"] == {"01_data_exploration": (16.0, 0.0), "02_training": (18.0, 0.0),
+                                  "03_weight_pruning": (20.0, 0.0), "04_unit_pruning": (18.0, 0.0),
+                                  "05_comparison": (18.0, 0.0)}
     # new inputs: what it does when cached, and its planned jobs; the last run's seconds where nothing is planned
-    assert expected["changed"] == {"01_data_exploration": 16.0, "02_training": 518.0, "03_weight_pruning": 2020.0,
-                                   "04_unit_pruning": 900.0, "05_comparison": 560.0}
-    assert math.isnan(plan.expected_seconds("mnist", "02_training", "forced", {}, training)), "no last run"
+    assert expected["changed"] == {"01_data_exploration": (16.0, 0.0), "02_training": (18.0, 500.0),
+                                   "03_weight_pruning": (20.0, 2000.0), "04_unit_pruning": (900.0, 0.0),
+                                   "05_comparison": (560.0, 0.0)}
+    assert math.isnan(plan.expected_seconds("mnist", "02_training", "forced", {}, training)[0]), "no last run"
+
+
+def test_the_planned_training_is_taken_at_the_pace_this_run_has_trained():
+    assert plan.training_pace(taken=30.0, own=34.0, training=0.0) == 1.0, "no training expected yet: as planned"
+    assert plan.training_pace(taken=30.0, own=34.0, training=524.0) == 0.0, "changed inputs, every job cached"
+    assert plan.training_pace(taken=634.0, own=34.0, training=500.0) == 1.2, "a slower machine"

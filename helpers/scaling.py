@@ -5,15 +5,19 @@ fine-tunes the dense model of seed 0 at a few levels of weight and unit pruning 
 the full training set each, the forms the study trains: masked dense, CSR, compact), as the
 study's jobs (:func:`helpers.study.retraining_jobs`), into a fresh cache folder every time: once
 on one worker, once on ``workers``, in alternating order over ``rounds`` rounds. It writes the
-wall seconds of every run and the median of the per-round ratios, with the machine's facts.
+wall seconds of every run and the median of the per-round ratios, with the machine's facts,
+and the ceiling those ratios have here: the same matrix product, one thread each, in one
+process and in ``workers`` side by side (:func:`ceiling`).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +33,36 @@ from .sweep import retrained_evaluation
 
 CASES = (("weight", 50.0), ("weight", 90.0), ("weight", 99.0), ("unit", 50.0), ("unit", 90.0), ("unit", 95.0))
 """Method and level of every job timed: the masked dense form, CSR and the compact forms."""
+
+
+CEILING_PRODUCT = (256, 784, 1000)
+"""The product :func:`ceiling` times: a batch of the study's training through its first layer (m, k, n)."""
+
+
+def _products(count: int) -> float:  # in a worker process
+    """Wall seconds of ``count`` products of :data:`CEILING_PRODUCT` with one torch thread."""
+    torch.set_num_threads(1)
+    m, k, n = CEILING_PRODUCT
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    torch.mm(a, b)
+    started = time.perf_counter()
+    for _ in range(count):
+        torch.mm(a, b)
+    return time.perf_counter() - started
+
+
+def ceiling(workers: int, rounds: int = 5, count: int = 500) -> list[float]:
+    """What ``workers`` processes give over one on work that shares no data and has no Python
+    between its steps: per round, ``workers`` times the seconds of one process doing ``count``
+    products over the seconds of ``workers`` processes doing as many each, side by side (the
+    most the study's jobs could gain from workers on this machine)."""
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_products, [5] * workers))  # every process started and warm
+        ratios = []
+        for _ in range(rounds):
+            one = pool.submit(_products, count).result()
+            ratios.append(workers * one / max(pool.map(_products, [count] * workers)))
+    return ratios
 
 
 def _in_process(inputs: Inputs, made, threads: int) -> list[float]:
@@ -74,11 +108,12 @@ def measure(inputs: Inputs, workers: int, rounds: int = 2) -> dict:
                 seconds[config].append(time.perf_counter() - started)
     per_job.setdefault("1 thread", _in_process(inputs, made, 1))
     ones = seconds["1 worker"]
+    ceilings = ceiling(workers)
     return {"jobs": [f"fine-tuning {m} k={k:g}, 1 epoch of {len(data['train']):,} images" for m, k in CASES],
             "workers": workers, "seconds": seconds, "seconds_per_job": per_job,
             "speedup": statistics.median(o / m for o, m in zip(ones, seconds[f"{workers} workers"])),
             "speedup_threads": statistics.median(o / m for o, m in zip(ones, seconds[f"{workers} threads"])),
-            "machine": machine_facts()}
+            "ceiling": statistics.median(ceilings), "ceiling_rounds": ceilings, "machine": machine_facts()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     result = measure(inputs, args.workers or cores(), args.rounds)
     io.write_json(result, args.out)
     print(f"{result['workers']} workers: {result['speedup']:.2f}x one worker; {result['workers']} threads in one "
-          f"process: {result['speedup_threads']:.2f}x; wrote {args.out}")
+          f"process: {result['speedup_threads']:.2f}x; the same product in {result['workers']} processes: "
+          f"{result['ceiling']:.2f}x one; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -138,3 +138,10 @@ def test_one_worker_two_workers_and_a_dask_cluster_give_the_same_bytes(small_stu
     # the provenance beside them says nothing of where the jobs ran
     for run in ("one", "two", "dask"):
         assert not {"jobs", "scheduler"} & set(io.read_json(root / run / "weight.provenance.json")["parameters"])
+
+
+def test_the_ceiling_of_what_workers_buy_is_one_ratio_per_round():
+    from helpers import scaling
+
+    ratios = scaling.ceiling(2, rounds=2, count=3)
+    assert len(ratios) == 2 and all(0 < r < 4 for r in ratios), ratios

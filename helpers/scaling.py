@@ -116,6 +116,14 @@ def measure(inputs: Inputs, workers: int, rounds: int = 2) -> dict:
             "ceiling": statistics.median(ceilings), "ceiling_rounds": ceilings, "machine": machine_facts()}
 
 
+def inputs_of(checkpoint_dir: Path, data_dir: Path) -> Inputs:
+    """The inputs of jobs on the first seed's dense model in ``checkpoint_dir``, with the data
+    its record says it was trained on (the same images held out)."""
+    record = io.read_json(checkpoint_dir / "dense_models.json")
+    return Inputs(record["dataset"], str(data_dir), None, record["train_size"], record["test_size"],
+                  str(checkpoint_dir), (record["seeds"][0],), "", record["validation_size"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("artefacts/mnist"),
@@ -125,10 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results/mnist/workers.json"))
     args = parser.parse_args(argv)
-    record = io.read_json(args.checkpoint_dir / "dense_models.json")
-    inputs = Inputs(record["dataset"], str(args.data_dir), None, record["train_size"], record["test_size"],
-                    str(args.checkpoint_dir), (0,), "", 1)
-    result = measure(inputs, args.workers or cores(), args.rounds)
+    result = measure(inputs_of(args.checkpoint_dir, args.data_dir), args.workers or cores(), args.rounds)
     io.write_json(result, args.out)
     print(f"{result['workers']} workers: {result['speedup']:.2f}x one worker; {result['workers']} threads in one "
           f"process: {result['speedup_threads']:.2f}x; the same product in {result['workers']} processes: "

@@ -140,6 +140,15 @@ def test_one_worker_two_workers_and_a_dask_cluster_give_the_same_bytes(small_stu
         assert not {"jobs", "scheduler"} & set(io.read_json(root / run / "weight.provenance.json")["parameters"])
 
 
+def test_the_scaling_benchmark_loads_the_data_the_dense_models_were_trained_on(small_study):
+    from helpers import scaling, study
+
+    root, _ = small_study
+    inputs = scaling.inputs_of(root / "models", DATA_DIR)
+    data, dense = study.loaded(inputs)  # refused if the held-out images differed
+    assert len(data["validation"]) == 200 and list(dense.models) == [0]
+
+
 def test_the_ceiling_of_what_workers_buy_is_one_ratio_per_round():
     from helpers import scaling
 

@@ -407,7 +407,10 @@ def run(
 
     def expected(j: int) -> tuple[float, float]:
         dataset, name, params = steps[j]
-        current = up_to_date(params, executed_at(dataset, name), record_of(dataset, name), key_of(j), workdir)
+        earlier = [executed_at(d, n) for d, n, _ in steps[:j] if d == dataset]
+        # a notebook before it not executed yet: it will run, and this one with what it writes
+        current = all(p.is_file() for p in earlier) and up_to_date(
+            params, executed_at(dataset, name), record_of(dataset, name), key_of(j), workdir)
         state = ("forced" if force else "up to date") if current else "changed"
         return plan.expected_seconds(dataset, name, state, previous, training)
 

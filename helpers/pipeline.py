@@ -15,7 +15,6 @@ import math
 import os
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Sequence
@@ -24,13 +23,10 @@ from typing import Any
 import nbformat
 import pandas as pd
 import papermill
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.paths import jupyter_runtime_dir
 from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
-from traitlets import default
 
-from . import cache, io, jobs as jobs_module, parameters, plan, progress, provenance, report
+from . import cache, io, jobs as jobs_module, kernels, parameters, plan, progress, provenance, report
 from .parameters import SOURCE_DIR
 from .sources import DATASETS, check_name
 from .strategies import GRADUAL, LAYER, RANKINGS, STRATEGIES, named
@@ -168,30 +164,15 @@ def strip_volatile(book: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return book
 
 
-class LocalKernelManager(AsyncKernelManager):
-    """Kernels reached through local sockets (IPC) rather than TCP on loopback: nothing listens
-    on a port, and the kernel has no cause to warn that TCP traffic is unencrypted."""
-
-    @default("transport")
-    def _default_transport(self) -> str:
-        return "ipc"
-
-    @default("ip")
-    def _default_ip(self) -> str:
-        # sockets of this kernel's own: jupyter_client's default path, "kernel-ipc" in the
-        # working directory, is shared by kernels started at once from one folder, which then
-        # answer each other's messages ("Invalid Signature"); the folder is missing on a new machine
-        runtime = jupyter_runtime_dir()
-        os.makedirs(runtime, exist_ok=True)
-        return os.path.join(runtime, f"kernel-{uuid.uuid4().hex}-ipc")
-
-
-def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, cwd: Path | None = None) -> Path:
+def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, cwd: Path | None = None,
+            kernel: kernels.LocalKernelManager | None = None) -> Path:
     """Run source notebook ``name`` with ``params`` into ``out_dir/<name>.ipynb`` and return that path.
 
     The notebook runs into a temporary file, which replaces the previous executed notebook
     only when every cell succeeded (volatile metadata stripped: :func:`strip_volatile`). A
     failed run is kept for inspection as ``failed_dir/<name>.ipynb`` and the error re-raised.
+    It runs in ``kernel`` (started ahead, :class:`helpers.kernels.Ahead`; shut down after), else
+    in a kernel of its own.
     """
     executed = out_dir / f"{name}.ipynb"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,13 +182,16 @@ def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, 
         # default) copies every figure so far each time, and nothing reads it before the end
         papermill.execute_notebook(SOURCE_DIR / f"{name}.ipynb", tmp, parameters=params,
                                    cwd=str(cwd or Path.cwd()), progress_bar=False, request_save_on_cell_execute=False,
-                                   kernel_manager_class=LocalKernelManager)
+                                   kernel_manager_class=kernels.LocalKernelManager, km=kernel)
     except BaseException:
         if tmp.is_file():
             failed_dir.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, failed_dir / f"{name}.ipynb")
             print(f"{name} failed; the executed notebook is kept at {failed_dir / f'{name}.ipynb'}", flush=True)
         raise
+    finally:
+        if kernel is not None:
+            kernels.shut_down(kernel)
     book = strip_volatile(nbformat.read(tmp, as_version=4))
     io.atomic_write(executed, lambda path: nbformat.write(book, path))
     tmp.unlink()
@@ -405,50 +389,70 @@ def run(
         dataset, name, params = steps[j]
         return run_key(name, params, [executed_at(d, n) for d, n, _ in steps[:j] if d == dataset])
 
-    def expected(j: int) -> tuple[float, float]:
+    def state(j: int) -> str:
         dataset, name, params = steps[j]
         earlier = [executed_at(d, n) for d, n, _ in steps[:j] if d == dataset]
         # a notebook before it not executed yet: it will run, and this one with what it writes
         current = all(p.is_file() for p in earlier) and up_to_date(
             params, executed_at(dataset, name), record_of(dataset, name), key_of(j), workdir)
-        state = ("forced" if force else "up to date") if current else "changed"
-        return plan.expected_seconds(dataset, name, state, previous, training)
+        return ("forced" if force else "up to date") if current else "changed"
 
+    def expected(j: int) -> tuple[float, float]:
+        return plan.expected_seconds(steps[j][0], steps[j][1], state(j), previous, training)
+
+    def progress_file(j: int) -> Path:
+        return layout.artefacts / f"progress-{steps[j][0]}-{steps[j][1]}.json"
+
+    def kernel_environment(j: int) -> dict[str, str]:  # what progress.showing gives the kernel of step j
+        return {**os.environ, progress.ENVIRONMENT: str(progress_file(j).resolve()),
+                progress.LOG_ENVIRONMENT: str(job_log.resolve())}
+
+    ahead = kernels.Ahead()
     bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)
     taken, own, trains = 0.0, 0.0, 0.0  # this run's seconds so far, and the own work and training expected of them
-    for i, (dataset, name, params) in enumerate(bar):
-        # again at every notebook: one that ran may have changed what the next ones read;
-        # the training planned is taken at the pace this run has trained at so far
-        pace = plan.training_pace(taken, own, trains)
-        expectations = [expected(j) for j in range(i, len(steps))]
-        this, later = (sum(o + t * pace for o, t in e) for e in (expectations[:1], expectations[1:]))
+    try:
+        for i, (dataset, name, params) in enumerate(bar):
+            # again at every notebook: one that ran may have changed what the next ones read;
+            # the training planned is taken at the pace this run has trained at so far
+            pace = plan.training_pace(taken, own, trains)
+            expectations = [expected(j) for j in range(i, len(steps))]
+            this, later = (sum(o + t * pace for o, t in e) for e in (expectations[:1], expectations[1:]))
 
-        def describe(elapsed: float, reported: float | None, dataset=dataset, name=name, this=this,
-                     later=later) -> str:
-            left = progress.time_left(this, elapsed, reported, later)
-            return f"{dataset} {name}" + (f" (about {progress.minutes(left)} left)" if left == left else "")
-        bar.set_description(describe(0.0, None))
-        (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
-        before = set(cache_dir.glob("*"))
-        started, children = time.perf_counter(), plan.children_cpu()
-        executed, record, key = executed_at(dataset, name), record_of(dataset, name), key_of(i)
+            def describe(elapsed: float, reported: float | None, dataset=dataset, name=name, this=this,
+                         later=later) -> str:
+                left = progress.time_left(this, elapsed, reported, later)
+                return f"{dataset} {name}" + (f" (about {progress.minutes(left)} left)" if left == left else "")
+            bar.set_description(describe(0.0, None))
+            (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
+            before = set(cache_dir.glob("*"))
+            started, children = time.perf_counter(), plan.children_cpu()
+            executed, record, key = executed_at(dataset, name), record_of(dataset, name), key_of(i)
 
-        def execute_it(name=name, params=params, dataset=dataset) -> None:
-            with progress.showing(bar, layout.artefacts / f"progress-{dataset}-{name}.json", describe, job_log):
-                execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd)
-        skipped = executed_notebook(params, executed, record, key, workdir, execute_it, force)
-        html = executed.with_suffix(".html")
-        pages.append(html if skipped and html.is_file() else render_html(executed))
-        seconds = time.perf_counter() - started
-        if not skipped and all(x == x for x in expectations[0]):
-            taken, own, trains = taken + seconds, own + expectations[0][0], trains + expectations[0][1]
-        cached = set(cache_dir.glob("*")) <= before  # wrote nothing new to the cache
-        row = {"dataset": dataset, "notebook": name, "seconds": round(seconds, 1),
-               "cpu_seconds": round(plan.children_cpu() - children, 1), "cached": cached}
-        # a notebook not run keeps the cost of the run that made its executed notebook
-        cost.append(previous.get((dataset, name), row) if skipped else row)
-        bar.write(f"{dataset} {name}: {seconds:.0f} s" + (" (up to date: not run)" if skipped else
-                                                          " (everything cached)" if cached else ""))
+            def execute_it(i=i, name=name, params=params, dataset=dataset) -> None:
+                with progress.showing(bar, progress_file(i), describe, job_log):
+                    kernel = ahead.take(i)
+                    # the next notebook that will run gets its kernel while this one runs
+                    coming = next((j for j in range(i + 1, len(steps)) if state(j) != "up to date"), None)
+                    if coming is not None:
+                        ahead.start(coming, kernel_environment(coming), workdir)
+                    execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd, kernel)
+            skipped = executed_notebook(params, executed, record, key, workdir, execute_it, force)
+            if skipped:
+                ahead.discard(i)  # started ahead for a notebook that turned out up to date
+            html = executed.with_suffix(".html")
+            pages.append(html if skipped and html.is_file() else render_html(executed))
+            seconds = time.perf_counter() - started
+            if not skipped and all(x == x for x in expectations[0]):
+                taken, own, trains = taken + seconds, own + expectations[0][0], trains + expectations[0][1]
+            cached = set(cache_dir.glob("*")) <= before  # wrote nothing new to the cache
+            row = {"dataset": dataset, "notebook": name, "seconds": round(seconds, 1),
+                   "cpu_seconds": round(plan.children_cpu() - children, 1), "cached": cached}
+            # a notebook not run keeps the cost of the run that made its executed notebook
+            cost.append(previous.get((dataset, name), row) if skipped else row)
+            bar.write(f"{dataset} {name}: {seconds:.0f} s" + (" (up to date: not run)" if skipped else
+                                                              " (everything cached)" if cached else ""))
+    finally:
+        ahead.close()  # a kernel started for a notebook that never came
     bar.close()
     merge_results(layout.results, datasets)
     io.write_csv(pd.DataFrame(cost), layout.results / plan.COST_FILE)

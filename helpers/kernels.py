@@ -1,0 +1,122 @@
+"""The Jupyter kernels the pipeline runs notebooks in: on local sockets, and each started while the notebook before it runs.
+
+A notebook's first seconds go to starting its kernel and to its first cell's imports of torch,
+pandas and matplotlib (about 1.5 and 5 s on the 2-core machine); ten notebooks one after
+another spend a minute there. :class:`Ahead` starts the kernel of the next notebook that will
+run in a thread, while the current one runs, and imports those packages in it silently (no
+execution count, no history), so that the notebook's own imports find them loaded. Its
+cells, their order and what they compute are unchanged: the packages are imported as they
+would be by the first cell, before any code of the notebook runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Hashable, Mapping
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import default
+
+from .kernel import KERNEL_NAME
+
+WARM = "import torch, pandas, matplotlib.pyplot, seaborn, scipy.special"
+"""What a kernel started ahead imports before its notebook runs: the packages every notebook's first cell imports."""
+
+STARTUP_SECONDS = 120
+"""How long a kernel started ahead may take to answer and import :data:`WARM`."""
+
+
+class LocalKernelManager(AsyncKernelManager):
+    """Kernels reached through local sockets (IPC) rather than TCP on loopback: nothing listens
+    on a port, and the kernel has no cause to warn that TCP traffic is unencrypted."""
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        # sockets of this kernel's own: jupyter_client's default path, "kernel-ipc" in the
+        # working directory, is shared by kernels started at once from one folder, which then
+        # answer each other's messages ("Invalid Signature"); the folder is missing on a new machine
+        runtime = jupyter_runtime_dir()
+        os.makedirs(runtime, exist_ok=True)
+        return os.path.join(runtime, f"kernel-{uuid.uuid4().hex}-ipc")
+
+
+def started(env: Mapping[str, str], cwd: Path) -> LocalKernelManager:
+    """A kernel of the project's kernelspec, started in ``cwd`` with environment ``env``, that
+    has imported :data:`WARM`; blocks until it has."""
+    manager = LocalKernelManager(kernel_name=KERNEL_NAME)
+
+    async def start() -> None:
+        await manager.start_kernel(cwd=str(cwd), env=dict(env))
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=STARTUP_SECONDS)
+            request = client.execute(WARM, silent=True, store_history=False)
+            while (await client.get_shell_msg(timeout=STARTUP_SECONDS))["parent_header"].get("msg_id") != request:
+                pass
+        finally:
+            client.stop_channels()
+    try:
+        asyncio.run(start())
+    except BaseException:
+        shut_down(manager)
+        raise
+    return manager
+
+
+def shut_down(manager: LocalKernelManager) -> None:
+    """Stop the kernel of ``manager`` (and its process), if it runs."""
+    async def stop() -> None:
+        if manager.has_kernel:
+            await manager.shutdown_kernel(now=False)
+    asyncio.run(stop())
+
+
+class Ahead:
+    """Kernels started ahead of the notebooks that will run in them, one at a time, in a
+    thread: :meth:`start` begins one for a notebook, :meth:`take` hands it over (the caller
+    then shuts it down), :meth:`close` shuts down every kernel not taken."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="kernel-ahead")
+        self._pending: dict[Hashable, Future] = {}
+
+    def start(self, notebook: Hashable, env: Mapping[str, str], cwd: Path) -> None:
+        """Start the kernel ``notebook`` will run in, with environment ``env`` in ``cwd``."""
+        self.discard(notebook)
+        self._pending[notebook] = self._thread.submit(started, dict(env), cwd)
+
+    def take(self, notebook: Hashable) -> LocalKernelManager | None:
+        """The kernel started for ``notebook``, once ready; None if none was, or it failed to
+        start (the notebook then starts its own, and says why if it fails too)."""
+        future = self._pending.pop(notebook, None)
+        try:
+            return future.result() if future is not None else None
+        except Exception:  # noqa: BLE001 - a kernel that did not start ahead starts with its notebook
+            return None
+
+    def discard(self, notebook: Hashable) -> None:
+        """Shut down the kernel started for ``notebook``, if any (it will not run after all)."""
+        manager = self.take(notebook)
+        if manager is not None:
+            shut_down(manager)
+
+    def close(self) -> None:
+        for notebook in list(self._pending):
+            self.discard(notebook)
+        self._thread.shutdown()
+
+    def __enter__(self) -> Ahead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Hashable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Hashable, Mapping
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
@@ -25,7 +25,8 @@ from traitlets import default
 from .kernel import KERNEL_NAME
 
 WARM = "import torch, pandas, matplotlib.pyplot, seaborn, scipy.special"
-"""What a kernel started ahead imports before its notebook runs: the packages every notebook's first cell imports."""
+"""What a kernel started ahead imports before its notebook runs: the packages the notebooks'
+first cells import, themselves or through :mod:`helpers`."""
 
 STARTUP_SECONDS = 120
 """How long a kernel started ahead may take to answer and import :data:`WARM`."""

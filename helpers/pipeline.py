@@ -404,8 +404,7 @@ def run(
         return layout.artefacts / f"progress-{steps[j][0]}-{steps[j][1]}.json"
 
     def kernel_environment(j: int) -> dict[str, str]:  # what progress.showing gives the kernel of step j
-        return {**os.environ, progress.ENVIRONMENT: str(progress_file(j).resolve()),
-                progress.LOG_ENVIRONMENT: str(job_log.resolve())}
+        return {**os.environ, **progress.kernel_environment(progress_file(j), job_log)}
 
     ahead = kernels.Ahead()
     bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)

@@ -131,6 +131,12 @@ def read(path: Path) -> str:
         return ""
 
 
+def kernel_environment(path: Path, job_log: Path) -> dict[str, str]:
+    """What a notebook's kernel is given to report to: the progress file ``path`` of its loops
+    (:data:`ENVIRONMENT`) and the ``job_log`` its jobs append to (:data:`LOG_ENVIRONMENT`)."""
+    return {ENVIRONMENT: str(Path(path).resolve()), LOG_ENVIRONMENT: str(Path(job_log).resolve())}
+
+
 @contextlib.contextmanager
 def showing(bar: tqdm, path: Path, describe: Callable[[float, float | None], str], job_log: Path):
     """While the block runs, show what a notebook's kernel reports to ``path`` (its current
@@ -139,8 +145,7 @@ def showing(bar: tqdm, path: Path, describe: Callable[[float, float | None], str
     The kernel's jobs append to ``job_log`` meanwhile (:data:`helpers.jobs.LOG_ENVIRONMENT`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    os.environ[ENVIRONMENT] = str(path.resolve())  # kernels inherit it
-    os.environ[LOG_ENVIRONMENT] = str(job_log.resolve())  # and their workers too
+    os.environ.update(kernel_environment(path, job_log))  # kernels inherit it, and their workers too
     stop = threading.Event()
     started = time.monotonic()
 

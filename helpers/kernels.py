@@ -1,12 +1,14 @@
-"""The Jupyter kernels the pipeline runs notebooks in: on local sockets, and each started while the notebook before it runs.
+"""The Jupyter kernels the pipeline runs notebooks in: on local sockets, each started while the notebook before it runs and stopped while the one after it runs.
 
 A notebook's first seconds go to starting its kernel and to its first cell's imports of torch,
-pandas and matplotlib (about 1.5 and 5 s on the 2-core machine); ten notebooks one after
-another spend a minute there. :class:`Ahead` starts the kernel of the next notebook that will
-run in a thread, while the current one runs, and imports those packages in it silently (no
-execution count, no history), so that the notebook's own imports find them loaded. Its
-cells, their order and what they compute are unchanged: the packages are imported as they
-would be by the first cell, before any code of the notebook runs.
+pandas and matplotlib (about 1.5 and 5 s on the 2-core machine), and its last to stopping the
+kernel (about 2 s: the interpreter tearing those packages down); ten notebooks one after
+another spend a minute and a half there. :class:`Ahead` starts the kernel of the next notebook
+that will run in a thread, while the current one runs, and imports those packages in it
+silently (no execution count, no history), so that the notebook's own imports find them
+loaded; :meth:`Ahead.retire` stops a kernel whose notebook has run in another thread. A
+notebook's cells, their order and what they compute are unchanged: the packages are imported
+as they would be by the first cell, before any code of the notebook runs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Hashable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import default
@@ -82,13 +85,22 @@ def shut_down(manager: LocalKernelManager) -> None:
     asyncio.run(stop())
 
 
+def cpu_seconds(manager: LocalKernelManager) -> float:
+    """CPU seconds (user + system) the kernel process of ``manager`` has used so far, with those
+    of its children it has waited for (the worker processes its notebook started and stopped)."""
+    used = psutil.Process(manager.provisioner.pid).cpu_times()
+    return used.user + used.system + used.children_user + used.children_system
+
+
 class Ahead:
     """Kernels started ahead of the notebooks that will run in them, one at a time, in a
-    thread: :meth:`start` begins one for a notebook, :meth:`take` hands it over (the caller
-    then shuts it down), :meth:`close` shuts down every kernel not taken."""
+    thread: :meth:`start` begins one for a notebook, :meth:`take` hands it over,
+    :meth:`retire` stops it once its notebook has run, in another thread, and :meth:`close`
+    stops every kernel not taken and waits until every kernel retired has stopped."""
 
     def __init__(self) -> None:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="kernel-ahead")
+        self._stopping = ThreadPoolExecutor(1, thread_name_prefix="kernel-retired")
         self._pending: dict[Hashable, Future] = {}
 
     def start(self, notebook: Hashable, env: Mapping[str, str], cwd: Path) -> None:
@@ -111,10 +123,15 @@ class Ahead:
         if manager is not None:
             shut_down(manager)
 
+    def retire(self, manager: LocalKernelManager) -> None:
+        """Stop the kernel of ``manager``, whose notebook has run, without waiting for it."""
+        self._stopping.submit(shut_down, manager)
+
     def close(self) -> None:
         for notebook in list(self._pending):
             self.discard(notebook)
         self._thread.shutdown()
+        self._stopping.shutdown()  # waits: no kernel outlives the run
 
     def __enter__(self) -> Ahead:
         return self

@@ -171,8 +171,7 @@ def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, 
     The notebook runs into a temporary file, which replaces the previous executed notebook
     only when every cell succeeded (volatile metadata stripped: :func:`strip_volatile`). A
     failed run is kept for inspection as ``failed_dir/<name>.ipynb`` and the error re-raised.
-    It runs in ``kernel`` (started ahead, :class:`helpers.kernels.Ahead`; shut down after), else
-    in a kernel of its own.
+    It runs in ``kernel`` (:mod:`helpers.kernels`; the caller stops it), else in a kernel of its own.
     """
     executed = out_dir / f"{name}.ipynb"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,9 +188,6 @@ def execute(name: str, params: dict[str, Any], out_dir: Path, failed_dir: Path, 
             os.replace(tmp, failed_dir / f"{name}.ipynb")
             print(f"{name} failed; the executed notebook is kept at {failed_dir / f'{name}.ipynb'}", flush=True)
         raise
-    finally:
-        if kernel is not None:
-            kernels.shut_down(kernel)
     book = strip_volatile(nbformat.read(tmp, as_version=4))
     io.atomic_write(executed, lambda path: nbformat.write(book, path))
     tmp.unlink()
@@ -424,17 +420,22 @@ def run(
             bar.set_description(describe(0.0, None))
             (layout.reports / dataset).mkdir(parents=True, exist_ok=True)
             before = set(cache_dir.glob("*"))
-            started, children = time.perf_counter(), plan.children_cpu()
+            started, used = time.perf_counter(), []
             executed, record, key = executed_at(dataset, name), record_of(dataset, name), key_of(i)
 
-            def execute_it(i=i, name=name, params=params, dataset=dataset) -> None:
+            def execute_it(i=i, name=name, params=params, dataset=dataset, used=used) -> None:
                 with progress.showing(bar, progress_file(i), describe, job_log):
-                    kernel = ahead.take(i)
-                    # the next notebook that will run gets its kernel while this one runs
-                    coming = next((j for j in range(i + 1, len(steps)) if state(j) != "up to date"), None)
-                    if coming is not None:
-                        ahead.start(coming, kernel_environment(coming), workdir)
-                    execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd, kernel)
+                    kernel = ahead.take(i) or kernels.started(kernel_environment(i), workdir)
+                    try:
+                        # the next notebook that will run gets its kernel while this one runs
+                        coming = next((j for j in range(i + 1, len(steps)) if state(j) != "up to date"), None)
+                        if coming is not None:
+                            ahead.start(coming, kernel_environment(coming), workdir)
+                        execute(name, params, layout.reports / dataset, layout.artefacts / "failed" / dataset, cwd,
+                                kernel)
+                        used.append(kernels.cpu_seconds(kernel))  # the kernel's and its workers'
+                    finally:
+                        ahead.retire(kernel)  # stopped while the next notebook runs
             skipped = executed_notebook(params, executed, record, key, workdir, execute_it, force)
             if skipped:
                 ahead.discard(i)  # started ahead for a notebook that turned out up to date
@@ -445,7 +446,7 @@ def run(
                 taken, own, trains = taken + seconds, own + expectations[0][0], trains + expectations[0][1]
             cached = set(cache_dir.glob("*")) <= before  # wrote nothing new to the cache
             row = {"dataset": dataset, "notebook": name, "seconds": round(seconds, 1),
-                   "cpu_seconds": round(plan.children_cpu() - children, 1), "cached": cached}
+                   "cpu_seconds": round(sum(used), 1), "cached": cached}
             # a notebook not run keeps the cost of the run that made its executed notebook
             cost.append(previous.get((dataset, name), row) if skipped else row)
             bar.write(f"{dataset} {name}: {seconds:.0f} s" + (" (up to date: not run)" if skipped else

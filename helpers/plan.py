@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import math
-import resource
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -194,13 +193,6 @@ def jobs_cost(log: Path) -> pd.DataFrame:
     summed = rows.groupby(keys, sort=False).agg(jobs=("cpu_seconds", "size"), cpu_seconds=("cpu_seconds", "sum"),
                                                  seconds=("seconds", "sum")).reset_index()
     return summed.round({"cpu_seconds": 1, "seconds": 1})
-
-
-def children_cpu() -> float:
-    """CPU seconds (user + system) of this process's finished children and their children: the
-    kernels, and the workers they started."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def previous_cost(path: Path) -> dict[tuple[str, str], dict[str, Any]]:

@@ -57,6 +57,19 @@ def test_smoke_run_writes_every_report_page(smoke_run):
     assert again == index, "the same results give the same landing page, table ids included"
 
 
+def test_a_notebooks_cpu_time_holds_its_workers(smoke_run):
+    """cost.csv's CPU seconds of a notebook that trained are its kernel's and its workers', so at
+    least what its jobs logged, though the kernel stops while the next notebook runs."""
+    layout, _ = smoke_run
+    cost = pd.read_csv(layout.results / "cost.csv").set_index("notebook").cpu_seconds
+    jobs = pd.read_csv(layout.results / "cost_jobs.csv")
+    trained = {"02_training": jobs[jobs.kind == "dense"], "03_weight_pruning": jobs[jobs.method == "weight"],
+               "04_unit_pruning": jobs[jobs.method == "unit"]}
+    for name, rows in trained.items():
+        assert cost[name] >= rows.cpu_seconds.sum() > 0, name
+    assert (cost > 0).all()
+
+
 def test_smoke_run_writes_the_results_contract(smoke_run):
     layout, _ = smoke_run
     results = pd.read_csv(layout.results / "pruning.csv")

@@ -1,14 +1,12 @@
-"""The Jupyter kernels the pipeline runs notebooks in: on local sockets, each started while the notebook before it runs and stopped while the one after it runs.
+"""The Jupyter kernels the pipeline runs notebooks in: on local sockets, each started while the notebook before it runs, and stopped at once when its notebook has run.
 
 A notebook's first seconds go to starting its kernel and to its first cell's imports of torch,
-pandas and matplotlib (about 1.5 and 5 s on the 2-core machine), and its last to stopping the
-kernel (about 2 s: the interpreter tearing those packages down); ten notebooks one after
-another spend a minute and a half there. :class:`Ahead` starts the kernel of the next notebook
-that will run in a thread, while the current one runs, and imports those packages in it
-silently (no execution count, no history), so that the notebook's own imports find them
-loaded; :meth:`Ahead.retire` stops a kernel whose notebook has run in another thread. A
-notebook's cells, their order and what they compute are unchanged: the packages are imported
-as they would be by the first cell, before any code of the notebook runs.
+pandas and matplotlib (about 1.5 and 5 s on the 2-core machine); ten notebooks one after
+another spend a minute there. :class:`Ahead` starts the kernel of the next notebook that will
+run in a thread, while the current one runs, and imports those packages in it silently (no
+execution count, no history), so that the notebook's own imports find them loaded. Its
+cells, their order and what they compute are unchanged: the packages are imported as they
+would be by the first cell, before any code of the notebook runs.
 """
 
 from __future__ import annotations
@@ -78,10 +76,15 @@ def started(env: Mapping[str, str], cwd: Path) -> LocalKernelManager:
 
 
 def shut_down(manager: LocalKernelManager) -> None:
-    """Stop the kernel of ``manager`` (and its process), if it runs."""
+    """Stop the kernel of ``manager`` (and its process) at once, if it runs.
+
+    Its notebook has run, or never will: what the notebook wrote is written (atomically) and
+    papermill holds its outputs. A graceful stop would have the kernel's interpreter tear down
+    torch, pandas and matplotlib, about 2 s of wall and CPU time per notebook, for nothing
+    (the "immediate" shutdown nbclient offers)."""
     async def stop() -> None:
         if manager.has_kernel:
-            await manager.shutdown_kernel(now=False)
+            await manager.shutdown_kernel(now=True)
     asyncio.run(stop())
 
 
@@ -94,13 +97,11 @@ def cpu_seconds(manager: LocalKernelManager) -> float:
 
 class Ahead:
     """Kernels started ahead of the notebooks that will run in them, one at a time, in a
-    thread: :meth:`start` begins one for a notebook, :meth:`take` hands it over,
-    :meth:`retire` stops it once its notebook has run, in another thread, and :meth:`close`
-    stops every kernel not taken and waits until every kernel retired has stopped."""
+    thread: :meth:`start` begins one for a notebook, :meth:`take` hands it over (the caller
+    then shuts it down), :meth:`close` shuts down every kernel not taken."""
 
     def __init__(self) -> None:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="kernel-ahead")
-        self._stopping = ThreadPoolExecutor(1, thread_name_prefix="kernel-retired")
         self._pending: dict[Hashable, Future] = {}
 
     def start(self, notebook: Hashable, env: Mapping[str, str], cwd: Path) -> None:
@@ -123,15 +124,10 @@ class Ahead:
         if manager is not None:
             shut_down(manager)
 
-    def retire(self, manager: LocalKernelManager) -> None:
-        """Stop the kernel of ``manager``, whose notebook has run, without waiting for it."""
-        self._stopping.submit(shut_down, manager)
-
     def close(self) -> None:
         for notebook in list(self._pending):
             self.discard(notebook)
         self._thread.shutdown()
-        self._stopping.shutdown()  # waits: no kernel outlives the run
 
     def __enter__(self) -> Ahead:
         return self

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Sequence
@@ -363,7 +364,7 @@ def run(
     steps = [(dataset, name, params) for dataset, by_notebook in given.items() for name, params in by_notebook.items()]
     previous = plan.previous_cost(layout.results / plan.COST_FILE)
     cache_dir = layout.artefacts / "cache"
-    pages, cost = [], []
+    cost = []
     # beside the cache and cleared with it (make clean): the cost of every job that trained its
     # entries, so a run stopped and started again still prices the whole study
     job_log = cache_dir.parent / "jobs.jsonl"
@@ -403,6 +404,9 @@ def run(
         return {**os.environ, **progress.kernel_environment(progress_file(j), job_log)}
 
     ahead = kernels.Ahead()
+    # a page is rendered in a thread of this process while the next notebook runs in its kernel
+    renderer = ThreadPoolExecutor(1, thread_name_prefix="render")
+    rendered: list[Path | Future] = []
     bar = tqdm(steps, desc="report", unit="notebook", dynamic_ncols=True)
     taken, own, trains = 0.0, 0.0, 0.0  # this run's seconds so far, and the own work and training expected of them
     try:
@@ -435,12 +439,12 @@ def run(
                                 kernel)
                         used.append(kernels.cpu_seconds(kernel))  # the kernel's and its workers'
                     finally:
-                        ahead.retire(kernel)  # stopped while the next notebook runs
+                        kernels.shut_down(kernel)
             skipped = executed_notebook(params, executed, record, key, workdir, execute_it, force)
             if skipped:
                 ahead.discard(i)  # started ahead for a notebook that turned out up to date
             html = executed.with_suffix(".html")
-            pages.append(html if skipped and html.is_file() else render_html(executed))
+            rendered.append(html if skipped and html.is_file() else renderer.submit(render_html, executed))
             seconds = time.perf_counter() - started
             if not skipped and all(x == x for x in expectations[0]):
                 taken, own, trains = taken + seconds, own + expectations[0][0], trains + expectations[0][1]
@@ -453,6 +457,8 @@ def run(
                                                               " (everything cached)" if cached else ""))
     finally:
         ahead.close()  # a kernel started for a notebook that never came
+        renderer.shutdown()
+    pages = [p.result() if isinstance(p, Future) else p for p in rendered]  # a page that failed fails the run
     bar.close()
     merge_results(layout.results, datasets)
     io.write_csv(pd.DataFrame(cost), layout.results / plan.COST_FILE)

@@ -4,7 +4,9 @@
 fine-tunes the dense model of seed 0 at a few levels of weight and unit pruning (one epoch of
 the full training set each, the forms the study trains: masked dense, CSR, compact), as the
 study's jobs (:func:`helpers.study.retraining_jobs`), into a fresh cache folder every time: once
-on one worker, once on ``workers``, in alternating order over ``rounds`` rounds. It writes the
+on one worker, once on ``workers``, in alternating order over ``rounds`` rounds, on workers
+that have started and loaded their data before the clock starts (as in a sweep, whose workers
+serve its jobs for minutes, a start of about 5 s each is not what decides). It writes the
 wall seconds of every run and the median of the per-round ratios, with the machine's facts,
 and the ceiling those ratios have here: the same matrix product, one thread each, in one
 process and in ``workers`` side by side (:func:`ceiling`).
@@ -81,10 +83,10 @@ def _in_process(inputs: Inputs, made, threads: int) -> list[float]:
     return seconds
 
 
-def measure(inputs: Inputs, workers: int, rounds: int = 2) -> dict:
+def measure(inputs: Inputs, workers: int, rounds: int = 4) -> dict:
     """Wall seconds of the jobs of :data:`CASES` on one worker and on ``workers`` (one torch
-    thread each), and one after the other in this process with ``workers`` threads, ``rounds``
-    times each in alternating order; ``speedup``: the median over rounds of one worker's seconds
+    thread each, the workers started and their data loaded first), and one after the other in
+    this process with ``workers`` threads, ``rounds`` times each in alternating order; ``speedup``: the median over rounds of one worker's seconds
     over ``workers``', and ``speedup_threads`` likewise for the threads; and per job, its
     seconds with one thread and with ``workers`` threads (first round)."""
     data, dense = loaded(inputs)
@@ -101,7 +103,12 @@ def measure(inputs: Inputs, workers: int, rounds: int = 2) -> dict:
                 per_job.setdefault(config, jobs_seconds)
                 continue
             n = 1 if config == "1 worker" else workers
-            with tempfile.TemporaryDirectory() as cache, torch_threads(1), Workers(n, threads=1) as pool:
+            with tempfile.TemporaryDirectory() as warm, tempfile.TemporaryDirectory() as cache, torch_threads(1), \
+                    Workers(n, threads=1) as pool:
+                # every worker started, with torch imported and the data and dense models loaded,
+                # before the clock starts: so they are in a sweep, whose workers serve its jobs for
+                # minutes, and so is the process the threads run in
+                pool.run(retraining_jobs(made[-n:], dense, data, replace(inputs, cache_dir=warm)), "workers started")
                 fresh = replace(inputs, cache_dir=cache)
                 started = time.perf_counter()
                 pool.run(retraining_jobs(made, dense, data, fresh), f"{len(made)} jobs on {n} worker(s)")
@@ -130,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="the dense models and their record, as 02_training wrote them")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--workers", type=int, default=None, help="the worker count set against one (default: cores)")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4, help="paired rounds (each runs the jobs three ways)")
     parser.add_argument("--out", type=Path, default=Path("results/mnist/workers.json"))
     args = parser.parse_args(argv)
     result = measure(inputs_of(args.checkpoint_dir, args.data_dir), args.workers or cores(), args.rounds)

@@ -59,10 +59,14 @@ class Inputs:
                    params["validation_size"])
 
 
-@functools.lru_cache(maxsize=2)
 def loaded(inputs: Inputs) -> tuple[dict[str, Split], DenseModels]:
     """The data of ``inputs`` (``"train"``, the ``"validation"`` images held out from it, and
-    ``"test"``) and the dense models, loaded once per process."""
+    ``"test"``) and the dense models, loaded once per process whatever the cache folder."""
+    return _loaded(replace(inputs, cache_dir=""))
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded(inputs: Inputs) -> tuple[dict[str, Split], DenseModels]:
     data = held_out(inputs.dataset, inputs.data_dir, inputs.archive, inputs.train_size, inputs.test_size,
                     inputs.validation_size)
     return data, DenseModels.load(inputs.checkpoint_dir, inputs.seeds, data)

@@ -1,6 +1,7 @@
 """Jobs on workers: dependencies, failures, dead workers, and results that do not depend on the workers."""
 
 import ast
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -147,6 +148,9 @@ def test_the_scaling_benchmark_loads_the_data_the_dense_models_were_trained_on(s
     inputs = scaling.inputs_of(root / "models", DATA_DIR)
     data, dense = study.loaded(inputs)  # refused if the held-out images differed
     assert len(data["validation"]) == 200 and list(dense.models) == [0]
+    # the warm-up's cache folder and the timed run's are two: a worker loads its data once for both
+    again = study.loaded(dataclasses.replace(inputs, cache_dir=str(root / "another")))
+    assert again[0] is data and again[1] is dense
 
 
 def test_the_ceiling_of_what_workers_buy_is_one_ratio_per_round():

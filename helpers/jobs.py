@@ -43,12 +43,10 @@ SCHEDULER_CONFIG = "scheduler-address"
 ``DASK_SCHEDULER_ADDRESS``): where jobs go when no address is given as a parameter."""
 
 THREADS = 2
-"""Torch threads per job, by default. Measured on the 2-core machine that made the report
-(``python -m helpers.scaling``, ``results/mnist/workers.json``): the same six fine-tuning jobs
-ran 1.90x faster one after another with two threads each than with one, and 1.70x faster on
-two one-thread workers: threads split the masked dense and CSR products (2.2x for CSR at
-k = 90 %), workers win only on the small compact shapes, and two concurrent jobs share the
-cores' caches and memory bandwidth."""
+"""Torch threads per job, by default: the count the committed report was made with (it is part
+of every record, so changing it recomputes the study). ``python -m helpers.scaling``
+(``results/mnist/workers.json``) measures what two one-thread workers and two threads per job
+each buy over one one-thread worker on this machine."""
 
 RESTARTS = 3
 """How often a local pool whose worker died (killed, out of memory) is started again, its

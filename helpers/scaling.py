@@ -86,9 +86,10 @@ def _in_process(inputs: Inputs, made, threads: int) -> list[float]:
 def measure(inputs: Inputs, workers: int, rounds: int = 4) -> dict:
     """Wall seconds of the jobs of :data:`CASES` on one worker and on ``workers`` (one torch
     thread each, the workers started and their data loaded first), and one after the other in
-    this process with ``workers`` threads, ``rounds`` times each in alternating order; ``speedup``: the median over rounds of one worker's seconds
-    over ``workers``', and ``speedup_threads`` likewise for the threads; and per job, its
-    seconds with one thread and with ``workers`` threads (first round)."""
+    this process with ``workers`` threads, ``rounds`` times each in alternating order;
+    ``speedup``: the median over rounds of one worker's seconds over ``workers``', and
+    ``speedup_threads`` likewise for the threads; and per job, its seconds with one thread and
+    with ``workers`` threads (first round)."""
     data, dense = loaded(inputs)
     budget = Budget(1, 1e-3, 256)
     made = [Retraining(FINETUNE.name, method, k, inputs.seeds[0], budget, csr_from_k=90.0) for method, k in CASES]
@@ -107,7 +108,8 @@ def measure(inputs: Inputs, workers: int, rounds: int = 4) -> dict:
                     Workers(n, threads=1) as pool:
                 # every worker started, with torch imported and the data and dense models loaded,
                 # before the clock starts: so they are in a sweep, whose workers serve its jobs for
-                # minutes, and so is the process the threads run in
+                # minutes, and so is the process the threads run in (the n shortest jobs, submitted
+                # at once: the pool starts a worker for each)
                 pool.run(retraining_jobs(made[-n:], dense, data, replace(inputs, cache_dir=warm)), "workers started")
                 fresh = replace(inputs, cache_dir=cache)
                 started = time.perf_counter()

@@ -128,9 +128,3 @@ class Ahead:
         for notebook in list(self._pending):
             self.discard(notebook)
         self._thread.shutdown()
-
-    def __enter__(self) -> Ahead:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

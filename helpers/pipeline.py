@@ -400,7 +400,7 @@ def run(
     def progress_file(j: int) -> Path:
         return layout.artefacts / f"progress-{steps[j][0]}-{steps[j][1]}.json"
 
-    def kernel_environment(j: int) -> dict[str, str]:  # what progress.showing gives the kernel of step j
+    def kernel_environment(j: int) -> dict[str, str]:  # where the kernel of step j reports (progress.showing reads it)
         return {**os.environ, **progress.kernel_environment(progress_file(j), job_log)}
 
     ahead = kernels.Ahead()
@@ -428,7 +428,7 @@ def run(
             executed, record, key = executed_at(dataset, name), record_of(dataset, name), key_of(i)
 
             def execute_it(i=i, name=name, params=params, dataset=dataset, used=used) -> None:
-                with progress.showing(bar, progress_file(i), describe, job_log):
+                with progress.showing(bar, progress_file(i), describe):
                     kernel = ahead.take(i) or kernels.started(kernel_environment(i), workdir)
                     try:
                         # the next notebook that will run gets its kernel while this one runs

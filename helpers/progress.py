@@ -138,14 +138,13 @@ def kernel_environment(path: Path, job_log: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def showing(bar: tqdm, path: Path, describe: Callable[[float, float | None], str], job_log: Path):
+def showing(bar: tqdm, path: Path, describe: Callable[[float, float | None], str]):
     """While the block runs, show what a notebook's kernel reports to ``path`` (its current
-    loop and how far it is, :mod:`helpers.progress`) after the bar, and the bar's description
-    from ``describe(seconds elapsed, seconds left as the kernel's jobs estimate)``, every second.
-    The kernel's jobs append to ``job_log`` meanwhile (:data:`helpers.jobs.LOG_ENVIRONMENT`)."""
+    loop and how far it is, :mod:`helpers.progress`; the kernel is told where by
+    :func:`kernel_environment`) after the bar, and the bar's description from
+    ``describe(seconds elapsed, seconds left as the kernel's jobs estimate)``, every second."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    os.environ.update(kernel_environment(path, job_log))  # kernels inherit it, and their workers too
     stop = threading.Event()
     started = time.monotonic()
 
@@ -161,7 +160,5 @@ def showing(bar: tqdm, path: Path, describe: Callable[[float, float | None], str
     finally:
         stop.set()
         watcher.join()
-        del os.environ[ENVIRONMENT]
-        del os.environ[LOG_ENVIRONMENT]
         path.unlink(missing_ok=True)
         bar.set_postfix_str("")

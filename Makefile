@@ -12,7 +12,7 @@ MNIST_ARCHIVE ?=
 export MNIST_ARCHIVE DATA_DIR
 # Worker processes that train (empty: as many as the cores hold jobs of THREADS); results do not depend on it.
 JOBS ?=
-# Torch threads of every training job (empty: the notebooks' default, 2); it changes the last bits.
+# Torch threads of every training job (empty: the notebooks' default, 1); it changes the last bits.
 THREADS ?=
 # A Dask scheduler's address (tcp://host:8786) whose workers train instead (README); empty: local workers.
 SCHEDULER ?=

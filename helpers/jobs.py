@@ -42,11 +42,11 @@ SCHEDULER_CONFIG = "scheduler-address"
 """Dask's configuration key for a scheduler address (environment variable
 ``DASK_SCHEDULER_ADDRESS``): where jobs go when no address is given as a parameter."""
 
-THREADS = 2
-"""Torch threads per job, by default: the count the committed report was made with (it is part
-of every record, so changing it recomputes the study). ``python -m helpers.scaling``
+THREADS = 1
+"""Torch threads per job, by default: one, so a 2-core machine runs two workers. It is part of
+every record (changing it recomputes the study). ``python -m helpers.scaling``
 (``results/mnist/workers.json``) measures what two one-thread workers and two threads per job
-each buy over one one-thread worker on this machine."""
+each buy over one one-thread worker on this machine: the workers buy more."""
 
 RESTARTS = 3
 """How often a local pool whose worker died (killed, out of memory) is started again, its

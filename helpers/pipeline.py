@@ -481,7 +481,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes that train (default: as many as the cores hold jobs of --threads)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads of every training job (default: the notebooks', 2); part of every "
+                        help="torch threads of every training job (default: the notebooks', 1); part of every "
                              "record, since it changes the last bits")
     parser.add_argument("--scheduler", default=None,
                         help="address of a Dask scheduler whose workers train instead (default: "

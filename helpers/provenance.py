@@ -99,10 +99,14 @@ def differences(stored: Mapping[str, Any], expected: Mapping[str, Any]) -> list[
 def run_record(notebook: str, parameters: Mapping[str, Any], **inputs: Any) -> dict[str, Any]:
     """The provenance record of results written by ``notebook``: its ``parameters``, what it
     read (``inputs``, e.g. data and model fingerprints), package versions and machine. Where
-    the jobs ran (``jobs``, ``scheduler``) is left out: it changes no result."""
+    the jobs ran (``jobs``, ``scheduler``) is left out: it changes no result. The torch threads
+    recorded (``torch_threads``, in both) are the notebook's ``threads`` parameter where it has
+    one, since its jobs computed the results with that many, whatever the kernel's own count
+    when the record is made; else the kernel's."""
     kept = {name: value for name, value in parameters.items() if name not in ("jobs", "scheduler")}
+    threads = {"torch_threads": parameters["threads"]} if "threads" in parameters else {}
     return {"notebook": notebook, "parameters": kept, **inputs,
-            "versions": versions(), "machine": machine()}
+            "versions": {**versions(), **threads}, "machine": {**machine(), **threads}}
 
 
 def require_same(records: Mapping[str, Mapping[str, Any]], fields: tuple[str, ...]) -> None:

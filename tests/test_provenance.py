@@ -148,6 +148,17 @@ def test_the_report_states_seeds_data_versions_and_machine():
     assert "data train `ffff" in text and f"torch {torch.__version__}" in text and record["machine"]["cpu"] in text
 
 
+def test_a_record_names_the_threads_its_jobs_computed_with_not_the_kernels():
+    """A notebook whose jobs train with ``threads`` threads records that count, in its versions
+    and its machine, though it writes the record after its jobs, with the kernel's own count."""
+    kernel = torch.get_num_threads()
+    trained = provenance.run_record("02_training", {"threads": kernel + 1, "jobs": 2})
+    assert trained["versions"]["torch_threads"] == trained["machine"]["torch_threads"] == kernel + 1
+    assert "jobs" not in trained["parameters"] and trained["parameters"]["threads"] == kernel + 1
+    compared = provenance.run_record("05_comparison", {"tolerance": 0.01})  # trains nothing: the kernel's count
+    assert compared["versions"]["torch_threads"] == compared["machine"]["torch_threads"] == kernel
+
+
 def test_versions_are_the_packages_own_and_need_no_torchvision_import():
     """torchvision's version comes from its generated version.py, so that recording provenance
     does not import it (and torch._dynamo with it); it equals what the import reports."""

@@ -4,10 +4,11 @@ from pathlib import Path
 # One OpenMP thread per process: the suite runs in two workers on two cores, and the notebook
 # kernels they start inherit this; two-thread OpenMP regions stall when the cores are shared.
 os.environ["OMP_NUM_THREADS"] = "1"
-# Jobs run with more than one thread (a parameter) in both workers at once:
-# OpenMP threads that wait by spinning then hold the cores the other worker's threads need (the
-# two pipelines of the suite took 16 and 12 minutes side by side, against 4 alone). Waiting
-# threads that sleep leave them free; the thread count, hence every bit, is unchanged.
+# Where a test gives jobs more than one thread (the threads parameter), both suite workers may run
+# such jobs at once: OpenMP threads that wait by spinning then hold the cores the other's threads
+# need (with two threads per job, the suite's two pipelines took 16 and 12 minutes side by side,
+# against 4 alone). Waiting threads that sleep leave them free; the thread count, hence every
+# bit, is unchanged.
 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import pytest  # noqa: E402

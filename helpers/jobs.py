@@ -48,6 +48,13 @@ every record (changing it recomputes the study). ``python -m helpers.scaling``
 (``results/mnist/workers.json``) measures what two one-thread workers and two threads per job
 each buy over one one-thread worker on this machine: the workers buy more."""
 
+PRELOAD = ("helpers.study", "helpers.training", "torch._dynamo")
+"""What the server that local workers are forked from imports once, for every pool this process
+starts: the modules whose functions the jobs run, torch with them, and ``torch._dynamo``, which
+the first optimiser a process builds imports (1.6 s). A worker of its own interpreter paid these
+again, about 4 CPU seconds each; a fork of a one-threaded server that has only imported them
+shares them, never a fork of a kernel's threads."""
+
 RESTARTS = 3
 """How often a local pool whose worker died (killed, out of memory) is started again, its
 unfinished jobs resubmitted, before the run stops."""
@@ -163,8 +170,9 @@ class Workers:
             self._client = Client(self.address)
             self._executor = self._client.get_executor()
         else:
-            # spawn: a fresh interpreter per worker, not a fork of a kernel's threads
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(list(PRELOAD))  # heeded when this process starts its server
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context,
                                                  initializer=torch.set_num_threads, initargs=(self.threads,))
 
     def _stop(self) -> None:

@@ -89,10 +89,21 @@ def shut_down(manager: LocalKernelManager) -> None:
 
 
 def cpu_seconds(manager: LocalKernelManager) -> float:
-    """CPU seconds (user + system) the kernel process of ``manager`` has used so far, with those
-    of its children it has waited for (the worker processes its notebook started and stopped)."""
-    used = psutil.Process(manager.provisioner.pid).cpu_times()
-    return used.user + used.system + used.children_user + used.children_system
+    """CPU seconds (user + system) the kernel process of ``manager`` has used so far, with those of
+    its descendants: the children it has waited for, and those still running (the server its
+    notebook's workers were forked from, :data:`helpers.jobs.PRELOAD`), each with its own waited-for
+    children (the workers, stopped with their pool)."""
+    return _tree_cpu_seconds(psutil.Process(manager.provisioner.pid))
+
+
+def _tree_cpu_seconds(process: psutil.Process) -> float:
+    # a child is in its parent's children_* times once waited for, and then no longer listed
+    try:
+        used, children = process.cpu_times(), process.children()
+    except psutil.NoSuchProcess:  # a worker that ended after its parent listed it
+        return 0.0
+    return used.user + used.system + used.children_user + used.children_system + sum(
+        _tree_cpu_seconds(child) for child in children)
 
 
 class Ahead:

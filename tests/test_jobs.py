@@ -15,7 +15,7 @@ from helpers.training import TrainConfig, train_dense
 from .conftest import DATA_DIR
 
 
-# --- toy jobs: module-level, so that spawned workers can import them -----------------------------
+# --- toy jobs: module-level, so that the workers can import them ----------------------------------
 
 def _write(path: str, text: str = "done") -> None:
     io.atomic_write(path, lambda tmp: Path(tmp).write_text(text))
@@ -96,7 +96,7 @@ def test_the_thread_count_is_part_of_every_record():
 def small_study(tmp_path_factory):
     """Two dense models on 1,000 MNIST images, as 02_training leaves them, and the parameters of
     a small weight-pruning study of them: trials, fine-tuning, lottery ticket rounds that wait for
-    the round before, and the ticket's re-initialised control that waits for the ticket (the smoke run of every notebook runs every strategy on the workers)."""
+    the round before, and the ticket's re-initialised control that waits for the ticket (the small run, make small, runs every strategy on the workers)."""
     root = tmp_path_factory.mktemp("study")
     from helpers.data import hold_out, load_dataset
 

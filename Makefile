@@ -18,7 +18,7 @@ THREADS ?=
 SCHEDULER ?=
 # The study: report (what fits a 2-core machine in two hours) or extended (the papers' settings everywhere; README, Cost).
 STUDY ?= report
-WORKERS := --study $(STUDY) $(if $(JOBS),--jobs $(JOBS)) $(if $(THREADS),--threads $(THREADS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+WORKERS := $(if $(JOBS),--jobs $(JOBS)) $(if $(THREADS),--threads $(THREADS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 .DEFAULT_GOAL := help
 .PHONY: help env report plan small lab test benchmark clean
@@ -35,24 +35,15 @@ $(BIN)/.installed: pyproject.toml
 env: $(BIN)/.installed ## Create the virtual environment and install the package
 
 report: $(BIN)/.installed ## Run every notebook on MNIST and Fashion-MNIST and render the report (reports/, results/, figures/)
-	$(BIN)/python -m helpers.pipeline --data-dir $(DATA_DIR) --artefacts $(ARTEFACTS) $(WORKERS)
+	$(BIN)/python -m helpers.pipeline --data-dir $(DATA_DIR) --artefacts $(ARTEFACTS) --study $(STUDY) $(WORKERS)
 
 plan: $(BIN)/.installed ## List the jobs make report would train, with their estimated CPU time, and run nothing
-	$(BIN)/python -m helpers.pipeline --data-dir $(DATA_DIR) --artefacts $(ARTEFACTS) $(WORKERS) --plan
+	$(BIN)/python -m helpers.pipeline --data-dir $(DATA_DIR) --artefacts $(ARTEFACTS) --study $(STUDY) $(WORKERS) --plan
 
-# The small run: what the README shows a newcomer first (tests/test_readme.py runs it as written).
-# Retraining in batches of 32, so that gradual pruning's one epoch on these few images still
-# holds two pruning steps (in batches of 256 it would prune once: fine-tuning under another name).
-SMALL := -p data_dir $(DATA_DIR)
-SMALL_PRUNING := -y "ks: [0, 50, 90]" -y "target_ks: []" -y "tune_ks: [50, 90]" \
-	-y "tune_lrs: [0.001, 0.008]" -p recovery_batch_size 32 -y "control_ks: [90]"
-small: $(BIN)/.installed ## Rerun the five notebooks one by one with papermill, small (seed 0, 1,000 images, 1 epoch, levels 0, 50, 90), into runs/
-	$(BIN)/papermill notebooks/01_data_exploration.ipynb runs/01_data_exploration.ipynb $(SMALL)
-	$(BIN)/papermill notebooks/02_training.ipynb runs/02_training.ipynb $(SMALL) -y "seeds: [0]" -p train_size 1000 -p test_size 500 -p validation_size 200 -p epochs 1
-	$(BIN)/papermill notebooks/03_weight_pruning.ipynb runs/03_weight_pruning.ipynb $(SMALL) $(SMALL_PRUNING)
-	$(BIN)/papermill notebooks/04_unit_pruning.ipynb runs/04_unit_pruning.ipynb $(SMALL) $(SMALL_PRUNING)
-	$(BIN)/papermill notebooks/05_comparison.ipynb runs/05_comparison.ipynb -p quick_benchmark True -p check_targets False
-	$(BIN)/jupyter nbconvert --to html --no-input --template mnist-report runs/0*.ipynb
+# The small run: what the README shows a newcomer first (tests/test_readme.py runs it as written),
+# make report's own pipeline on the smoke study (helpers.pipeline.SMOKE), MNIST only, into runs/.
+small: $(BIN)/.installed ## make report in small, MNIST only (seeds 0 and 1, 1,000 images, 1 epoch, levels 0, 50, 90, 99, every strategy): pages, landing page, results into runs/
+	$(BIN)/python -m helpers.pipeline --small --data-dir $(DATA_DIR) $(WORKERS)
 
 LAB_PORT ?= 8888
 lab: $(BIN)/.installed ## Open the notebooks in JupyterLab (kernel "MNIST pruning (helpers, .venv)"), on http://localhost:$(LAB_PORT)

@@ -1,10 +1,10 @@
 """Run the report's notebooks in order with papermill and render them to HTML.
 
     python -m helpers.pipeline [--reports reports] [--results results] [--figures figures]
-        [--artefacts artefacts] [--data-dir data] [--smoke]
+        [--artefacts artefacts] [--data-dir data] [--small]
 
 Every notebook gets the file paths it reads and writes as parameters, so the same
-notebooks serve the full report and the small smoke run of the tests.
+notebooks serve the full report and the small run (``make small``, which the tests run).
 """
 
 from __future__ import annotations
@@ -49,9 +49,10 @@ SMOKE: dict[str, dict[str, Any]] = {
     "03_weight_pruning": {**_SMOKE_PRUNING, "target_ks": [99], "control_ks": [90]},
     "04_unit_pruning": {**_SMOKE_PRUNING, "target_ks": [90], "control_ks": [90]},
 }
-"""Parameters that shrink the run to a smoke test: a data subset, two seeds, one epoch, four
-levels, two learning rates tried at two levels, the controls at one level (iterative rounds of 40 %);
-retraining in batches of 32, so that gradual pruning on so few images still prunes in steps."""
+"""Parameters that shrink the run to ``make small`` (``--small``), which the tests run: a data
+subset, two seeds, one epoch, four levels, two learning rates tried at two levels, the controls at
+one level (iterative rounds of 40 %); retraining in batches of 32, so that gradual pruning on so
+few images still prunes in steps."""
 
 _FINE_TUNED = [s for s in named(STRATEGIES, control=False, rounds=False) if s != GRADUAL.name]
 STUDIES: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
@@ -130,6 +131,11 @@ class Layout:
                               "machine_path": str(results / "efficiency_machine.json"),
                               "figures_dir": figures},
         }
+
+
+SMALL = Layout(Path("runs/reports"), Path("runs/results"), Path("runs/figures"), Path("runs/artefacts"))
+"""Where ``make small`` (``--small``) writes: in ``runs/``, beside what notebooks run by hand
+write with their default paths, never in the committed report."""
 
 
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
@@ -471,10 +477,14 @@ def run(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run and render the report's notebooks.")
     for field in ("reports", "results", "figures", "artefacts"):
-        parser.add_argument(f"--{field}", type=Path, default=Path(field))
+        parser.add_argument(f"--{field}", type=Path, default=None,
+                            help=f"default: {getattr(Layout(), field)} (--small: {getattr(SMALL, field)})")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("DATA_DIR", "data")))
-    parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"], choices=sorted(DATASETS))
-    parser.add_argument("--smoke", action="store_true", help="tiny run: data subset, one epoch, four levels")
+    parser.add_argument("--datasets", nargs="+", default=None, choices=sorted(DATASETS),
+                        help="default: mnist fashion_mnist (--small: mnist)")
+    parser.add_argument("--small", action="store_true",
+                        help="make small: the smoke study (a data subset, two seeds, one epoch, four levels, every "
+                             "strategy) on MNIST, into runs/, its speed measured by the quick benchmark")
     parser.add_argument("--study", default="report", choices=list(STUDIES),
                         help="report: the study make report runs on a 2-core machine; extended: the papers' "
                              "settings everywhere, for more cores or a cluster (README, Cost)")
@@ -492,17 +502,21 @@ def main(argv: list[str] | None = None) -> None:
                         help="run nothing: list the jobs the run would train, with their estimated CPU seconds "
                              "(from the last run's cost_jobs.csv), and write them to <artefacts>/plan.csv")
     args = parser.parse_args(argv)
-    layout = Layout(args.reports, args.results, args.figures, args.artefacts, args.data_dir)
+    where = SMALL if args.small else Layout()
+    layout = Layout(*(getattr(args, field) or getattr(where, field) for field in ("reports", "results", "figures",
+                                                                                  "artefacts")), args.data_dir)
+    datasets = args.datasets or (["mnist"] if args.small else ["mnist", "fashion_mnist"])
+    overrides = SMOKE if args.small else None
     if args.plan:
-        given = studied(layout, args.datasets, args.study, SMOKE if args.smoke else None)
-        estimated = plan.estimate(plan.planned_jobs(given, {d: plan.TRAIN_IMAGES for d in args.datasets}),
+        given = studied(layout, datasets, args.study, overrides)
+        estimated = plan.estimate(plan.planned_jobs(given, {d: plan.TRAIN_IMAGES for d in datasets}),
                                   layout.results / plan.JOBS_COST_FILE)
         io.write_csv(estimated, layout.artefacts / "plan.csv")
         print(plan.summary(estimated, _busy_cores(layout.results / plan.COST_FILE)))
         print(plan.last_run(layout.results / plan.COST_FILE))
         print(f"wrote {layout.artefacts / 'plan.csv'}")
         return
-    for page in run(layout, args.datasets, SMOKE if args.smoke else None, quick_benchmark=args.smoke, force=args.force,
+    for page in run(layout, datasets, overrides, quick_benchmark=args.small, force=args.force,
                     jobs=args.jobs, scheduler=args.scheduler, threads=args.threads, study=args.study):
         print(f"wrote {page}")
 

@@ -34,15 +34,16 @@ def pytest_configure(config):
         pytest.exit(f"the test suite needs MNIST: {err}", returncode=4)
 
 
-LONGEST_FIRST = ("test_notebooks.py", "test_readme.py")
-"""The modules whose session fixture runs the notebooks (about two and one minute): each worker
-starts one of them, and the rest of the suite fills in around them."""
+LONGEST_FIRST = ("test_readme.py", "test_jobs.py")
+"""The two longest modules: the README's commands and the small run they start (about two and a
+half minutes), and the workers' (about one); each worker starts one of them, and the rest of the
+suite fills in around them."""
 
 
 def pytest_collection_modifyitems(items):
     # xdist hands whole modules to the workers in collection order (--no-loadscope-reorder), so
     # the two long modules go first: started last, either one alone would outlast the suite
-    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)
+    items.sort(key=lambda item: (LONGEST_FIRST + (item.path.name,)).index(item.path.name))
 
 
 @pytest.fixture(scope="session")

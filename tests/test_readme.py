@@ -1,21 +1,25 @@
 """The README works as written: its commands run, in order, in a fresh copy of the repository
 (the tracked files alone, as a clone has them), with the suite's .venv and only the README's
-environment variables; the notebooks they run chain by themselves through their default paths,
-never touch the committed report, and refuse bad input before writing anything."""
+environment variables. The small run they start is make report's pipeline on the smoke study:
+every page, results file and figure it writes, its cached and forced reruns, and its refusals of
+bad input before anything is written are checked on it, and it never touches the committed report."""
 
 import ast
 import hashlib
+import json
 import os
 import re
 import shutil
 import stat
 import subprocess
 
+import nbformat
+import pandas as pd
 import papermill
 import pytest
 
-from helpers import checkpoints, io, kernel, parameters, study
-from helpers.pipeline import NOTEBOOKS, SOURCE_DIR
+from helpers import checkpoints, io, kernel, parameters, pipeline, recovery, report, study
+from helpers.pipeline import NOTEBOOKS, SMALL, SMOKE, SOURCE_DIR, Layout
 
 from .conftest import DATA_DIR, ROOT
 
@@ -94,30 +98,198 @@ def test_the_readmes_commands_run_as_written_on_a_fresh_copy(readme_run):
     assert "written: one row per seed" in help_text and "levels of ks" in help_text
 
 
-def test_the_small_run_chains_through_the_defaults_and_leaves_the_committed_report_alone(readme_run):
+@pytest.fixture(scope="session")
+def small_run(readme_run):
+    """Where make small wrote in the fresh copy (:data:`helpers.pipeline.SMALL`, absolute), and its pages."""
     cwd, _ = readme_run
-    written = sorted(str(p.relative_to(cwd / "runs")) for p in (cwd / "runs").rglob("*") if p.is_file())
-    assert "models/dense_models.json" in written and "results/pruning.csv" in written
-    assert "results/efficiency.csv" in written and "figures/comparison.png" in written
-    assert {f"{name}.html" for name in NOTEBOOKS} <= set(written), "make small renders every notebook"
+    layout = Layout(*(cwd / getattr(SMALL, f) for f in ("reports", "results", "figures", "artefacts")), cwd / "data")
+    return layout, [layout.reports / "mnist" / f"{name}.html" for name in NOTEBOOKS]
+
+
+def run_small_again(layout: Layout, monkeypatch, **kwargs) -> list:
+    """make small's run again, from the fresh copy, with the parameters it was given (``kwargs``: of :func:`pipeline.run`)."""
+    monkeypatch.chdir(layout.reports.parents[1])
+    return pipeline.run(SMALL, ["mnist"], SMOKE, quick_benchmark=True, **kwargs)
+
+
+def test_the_small_run_leaves_the_committed_report_alone_and_warns_of_nothing(readme_run, small_run):
+    cwd, _ = readme_run
+    layout, pages = small_run
+    assert all(page.is_file() for page in pages) and (layout.reports / "index.html").is_file()
     assert checksums(cwd, "reports", "results", "figures") == checksums(ROOT, "reports", "results", "figures")
-    results = io.read_csv(cwd / "runs" / "results" / "pruning.csv")
-    # the iterative rounds, and the other rankings (at ranking_ks), have levels of their own
-    swept = results[~results.strategy.isin(["lrr", "ticket"]) & (results.ranking == "layer")]
-    assert sorted(set(swept.k)) == [0.0, 50.0, 90.0] and set(results.seed) == {0}
-    assert set(results.strategy) == {"oneshot", "finetune", "gradual", "ticket", "reinit", "scratch", "scratch_b"}
+    results = io.read_csv(layout.results / "pruning.csv")
     gradual, finetune = (results[(results.strategy == s) & (results.k == 90)] for s in ("gradual", "finetune"))
     assert not gradual.accuracy.equals(finetune.accuracy), "gradual pruning is not fine-tuning under another name"
-    sensitivity = io.read_csv(cwd / "runs" / "results" / "unit_sensitivity.csv")
-    assert len(sensitivity) == 5 * 3 and sorted(set(sensitivity.k)) == [0.0, 50.0, 90.0]
     for name in NOTEBOOKS:
-        book = (cwd / "runs" / f"{name}.ipynb").read_text()
+        book = (layout.reports / "mnist" / f"{name}.ipynb").read_text()
         assert "DegenerateScheduleWarning" not in book and "Warning" not in book, name
+
+
+def test_the_small_run_writes_every_report_page(small_run):
+    layout, pages = small_run
+    assert [p.name for p in pages] == [f"{n}.html" for n in NOTEBOOKS]
+    for name in NOTEBOOKS:
+        book = nbformat.read(layout.reports / "mnist" / f"{name}.ipynb", as_version=4)
+        errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        assert not errors
+        page = (layout.reports / "mnist" / f"{name}.html").read_text()
+        assert "from helpers import" not in page, "HTML is rendered without code"
+    index = (layout.reports / "index.html").read_text()
+    assert all(f'href="mnist/{n}.html"' in index for n in NOTEBOOKS)
+    assert 'class="answer"' in index and "The dense network reaches" in index
+    assert "1/10 of the weights" in index and "data:image/png;base64," in index
+    again = report.index_html(layout.reports, layout.results, layout.figures, ["mnist"])
+    assert again == index, "the same results give the same landing page, table ids included"
+
+
+def test_a_notebooks_cpu_time_holds_its_workers(small_run):
+    """cost.csv's CPU seconds of a notebook that trained are its kernel's and its workers', so at
+    least what its jobs logged, though the kernel stops while the next notebook runs."""
+    layout, _ = small_run
+    cost = pd.read_csv(layout.results / "cost.csv").set_index("notebook").cpu_seconds
+    jobs = pd.read_csv(layout.results / "cost_jobs.csv")
+    trained = {"02_training": jobs[jobs.kind == "dense"], "03_weight_pruning": jobs[jobs.method == "weight"],
+               "04_unit_pruning": jobs[jobs.method == "unit"]}
+    for name, rows in trained.items():
+        assert cost[name] >= rows.cpu_seconds.sum() > 0, name
+    assert (cost > 0).all()
+
+
+def test_the_small_run_writes_the_results_contract(small_run):
+    layout, _ = small_run
+    results = pd.read_csv(layout.results / "pruning.csv")
+    assert {"dataset", "seed", "method", "strategy", "ranking", "k", "accuracy", "loss", "sparsity",
+            "nonzero_weights", "remaining_weights"} <= set(results)
+    ks, seeds = SMOKE["03_weight_pruning"]["ks"], SMOKE["03_weight_pruning"]["seeds"]
+    expected = {("mnist", s, m, "oneshot", "layer", float(k)) for s in seeds for m in ("weight", "unit") for k in ks}
+    expected |= {("mnist", s, m, st, "layer", float(k)) for s in seeds for m in ("weight", "unit")
+                 for st in ("finetune", "gradual") for k in ks if k > 0}
+    # the scratch control gets the dense recipe (one epoch in the smoke run) at control_ks
+    expected |= {("mnist", s, m, "scratch", "layer", float(k)) for s in seeds for m in ("weight", "unit")
+                 for k in SMOKE[f"0{3 if m == 'weight' else 4}_{m}_pruning"]["control_ks"]}
+    # the other rankings, weight pruning only: one-shot and fine-tuned at ranking_ks (the default levels)
+    ranking_ks = [90.0, 99.0, 99.7]
+    expected |= {("mnist", s, "weight", st, r, k) for s in seeds for r in ("global", "lamp", "random")
+                 for st, levels in (("oneshot", [0.0, *ranking_ks]), ("finetune", ranking_ks)) for k in levels}
+    # the lottery ticket (weight pruning, in the report's study): its rounds up to the highest control
+    # level, the dense recipe (one epoch in the smoke run) each; its control at the round that reaches
+    # each control level
+    path = recovery.iterative_path(90, 0.4)
+    rounds = results[results.strategy == "ticket"]
+    assert sorted(rounds[["method", "k", "epochs", "seed"]].apply(tuple, axis=1)) == sorted(
+        ("weight", k, r + 1, s) for r, k in enumerate(path) for s in seeds)
+    assert "lrr" not in set(results.strategy)
+    reinit = results[results.strategy == "reinit"]
+    assert sorted(reinit[["method", "k", "seed"]].apply(tuple, axis=1)) == sorted(("weight", 90.0, s) for s in seeds)
+    # Scratch-B: the dense recipe's compute, twice its one epoch here (on weight pruning in the
+    # report's study: a unit-pruned shape reaches the cap at every level, Scratch-E trained longer)
+    scratch_b = results[results.strategy == "scratch_b"]
+    assert sorted(scratch_b[["method", "k", "epochs", "seed"]].apply(tuple, axis=1)) == sorted(
+        ("weight", 90.0, 2, s) for s in seeds)
+    others = results[~results.strategy.isin(["lrr", "ticket", "reinit", "scratch_b"])]
+    keys = others[others.epochs <= 1][["dataset", "seed", "method", "strategy", "ranking", "k"]].apply(tuple, axis=1)
+    assert sorted(keys) == sorted(expected)
+    long = others[(others.epochs == SMOKE["03_weight_pruning"]["target_epochs"]) & ~others.strategy.isin(["scratch"])]
+    assert sorted(long[["method", "k", "strategy", "seed"]].apply(tuple, axis=1)) == sorted(
+        (m, float(k), st, s) for m, k in (("weight", 99), ("unit", 90)) for st in ("finetune", "gradual") for s in seeds)
+    # the longest budget: at each target level, one strategy (validation's first), every seed
+    longest = others[others.epochs == SMOKE["03_weight_pruning"]["longest_epochs"]]
+    for method, k in (("weight", 99.0), ("unit", 90.0)):
+        ran = longest[longest.method == method]
+        assert ran.strategy.nunique() == 1 and set(ran.k) == {k} and sorted(ran.seed) == seeds
+        tuned = pd.read_csv(layout.results / "mnist" / f"{method}_tuning.csv")
+        tuned = tuned[tuned.epochs == SMOKE["03_weight_pruning"]["longest_epochs"]]
+        assert set(tuned.strategy) == set(ran.strategy) and set(tuned.lr) >= set(SMOKE["03_weight_pruning"]["tune_lrs"])
+        assert ran.lr.isin(tuned.lr).all(), "the longest budget's learning rate was chosen at its length"
+    assert results.accuracy.between(0, 1).all()
+    dense = results[results.k == 0]
+    assert dense.sparsity.eq(0).all() and dense.nonzero_weights.eq(2_386_000).all()
+    at90 = results[(results.k == 90) & (results.ranking == "layer")]
+    assert at90.sparsity.sub(0.9).abs().max() < 1e-6, "every strategy reaches the target sparsity exactly"
+    assert (at90.sparsity_fc5 == 0).all()
+    globally = results[(results.k == 90) & (results.ranking == "global")]
+    assert globally.sparsity.sub(0.9).abs().max() < 1e-6
+    assert globally[[f"sparsity_fc{i}" for i in range(1, 5)]].std(axis=1).gt(0).all()
+    for method in ("weight", "unit"):
+        sens = pd.read_csv(layout.results / "mnist" / f"{method}_sensitivity.csv")
+        assert set(sens.layer) == {"fc1", "fc2", "fc3", "fc4", "fc5"} and len(sens) == 5 * len(ks)
+    assert set(pd.read_csv(layout.results / "targets.csv").method) >= {"dense", "weight", "unit"}
+    efficiency = pd.read_csv(layout.results / "efficiency.csv")
+    assert set(efficiency.method) == {"weight", "unit"} and (efficiency.dataset == "mnist").all()
+    assert (efficiency.max_abs_diff < 1e-4).all(), "compact models predict what the masked ones do"
+
+    per_dataset = pd.read_csv(layout.results / "mnist" / "pruning.csv")
+    pd.testing.assert_frame_equal(per_dataset, results)
+    history = pd.read_csv(layout.results / "training.csv")
+    assert list(history.seed) == seeds and list(history.epoch) == [1, 1]
+    assert {"train_loss", "test_accuracy"} <= set(history)
+    assert set(pd.read_csv(layout.results / "levels.csv").method) == {"weight", "unit"}
+    findings = pd.read_csv(layout.results / "findings.csv")
+    assert list(findings.budget_kind) == ["weights"] * 4 + ["latency"] * 3
+    assert findings.dropna(subset=["best"]).method.isin(["weight", "unit"]).all()
+    for method in ("weight", "unit"):
+        tuning = pd.read_csv(layout.results / "mnist" / f"{method}_tuning.csv")
+        controls = {"scratch", "scratch_b"} if method == "weight" else {"scratch"}
+        assert set(tuning.strategy) == {"oneshot", "finetune", "gradual", *controls} and tuning.val_accuracy.between(0, 1).all()
+        chosen = results[(results.method == method) & results.strategy.isin(["finetune", "gradual", "scratch"])]
+        assert chosen.lr.isin(tuning.lr).all(), "retraining uses a learning rate tried (the grid, or beyond its edge)"
+        assert set(tuning.lr) >= set(SMOKE["03_weight_pruning"]["tune_lrs"])
+    record = json.loads((layout.results / "mnist" / "weight_pruning.provenance.json").read_text())
+    assert record["parameters"]["seeds"] == seeds and list(record["dense_fingerprints"]) == ["0", "1"]
+    assert record["versions"]["torch"] and record["machine"]["cpu"]
+    summary = json.loads((layout.results / "mnist" / "data_summary.json").read_text())
+    assert summary["splits"]["train"]["images"] == 60_000
+    for figure in ("class_balance", "samples", "pixel_histogram", "learning_curves", "weight_accuracy",
+                   "unit_accuracy", "weight_magnitudes", "unit_norms", "comparison", "weight_sensitivity",
+                   "unit_sensitivity", "weight_shift", "unit_shift", "weight_rankings", "speedup",
+                   "equal_cost"):
+        assert (layout.figures / "mnist" / f"{figure}.png").stat().st_size > 1000, figure
+
+
+def test_a_cached_rerun_changes_no_report_file(small_run, monkeypatch):
+    """Run again over the same artefacts: every notebook, page and results file is unchanged,
+    timings included (they come from the cached models and benchmark)."""
+    layout, _ = small_run
+    first = pd.read_csv(layout.results / "cost.csv")
+    assert list(first.notebook) == list(NOTEBOOKS) and not first.set_index("notebook").cached["02_training"]
+    files = [p for d in (layout.reports, layout.results) for p in sorted(d.rglob("*"))
+             if p.is_file() and p.name not in ("cost.csv", "index.html")]  # wall times, and the page quoting them
+    before = {p: p.read_bytes() for p in files}
+    run_small_again(layout, monkeypatch, force=True)  # every notebook runs again
+    changed = [str(p.relative_to(layout.reports.parent)) for p in files if p.read_bytes() != before[p]]
+    assert not changed
+    assert pd.read_csv(layout.results / "cost.csv").cached.all(), "the rerun trained, evaluated and measured nothing"
+
+
+def test_a_rerun_with_nothing_changed_runs_no_notebook_and_a_deleted_output_runs_its_notebook(small_run, monkeypatch):
+    layout, _ = small_run
+    ran = []
+    execute = pipeline.execute
+    monkeypatch.setattr(pipeline, "execute", lambda name, *a, **k: (ran.append(name), execute(name, *a, **k))[1])
+    run_small_again(layout, monkeypatch)
+    assert ran == [], "every notebook is up to date"
+    (layout.results / "mnist" / "unit_tuning.csv").unlink()  # written by 04_unit_pruning
+    run_small_again(layout, monkeypatch)
+    assert ran == ["04_unit_pruning"], "only the notebook whose output is gone, and none after it: its rerun is identical"
+
+
+def test_the_small_runs_pages_open_whole_in_a_browser(small_run, tmp_path_factory):
+    from .test_browser import CHROMEDRIVER, CHROMIUM, check_page, pages, start_chromium
+
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Debian's chromium and chromium-driver are not installed")
+    driver = start_chromium(tmp_path_factory.mktemp("chromium"))
+    try:
+        layout, _ = small_run
+        found = {page.name: check_page(driver, page) for page in pages(layout.reports)}
+    finally:
+        driver.quit()
+    assert len(found) == 6 and {page: problems for page, problems in found.items() if problems} == {}
 
 
 def test_files_get_the_permissions_of_the_umask(readme_run, tmp_path):
     cwd, _ = readme_run
-    for path in (cwd / "runs" / "results" / "pruning.csv", cwd / "runs" / "models" / "dense-seed0.pt"):
+    for path in (cwd / "runs" / "results" / "pruning.csv", cwd / "runs" / "artefacts" / "mnist" / "dense-seed0.pt"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~io.current_umask(), path
     for umask, mode in ((0o077, 0o600), (0o022, 0o644)):
         previous = os.umask(umask)
@@ -140,7 +312,7 @@ def test_a_refused_comparison_writes_nothing(readme_run, tmp_path):
     """Results of another run (here: a unit table whose record names other dense weights) stop
     notebook 05 in its first cell, before any file is written."""
     cwd, _ = readme_run
-    results = cwd / "runs" / "results"
+    results = cwd / "runs" / "results" / "mnist"
     frame, record = io.read_results(results / "unit_pruning.csv")
     io.write_csv(frame, tmp_path / "unit_pruning.csv", {**record, "dense_fingerprints": {"0": "f" * 16}})
     out = tmp_path / "out"
@@ -191,7 +363,7 @@ def test_papermill_sees_every_parameter_with_its_type_and_the_projects_kernel(na
 def test_a_level_that_empties_a_layer_is_refused_before_anything_is_written(readme_run, tmp_path):
     cwd, _ = readme_run
     params = {n: ast.literal_eval(p["default"]) for n, p in parameters.declared("04_unit_pruning").items()}
-    params.update(data_dir=str(DATA_DIR), checkpoint_dir=str(cwd / "runs" / "models"), ks=[0, 99.9],
+    params.update(data_dir=str(DATA_DIR), checkpoint_dir=str(cwd / "runs" / "artefacts" / "mnist"), ks=[0, 99.9],
                   cache_dir=str(tmp_path / "cache"), results_path=str(tmp_path / "unit.csv"), validation_size=200,
                   target_ks=[])
     params = checkpoints.with_recorded_data(parameters.check(params, "04_unit_pruning"), "04_unit_pruning")

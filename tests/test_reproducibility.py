@@ -57,7 +57,7 @@ def run_small_study(root, splits):
 def test_two_independent_runs_give_identical_results_byte_for_byte(tmp_path, splits):
     """Every number the report computes, from training to conclusions, the same twice over with
     nothing shared (the notebooks add no numbers of their own; that their rendered outputs are
-    stable is checked by the pipeline's cached rerun in test_notebooks)."""
+    stable is checked by the pipeline's cached rerun of the small run in test_readme)."""
     first = run_small_study(tmp_path / "first", splits)
     second = run_small_study(tmp_path / "second", splits)
     for name in ("training.csv", "pruning.csv", "tuning.csv", "findings.csv", "targets.csv", "sensitivity.csv"):

@@ -134,8 +134,13 @@ def test_one_worker_two_workers_and_a_dask_cluster_give_the_same_bytes(small_stu
     assert set(one) == {"weight.csv", "tuning.csv"}
     assert _results(root, params, "two", jobs=2, threads=1) == one
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-                                  processes=True) as cluster:
+    import dask
+
+    # the cluster's worker processes forked from this process's server (helpers.jobs.PRELOAD), as the
+    # local pool's are: Dask's default, a fresh interpreter each, would import torch again (8 s of 13)
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                                     processes=True) as cluster:
         assert _results(root, params, "dask", scheduler=cluster.scheduler_address, threads=1) == one
     # the provenance beside them says nothing of where the jobs ran
     for run in ("one", "two", "dask"):

@@ -30,7 +30,7 @@ from .recovery import MIN_PRUNING_STEPS, gradual_pruning_steps
 from .retraining import DenseModels, Budget, Retraining, retrained
 from .sensitivity import layer_sensitivity
 from .strategies import FINETUNE, GRADUAL, LAYER, ONESHOT, named, strategy as registered, sweep_rows
-from .sweep import (Validation, cached_evaluation, evaluation_path, retrained_evaluation,
+from .sweep import (Validation, cached_evaluation, evaluation_path, grid, retrained_evaluation,
                     retrained_record, retrainings, strategy_sweep)
 from .tuning import choose, leaders, lr_for as tuned_lr
 
@@ -225,7 +225,7 @@ def trials_inside_the_grid(validation: Validation, method: str, strategies: Sequ
     chooses a grid's edge: the next rate beyond it (:data:`GRID_STEP` times larger, or smaller)
     is tried for that strategy and level, again until the choice lies inside the rates tried
     or the next rate would leave :data:`GRID_BOUNDS` (the table then shows the edge chosen)."""
-    frames = [validation.trials(method, strategies, ks, lrs, budget, **trials)]
+    frames = [validation.trials_at(method, grid(strategies, ks, lrs), budget, **trials)]
     while True:
         tried = pd.concat(frames, ignore_index=True)
         if tried.empty:
@@ -239,7 +239,7 @@ def trials_inside_the_grid(validation: Validation, method: str, strategies: Sequ
                     beyond.append((strategy, k, float(f"{lr * step:.3g}")))
         if not beyond:
             return tried
-        frames += [validation.trials(method, [s], [k], [lr], budget, **trials) for s, k, lr in beyond]
+        frames.append(validation.trials_at(method, beyond, budget, **trials))  # side by side on the workers
 
 
 def run_method_study(notebook: str, method: str, params: Mapping[str, Any]) -> MethodStudy:

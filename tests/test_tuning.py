@@ -52,10 +52,26 @@ def test_a_rate_chosen_at_the_grids_edge_is_tried_beyond_it_until_it_lies_inside
     from helpers.study import trials_inside_the_grid
 
     class Validation:  # accuracy peaks at 0.05: above the grid's top
-        def trials(self, method, strategies, ks, lrs, budget, **_):
+        def trials_at(self, method, cells, budget, **_):
             return pd.DataFrame([{"strategy": s, "k": k, "lr": lr, "val_accuracy": 1 - abs(math.log(lr / 0.05)),
-                                  "val_loss": 0.1} for s in strategies for k in ks for lr in lrs])
+                                  "val_loss": 0.1} for s, k, lr in cells])
 
     tried = trials_inside_the_grid(Validation(), "weight", ["finetune"], [90.0], [1e-3, 8e-3, 2e-2], None)
     assert sorted(tried.lr) == [1e-3, 8e-3, 2e-2, 0.05]  # 0.125 would leave the bounds: 0.05 stays an edge
     assert choose(tried) == {"finetune": {90.0: 0.05}}
+
+
+def test_the_rates_beyond_the_edges_are_tried_together_so_that_the_workers_share_them():
+    from helpers.study import trials_inside_the_grid
+
+    calls = []
+
+    class Validation:  # accuracy peaks at 0.02, above the grid, for every strategy and level
+        def trials_at(self, method, cells, budget, **_):
+            calls.append(list(cells))
+            return pd.DataFrame([{"strategy": s, "k": k, "lr": lr, "val_accuracy": 1 - abs(math.log(lr / 0.02)),
+                                  "val_loss": 0.1} for s, k, lr in cells])
+
+    trials_inside_the_grid(Validation(), "weight", ["finetune", "gradual"], [50.0, 90.0], [1e-3, 8e-3], None)
+    assert len(calls[0]) == 8 and sorted(calls[1]) == [(s, k, 0.02) for s in ("finetune", "gradual") for k in (50.0, 90.0)]
+    assert len(calls) == 3 and len(calls[2]) == 4  # 0.05 beyond 0.02: the last rate inside the bounds

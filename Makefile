@@ -49,7 +49,7 @@ LAB_PORT ?= 8888
 lab: $(BIN)/.installed ## Open the notebooks in JupyterLab (kernel "MNIST pruning (helpers, .venv)"), on http://localhost:$(LAB_PORT)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) --ServerApp.ip=127.0.0.1 --allow-root
 
-test: $(BIN)/.installed ## Run the test suite (unit tests and a smoke run of every notebook)
+test: $(BIN)/.installed ## Run the test suite (unit tests, and the README's commands: make small runs every notebook)
 	$(BIN)/pytest
 
 benchmark: $(BIN)/.installed ## Measure speed and size of the pruned models, and what workers buy, alone; writes results/mnist/efficiency*.{csv,json} and workers.json

@@ -225,7 +225,7 @@ def trials_inside_the_grid(validation: Validation, method: str, strategies: Sequ
     chooses a grid's edge: the next rate beyond it (:data:`GRID_STEP` times larger, or smaller)
     is tried for that strategy and level, again until the choice lies inside the rates tried
     or the next rate would leave :data:`GRID_BOUNDS` (the table then shows the edge chosen)."""
-    frames = [validation.trials_at(method, grid(strategies, ks, lrs), budget, **trials)]
+    frames = [validation.trials(method, grid(strategies, ks, lrs), budget, **trials)]
     while True:
         tried = pd.concat(frames, ignore_index=True)
         if tried.empty:
@@ -239,7 +239,7 @@ def trials_inside_the_grid(validation: Validation, method: str, strategies: Sequ
                     beyond.append((strategy, k, float(f"{lr * step:.3g}")))
         if not beyond:
             return tried
-        frames.append(validation.trials_at(method, beyond, budget, **trials))  # side by side on the workers
+        frames.append(validation.trials(method, beyond, budget, **trials))  # side by side on the workers
 
 
 def run_method_study(notebook: str, method: str, params: Mapping[str, Any]) -> MethodStudy:
@@ -307,11 +307,11 @@ def _method_study(notebook: str, method: str, params: Mapping[str, Any], pool: W
         pool.run(retraining_jobs(made, dense, data, inputs), label, show=params["progress"])
     common = dict(cache_dir=params["cache_dir"], run_first=run_retrainings, **from_params)
     # 1. every trial at once: the sweep's strategies at tune_ks, the tuned controls
-    run_trials([*validation.retrainings(method, swept, params["tune_ks"], params["tune_lrs"], budget,
+    run_trials([*validation.retrainings(method, grid(swept, params["tune_ks"], params["tune_lrs"]), budget,
                                         params["prune_last"], from_params["csr_from_k"]),
                 *(job for c, schedule in tuned_controls for job in validation.retrainings(
-                    method, [c], [max(schedule.levels)], params["control_lrs"], schedule.budget, params["prune_last"],
-                    from_params["csr_from_k"]))], f"{method} pruning, learning rates")
+                    method, grid([c], [max(schedule.levels)], params["control_lrs"]), schedule.budget,
+                    params["prune_last"], from_params["csr_from_k"]))], f"{method} pruning, learning rates")
     trials = trials_inside_the_grid(validation, method, swept, params["tune_ks"], params["tune_lrs"], budget,
                                     run_first=run_trials, **from_params)
     tuning_frames = [validation.oneshot(method, params["tune_ks"], prune_last=params["prune_last"]), trials]

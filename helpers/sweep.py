@@ -222,24 +222,16 @@ class Validation:
             rows.append({"method": method, "strategy": ONESHOT.name, "k": k, "epochs": 0, "lr": 0.0, **row})
         return pd.DataFrame(rows)
 
-    def trials(self, method: str, strategies: Sequence[str], ks: Sequence[float], lrs: Sequence[float],
-               budget: Budget, **options: Any) -> pd.DataFrame:
-        """Validation scores of every retraining strategy of ``strategies`` (those whose rate is
-        :attr:`~helpers.strategies.Strategy.tuned`) for ``method`` at every level of ``ks`` and
-        learning rate of ``lrs`` (``budget`` otherwise), starting from the dense model of
-        :attr:`seed`: :meth:`trials_at` every such cell."""
-        return self.trials_at(method, grid(strategies, ks, lrs), budget, **options)
-
-    def trials_at(self, method: str, cells: Sequence[tuple[str, float, float]], budget: Budget, *,
-                  prune_last: bool = False, csr_from_k: float | None = None, progress: bool = False,
-                  run_first: RunFirst | None = None) -> pd.DataFrame:
+    def trials(self, method: str, cells: Sequence[tuple[str, float, float]], budget: Budget, *,
+               prune_last: bool = False, csr_from_k: float | None = None, progress: bool = False,
+               run_first: RunFirst | None = None) -> pd.DataFrame:
         """Validation scores of ``method`` retrained from the dense model of :attr:`seed` at each
         ``(strategy, k, lr)`` of ``cells`` whose strategy is tuned (``budget`` otherwise): one row
         per cell, in their order (``method``, ``strategy``, ``k``, ``epochs``, ``lr``,
         ``val_accuracy``, ``val_loss``); empty when none is tuned. With ``run_first``,
         ``run_first(trials, label)`` scores them all first, at once (on workers:
         :func:`helpers.study.trial_jobs`)."""
-        trials = self.retrainings_at(method, cells, budget, prune_last, csr_from_k)
+        trials = self.retrainings(method, cells, budget, prune_last, csr_from_k)
         label = f"{method} pruning, learning rates"
         if run_first:
             run_first(trials, label)
@@ -247,14 +239,9 @@ class Validation:
                               "lr": job.budget.lr, **self.trial(job)}
                              for job in progress_report.track(trials, label, show=progress)])
 
-    def retrainings(self, method: str, strategies: Sequence[str], ks: Sequence[float], lrs: Sequence[float],
-                    budget: Budget, prune_last: bool = False, csr_from_k: float | None = None) -> list[Retraining]:
+    def retrainings(self, method: str, cells: Sequence[tuple[str, float, float]], budget: Budget,
+                    prune_last: bool = False, csr_from_k: float | None = None) -> list[Retraining]:
         """The networks :meth:`trials` scores, in its order."""
-        return self.retrainings_at(method, grid(strategies, ks, lrs), budget, prune_last, csr_from_k)
-
-    def retrainings_at(self, method: str, cells: Sequence[tuple[str, float, float]], budget: Budget,
-                       prune_last: bool = False, csr_from_k: float | None = None) -> list[Retraining]:
-        """The networks :meth:`trials_at` scores, in its order."""
         return [Retraining(strategy, method, k, self.seed, replace(budget, lr=lr), prune_last, csr_from_k=csr_from_k)
                 for strategy, k, lr in cells if registered(strategy).tuned]
 

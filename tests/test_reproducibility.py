@@ -43,7 +43,7 @@ def run_small_study(root, splits):
     io.write_csv(results, root / "pruning.csv")
     validation = sweep.Validation(dense, splits, root / "cache")
     tuning = pd.concat([validation.oneshot("weight", [50.0]),
-                        validation.trials("weight", ["finetune", "gradual"], [50.0], [1e-3, 8e-3],
+                        validation.trials("weight", sweep.grid(["finetune", "gradual"], [50.0], [1e-3, 8e-3]),
                                           Budget(1, 8e-3, 64))], ignore_index=True)
     io.write_csv(tuning, root / "tuning.csv")
     # what the comparison notebook computes from them, and the per-layer sensitivity

@@ -52,7 +52,7 @@ def test_a_rate_chosen_at_the_grids_edge_is_tried_beyond_it_until_it_lies_inside
     from helpers.study import trials_inside_the_grid
 
     class Validation:  # accuracy peaks at 0.05: above the grid's top
-        def trials_at(self, method, cells, budget, **_):
+        def trials(self, method, cells, budget, **_):
             return pd.DataFrame([{"strategy": s, "k": k, "lr": lr, "val_accuracy": 1 - abs(math.log(lr / 0.05)),
                                   "val_loss": 0.1} for s, k, lr in cells])
 
@@ -67,7 +67,7 @@ def test_the_rates_beyond_the_edges_are_tried_together_so_that_the_workers_share
     calls = []
 
     class Validation:  # accuracy peaks at 0.02, above the grid, for every strategy and level
-        def trials_at(self, method, cells, budget, **_):
+        def trials(self, method, cells, budget, **_):
             calls.append(list(cells))
             return pd.DataFrame([{"strategy": s, "k": k, "lr": lr, "val_accuracy": 1 - abs(math.log(lr / 0.02)),
                                   "val_loss": 0.1} for s, k, lr in cells])

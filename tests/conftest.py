@@ -35,15 +35,28 @@ def pytest_configure(config):
 
 
 LONGEST_FIRST = ("test_readme.py", "test_jobs.py")
-"""The two longest modules: the README's commands and the small run they start (about two and a
-half minutes), and the workers' (about one); each worker starts one of them, and the rest of the
+"""The two longest modules: the README's commands and the small run they start (about two
+minutes), and the workers' (about one); each worker starts one of them, and the rest of the
 suite fills in around them."""
+
+LAST = ("test_small_run_again.py",)
+"""The module that runs make small's run again: it waits for that run (made once per test run,
+by the README's module), so the worker that takes it has run every other module first."""
 
 
 def pytest_collection_modifyitems(items):
     # xdist hands whole modules to the workers in collection order (--no-loadscope-reorder), so
     # the two long modules go first: started last, either one alone would outlast the suite
-    items.sort(key=lambda item: (LONGEST_FIRST + (item.path.name,)).index(item.path.name))
+    def place(name: str) -> int:
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST) + (name in LAST)
+    items.sort(key=lambda item: place(item.path.name))
+
+
+def shared_folder(tmp_path_factory) -> Path:
+    """A folder every worker of this test run sees: under xdist, the parent of the workers' own
+    base folders; else the base folder."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
 """The README works as written: its commands run, in order, in a fresh copy of the repository
 (the tracked files alone, as a clone has them), with the suite's .venv and only the README's
 environment variables. The small run they start is make report's pipeline on the smoke study:
-every page, results file and figure it writes, its cached and forced reruns, and its refusals of
-bad input before anything is written are checked on it, and it never touches the committed report."""
+every page, results file and figure it writes, and its refusals of bad input before anything is
+written are checked on it, and it never touches the committed report. It is made once per test
+run, by whichever worker asks first (tests/test_small_run_again.py runs it again, in a copy)."""
 
 import ast
 import hashlib
@@ -12,16 +13,18 @@ import re
 import shutil
 import stat
 import subprocess
+from pathlib import Path
 
+import filelock
 import nbformat
 import pandas as pd
 import papermill
 import pytest
 
-from helpers import checkpoints, io, kernel, parameters, pipeline, recovery, report, study
+from helpers import checkpoints, io, kernel, parameters, recovery, report, study
 from helpers.pipeline import NOTEBOOKS, SMALL, SMOKE, SOURCE_DIR, Layout
 
-from .conftest import DATA_DIR, ROOT
+from .conftest import DATA_DIR, ROOT, shared_folder
 
 NOT_RUN = ("make report", "make test", "make lab")
 """README commands the test leaves out: the full run (two hours), the suite itself, a server."""
@@ -67,14 +70,46 @@ def checksums(root, *folders):
             for folder in folders for p in sorted((root / folder).rglob("*")) if p.is_file()}
 
 
-# session scope: a worker that runs another module's tests between two of these would
-# otherwise tear the run down and make it again (module fixtures end with their module's run)
+def make_small(folder) -> dict:
+    """The README's first command, make small, run in a fresh copy in ``folder``, then that copy
+    copied again for the tests that run it again (so they change nothing other tests read):
+    the copies, the command, its environment, output and exit status."""
+    cwd = fresh_copy(folder / "fresh-clone")
+    env, command = readme_environment(cwd), readme_commands()[0]
+    assert command.startswith("make small"), "the README's first command is make small"
+    done = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True)
+    again = folder / "fresh-clone-again"
+    if done.returncode == 0:
+        # hard links, but for the job log: a run replaces every file it writes (a new inode) and
+        # appends to that one
+        shutil.copytree(cwd, again, symlinks=True, copy_function=lambda src, dst: (
+            shutil.copy2 if src.endswith(".jsonl") else os.link)(src, dst))
+    return {"cwd": str(cwd), "again": str(again), "command": command, "env": env,
+            "output": done.stdout + done.stderr, "returncode": done.returncode}
+
+
 @pytest.fixture(scope="session")
-def readme_run(tmp_path_factory):
-    """The README's commands run one after the other in a fresh copy; each one's output."""
-    cwd = fresh_copy(tmp_path_factory.mktemp("fresh-clone"))
-    env, outputs = readme_environment(cwd), {}
-    for command in readme_commands():
+def small_made(tmp_path_factory):
+    """make small's run (:func:`make_small`), made once per test run by whichever xdist worker
+    asks first; the other waits for it, then reads it."""
+    shared = shared_folder(tmp_path_factory)
+    made = shared / "small-run.json"
+    with filelock.FileLock(shared / "small-run.lock"):
+        if not made.is_file():
+            io.write_json(make_small(shared), made)
+    made = io.read_json(made)
+    if made["returncode"] != 0:
+        pytest.fail(f"the README's `{made['command']}` failed on a fresh copy (exit {made['returncode']}):\n"
+                    f"{made['output'][-3000:]}")
+    return made
+
+
+@pytest.fixture(scope="session")
+def readme_run(small_made):
+    """The README's commands run one after the other in a fresh copy, make small's run first;
+    each one's output."""
+    cwd, env, outputs = Path(small_made["cwd"]), small_made["env"], {small_made["command"]: small_made["output"]}
+    for command in readme_commands()[1:]:
         done = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True)
         outputs[command] = done.stdout + done.stderr
         if done.returncode != 0:
@@ -98,20 +133,17 @@ def test_the_readmes_commands_run_as_written_on_a_fresh_copy(readme_run):
     assert "written: one row per seed" in help_text and "levels of ks" in help_text
 
 
+def layout_in(cwd: Path) -> Layout:
+    """Where make small writes in the fresh copy ``cwd`` (:data:`helpers.pipeline.SMALL`, absolute)."""
+    return Layout(*(cwd / getattr(SMALL, f) for f in ("reports", "results", "figures", "artefacts")), cwd / "data")
+
+
 @pytest.fixture(scope="session")
-def small_run(readme_run):
-    """Where make small wrote in the fresh copy (:data:`helpers.pipeline.SMALL`, absolute), and
-    the pages it said it wrote."""
-    cwd, outputs = readme_run
-    layout = Layout(*(cwd / getattr(SMALL, f) for f in ("reports", "results", "figures", "artefacts")), cwd / "data")
-    said = next(out for command, out in outputs.items() if command.startswith("make small"))
-    return layout, [cwd / line.removeprefix("wrote ") for line in said.splitlines() if line.startswith("wrote ")]
-
-
-def run_small_again(layout: Layout, monkeypatch, **kwargs) -> list:
-    """make small's run again, from the fresh copy, with the parameters it was given (``kwargs``: of :func:`pipeline.run`)."""
-    monkeypatch.chdir(layout.reports.parents[1])
-    return pipeline.run(SMALL, ["mnist"], SMOKE, quick_benchmark=True, **kwargs)
+def small_run(small_made):
+    """Where make small wrote in the fresh copy, and the pages it said it wrote."""
+    cwd = Path(small_made["cwd"])
+    return layout_in(cwd), [cwd / line.removeprefix("wrote ") for line in small_made["output"].splitlines()
+                            if line.startswith("wrote ")]
 
 
 def test_the_small_run_leaves_the_committed_report_alone_and_warns_of_nothing(readme_run, small_run):
@@ -246,33 +278,6 @@ def test_the_small_run_writes_the_results_contract(small_run):
                    "unit_sensitivity", "weight_shift", "unit_shift", "weight_rankings", "speedup",
                    "equal_cost"):
         assert (layout.figures / "mnist" / f"{figure}.png").stat().st_size > 1000, figure
-
-
-def test_a_cached_rerun_changes_no_report_file(small_run, monkeypatch):
-    """Run again over the same artefacts: every notebook, page and results file is unchanged,
-    timings included (they come from the cached models and benchmark)."""
-    layout, _ = small_run
-    first = pd.read_csv(layout.results / "cost.csv")
-    assert list(first.notebook) == list(NOTEBOOKS) and not first.set_index("notebook").cached["02_training"]
-    files = [p for d in (layout.reports, layout.results) for p in sorted(d.rglob("*"))
-             if p.is_file() and p.name not in ("cost.csv", "index.html")]  # wall times, and the page quoting them
-    before = {p: p.read_bytes() for p in files}
-    run_small_again(layout, monkeypatch, force=True)  # every notebook runs again
-    changed = [str(p.relative_to(layout.reports.parent)) for p in files if p.read_bytes() != before[p]]
-    assert not changed
-    assert pd.read_csv(layout.results / "cost.csv").cached.all(), "the rerun trained, evaluated and measured nothing"
-
-
-def test_a_rerun_with_nothing_changed_runs_no_notebook_and_a_deleted_output_runs_its_notebook(small_run, monkeypatch):
-    layout, _ = small_run
-    ran = []
-    execute = pipeline.execute
-    monkeypatch.setattr(pipeline, "execute", lambda name, *a, **k: (ran.append(name), execute(name, *a, **k))[1])
-    run_small_again(layout, monkeypatch)
-    assert ran == [], "every notebook is up to date"
-    (layout.results / "mnist" / "unit_tuning.csv").unlink()  # written by 04_unit_pruning
-    run_small_again(layout, monkeypatch)
-    assert ran == ["04_unit_pruning"], "only the notebook whose output is gone, and none after it: its rerun is identical"
 
 
 def test_the_small_runs_pages_open_whole_in_a_browser(small_run, tmp_path_factory):

@@ -55,6 +55,22 @@ the first optimiser a process builds imports (1.6 s). A worker of its own interp
 again, about 4 CPU seconds each; a fork of a one-threaded server that has only imported them
 shares them, never a fork of a kernel's threads."""
 
+_SERVER_PRELOAD: tuple[str, ...] | None = None  # what this process's forkserver imports, once asked
+
+
+def forkserver(preload: Sequence[str]) -> tuple[multiprocessing.context.BaseContext, bool]:
+    """:mod:`multiprocessing`'s forkserver context, and whether the server of this process
+    imports exactly ``preload``: a process has one server, whose modules are those its first user
+    here asked for (the study's workers, :data:`PRELOAD`; the pipeline's kernels,
+    :data:`helpers.kernels.PRELOAD`)."""
+    global _SERVER_PRELOAD
+    context = multiprocessing.get_context("forkserver")
+    if _SERVER_PRELOAD is None:
+        context.set_forkserver_preload(list(preload))  # heeded when this process starts its server
+        _SERVER_PRELOAD = tuple(preload)
+    return context, _SERVER_PRELOAD == tuple(preload)
+
+
 RESTARTS = 3
 """How often a local pool whose worker died (killed, out of memory) is started again, its
 unfinished jobs resubmitted, before the run stops."""
@@ -170,8 +186,7 @@ class Workers:
             self._client = Client(self.address)
             self._executor = self._client.get_executor()
         else:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(list(PRELOAD))  # heeded when this process starts its server
+            context, _ = forkserver(PRELOAD)  # any server will do: a job's result depends on no import
             self._executor = ProcessPoolExecutor(self.workers, mp_context=context,
                                                  initializer=torch.set_num_threads, initargs=(self.threads,))
 
